@@ -1,0 +1,81 @@
+"""Studio's first-party image plugin: Stable Diffusion style pipelines through diffusers.
+
+Importing this module is cheap (standard library + studio.plugin_api); torch and diffusers
+are imported by :meth:`DiffusersPlugin.load` only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+
+from . import schedulers
+
+MODES = ("txt2img", "img2img", "inpaint")
+_IMAGE_MODES = ("img2img", "inpaint")
+
+PARAMETERS: tuple[Param, ...] = (
+    Param("prompt", ParamType.TEXT, default="", help="What to draw."),
+    Param("negative_prompt", ParamType.TEXT, default="", help="What to steer away from."),
+    Param("seed", ParamType.SEED, default=None, help="-1 or empty picks a random seed; image i of a batch "
+                                                     "uses seed + i."),
+    Param("steps", ParamType.INT, default=20, minimum=1, maximum=150, help="Denoising steps."),
+    Param("cfg_scale", ParamType.FLOAT, default=7.0, minimum=0.0, maximum=30.0, step=0.5,
+          label="CFG scale", help="How strongly the prompt guides the image."),
+    Param("size", ParamType.SIZE, default=(512, 512), multiple_of=8, maximum=4096,
+          help="Width x height in pixels."),
+    Param("batch_count", ParamType.INT, default=1, minimum=1, maximum=16,
+          help="Images made one after the other, seeds seed, seed+1, ..."),
+    Param("scheduler", ParamType.CHOICE, default=schedulers.DEFAULT, choices=schedulers.NAMES,
+          label="Sampler", help="Sampling method; 'default' keeps the model's own."),
+    Param("init_image", ParamType.IMAGE_PATH, default=None, modes=_IMAGE_MODES,
+          help="The image to start from (resized to the output size)."),
+    Param("strength", ParamType.FLOAT, default=0.75, minimum=0.0, maximum=1.0, step=0.05, modes=_IMAGE_MODES,
+          label="Denoising strength", help="0 keeps the init image, 1 replaces it."),
+    Param("mask_image", ParamType.IMAGE_PATH, default=None, modes=("inpaint",),
+          help="White areas are repainted, black areas kept."),
+    Param("loras", ParamType.LIST, default=(), label="LoRAs", advanced=True,
+          help='A list of {"path": file.safetensors, "weight": 0.8}.'),
+    Param("preview_every", ParamType.INT, default=1, minimum=0, maximum=1000, advanced=True,
+          help="Show a cheap preview every N steps (0 = off)."),
+)
+
+
+def default_model_folder() -> Path:
+    import studio
+
+    return Path(studio.__file__).resolve().parent.parent / "assets" / "models" / "shapes-sd"
+
+
+class DiffusersPlugin:
+    id = "diffusers"
+    label = "Diffusers"
+    kind = Kind.IMAGE
+    api_version = API_VERSION
+
+    def parameters(self) -> Sequence[Param]:
+        return PARAMETERS
+
+    def modes(self) -> Sequence[str]:
+        return MODES
+
+    def models(self) -> Sequence[ModelChoice]:
+        folder = default_model_folder()
+        if (folder / "model_index.json").is_file():
+            return [ModelChoice(str(folder), "Shapes SD (built in)",
+                                "A small Stable Diffusion model trained for Studio on simple shapes.")]
+        return []
+
+    def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
+        from . import sources
+
+        resolved = sources.resolve(source, options.allow_pickle)  # clear errors before heavy imports
+        progress("Importing torch and diffusers")
+        from .model import DiffusersModel
+
+        return DiffusersModel.load(source, resolved, options, progress)
+
+
+__all__ = ["DiffusersPlugin", "MODES", "PARAMETERS"]

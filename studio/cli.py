@@ -1,0 +1,226 @@
+"""Command line on the same engine as the GUI: ``studio image|plugins ...``.
+
+Exit status: 0 success, 1 the run failed, 2 bad input (one line on stderr, no traceback),
+130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from studio.core.progress import ProgressClock
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit itself; we want one line and status 2
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="studio", description="Studio: local generative models, from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    image = sub.add_parser("image", help="generate images from a prompt")
+    image.add_argument("prompt")
+    image.add_argument("--negative", default="", help="negative prompt")
+    image.add_argument("--model", help="diffusers folder, .safetensors file or hub id (default: embedded)")
+    image.add_argument("--seed", type=int, default=-1, help="-1 = random")
+    image.add_argument("--steps", type=int)
+    image.add_argument("--cfg", type=float)
+    image.add_argument("--size", help="WIDTHxHEIGHT")
+    image.add_argument("--batch", type=int, default=1)
+    image.add_argument("--scheduler", help="sampler name, e.g. 'Euler a', 'DPM++ 2M'")
+    image.add_argument("--init-image", help="img2img / inpaint source image")
+    image.add_argument("--strength", type=float)
+    image.add_argument("--mask", help="inpaint mask (white = repaint)")
+    image.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]")
+    image.add_argument("--out", help="output folder (default: the studio's output folder)")
+    image.add_argument("--plugin", default=None, help="image plugin id (default: the first one)")
+    image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
+    image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
+    image.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+
+    sub.add_parser("plugins", help="list plugins with their kind and status")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = _build_parser().parse_args(list(argv) if argv is not None else None)
+    except UsageError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        if args.command == "plugins":
+            return _plugins()
+        if args.command == "image":
+            return _image(args)
+    except UsageError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_BAD_INPUT
+
+
+def _plugins() -> int:
+    from studio.core.registry import Registry
+
+    registry = Registry.discover()
+    if not registry.entries:
+        print("no plugins installed")
+    for entry in registry.entries:
+        kind = entry.kind.value if entry.kind else "?"
+        label = entry.plugin.label if entry.plugin else entry.target
+        print(f"{entry.name:<20} {kind:<7} {entry.status:<8}  {label}")
+    return EXIT_OK
+
+
+def _parse_loras(values: list[str]) -> list[dict]:
+    loras = []
+    for value in values:
+        path, weight = value, 1.0
+        head, sep, tail = value.rpartition(":")
+        if sep and head and _is_number(tail):
+            path, weight = head, float(tail)
+        if not Path(path).is_file():
+            raise UsageError(f"LoRA file not found: {path}")
+        loras.append({"path": path, "weight": weight})
+    return loras
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_image(path: str | None, what: str) -> None:
+    if path is None:
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, SyntaxError) as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _image(args: argparse.Namespace) -> int:
+    from studio.core.context import StudioContext
+    from studio.core.jobs import JobSpec, JobState
+    from studio.core.settings import Settings
+    from studio.plugin_api import Kind, ParamError, Progress
+
+    settings = Settings.load()
+    if args.out:
+        settings.output_dir = args.out
+    if args.allow_download:
+        settings.allow_download = True
+    if args.allow_pickle:
+        settings.allow_pickle = True
+    if args.device:
+        settings.device = args.device
+    _check_image(args.init_image, "init image")
+    _check_image(args.mask, "mask")
+    mode = "inpaint" if args.mask else "img2img" if args.init_image else "txt2img"
+    if args.mask and not args.init_image:
+        raise UsageError("--mask needs --init-image")
+
+    context = StudioContext.create(settings)
+    try:
+        plugins = context.registry.plugins(Kind.IMAGE)
+        if not plugins:
+            failures = "; ".join(f"{e.name}: {e.error}" for e in context.registry.failures())
+            raise UsageError("no image plugin is available" + (f" ({failures})" if failures else ""))
+        plugin = context.registry.get(args.plugin) if args.plugin else plugins[0]
+        model = args.model or next((m.source for m in plugin.models()), "")
+        if not model:
+            raise UsageError("no model given and no embedded default found; pass --model")
+        if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
+            raise UsageError(f"model not found: {args.model}")
+        request = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed,
+                   "batch_count": args.batch}
+        for key, value in (("steps", args.steps), ("cfg_scale", args.cfg), ("size", args.size),
+                           ("scheduler", args.scheduler), ("init_image", args.init_image),
+                           ("strength", args.strength), ("mask_image", args.mask)):
+            if value is not None:
+                request[key] = value
+        if args.lora:
+            request["loras"] = _parse_loras(args.lora)
+        request["preview_every"] = 0  # nobody sees previews on a terminal
+        names = {p.name for p in plugin.parameters()}
+        request = {k: v for k, v in request.items() if k in names}
+        try:
+            job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
+                                                options=context.load_options()))
+        except ParamError as exc:
+            raise UsageError(str(exc)) from None
+        bar = _ProgressBar()
+        context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
+        try:
+            while not job.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            context.engine.cancel(job.id)
+            job.wait(30)
+            raise
+        bar.close()
+        if job.state is JobState.FAILED:
+            message = job.failure.message if job.failure else job.message
+            if job.failure and job.failure.stage in ("validate", "load"):
+                raise UsageError(message)
+            print(f"studio: {message}", file=sys.stderr)
+            return EXIT_FAILED
+        for path in job.saved:
+            print(path)
+        return EXIT_OK if job.state in (JobState.DONE, JobState.INTERRUPTED) else EXIT_FAILED
+    finally:
+        context.close()
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or text.endswith((".safetensors", ".ckpt")) or Path(text).exists() \
+        or text.count("/") != 1
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, else plain lines)."""
+
+    def __init__(self) -> None:
+        self.clock = ProgressClock()
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def update(self, event) -> None:
+        self.clock.update(event.step, event.total)
+        now = time.monotonic()
+        if self.tty:
+            width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 40))
+            filled = int(width * event.step / event.total) if event.total else 0
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.clock.describe()}   ")
+            sys.stderr.flush()
+        elif now - self.last_print > 1.0 or event.step == event.total:
+            print(f"step {self.clock.describe()}", file=sys.stderr)
+            self.last_print = now
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")

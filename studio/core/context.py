@@ -1,0 +1,42 @@
+"""Build the studio's pieces once, the same way for the GUI, the CLI and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio.core.history import History
+from studio.core.jobs import Engine
+from studio.core.registry import Registry
+from studio.core.residency import Residency
+from studio.core.settings import Settings, studio_home
+from studio.core.store import OutputStore
+from studio.plugin_api import LoadOptions
+
+
+@dataclass
+class StudioContext:
+    settings: Settings
+    registry: Registry
+    store: OutputStore
+    history: History
+    engine: Engine
+
+    @classmethod
+    def create(cls, settings: Settings | None = None, registry: Registry | None = None) -> "StudioContext":
+        settings = settings or Settings.load()
+        registry = registry if registry is not None else Registry.discover()
+        store = OutputStore(settings.outputs)
+        history = History(studio_home() / "history.sqlite")
+        residency = Residency(int(settings.memory_budget_gb * 2**30))
+        engine = Engine(registry, store, history, residency)
+        return cls(settings, registry, store, history, engine)
+
+    def load_options(self) -> LoadOptions:
+        s = self.settings
+        return LoadOptions(device=s.device, dtype=s.dtype, allow_download=s.allow_download,
+                           allow_pickle=s.allow_pickle, attention_slicing=s.attention_slicing,
+                           vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload)
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        self.history.close()

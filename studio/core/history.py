@@ -1,0 +1,122 @@
+"""The history index: every job and every output, in SQLite (WAL, survives a crash).
+
+Jobs still ``queued`` or ``running`` when the app stopped are the ones offered again
+at the next start (:meth:`History.unfinished`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    plugin_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    seed INTEGER,
+    parameters TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_kind ON outputs(kind, id);
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    plugin_id: str
+    kind: str
+    model: str
+    request: dict[str, Any]
+    state: str
+    message: str
+    created: float
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    id: int
+    job_id: str
+    kind: str
+    path: str
+    seed: int | None
+    parameters: dict[str, Any]
+    created: float
+
+
+class History:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _execute(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    # jobs ------------------------------------------------------------------
+    def add_job(self, job_id: str, plugin_id: str, kind: str, model: str, request: dict[str, Any]) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO jobs (id, plugin_id, kind, model, request, state, created) "
+            "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+            (job_id, plugin_id, kind, model, json.dumps(request, default=str), time.time()),
+        )
+
+    def set_state(self, job_id: str, state: str, message: str = "") -> None:
+        finished = time.time() if state not in ("queued", "running") else None
+        self._execute("UPDATE jobs SET state = ?, message = ?, finished = ? WHERE id = ?",
+                      (state, message, finished, job_id))
+
+    def unfinished(self) -> list[JobRecord]:
+        rows = self._execute(
+            "SELECT id, plugin_id, kind, model, request, state, message, created FROM jobs "
+            "WHERE state IN ('queued', 'running') ORDER BY created")
+        return [JobRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def job(self, job_id: str) -> JobRecord | None:
+        rows = self._execute(
+            "SELECT id, plugin_id, kind, model, request, state, message, created FROM jobs WHERE id = ?",
+            (job_id,))
+        return JobRecord(*rows[0][:4], json.loads(rows[0][4]), *rows[0][5:]) if rows else None
+
+    # outputs ---------------------------------------------------------------
+    def add_output(self, job_id: str, kind: str, path: Path, seed: int | None,
+                   parameters: dict[str, Any]) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO outputs (job_id, kind, path, seed, parameters, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, kind, str(path), seed, json.dumps(parameters, default=str), time.time()))
+            return int(cursor.lastrowid)
+
+    def outputs(self, kind: str, limit: int = 500) -> list[OutputRecord]:
+        """Newest first."""
+        rows = self._execute(
+            "SELECT id, job_id, kind, path, seed, parameters, created FROM outputs "
+            "WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
+        return [OutputRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]

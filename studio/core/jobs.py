@@ -1,0 +1,301 @@
+"""The job engine: one queue and one worker thread for all heavy work ("one GPU lane").
+
+Panels, the CLI and tests all go through :class:`Engine`.  ``submit`` validates at the
+boundary (a bad request raises :class:`ParamError` at once and never reaches the queue);
+everything after that reaches listeners as events, on the worker thread.  Results are
+written to disk and indexed before the ``Saved`` event announces them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from studio.core.errors import describe
+from studio.core.history import History
+from studio.core.registry import Registry
+from studio.core.residency import Residency
+from studio.core.runner import drive
+from studio.core.store import OutputStore
+from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError,
+                               Result, validate_request)
+
+log = logging.getLogger(__name__)
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    LOADING = "loading"
+    RUNNING = "running"
+    DONE = "done"
+    INTERRUPTED = "interrupted"  # stopped early; the partial result was kept
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.INTERRUPTED, JobState.CANCELLED, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    plugin_id: str
+    model: str
+    request: dict[str, Any] = field(default_factory=dict)
+    mode: str | None = None
+    options: LoadOptions = LoadOptions()
+    save: bool = True  # write artifacts to the output store
+    action: str = "run"  # run | load (load the model only)
+
+
+# Engine events (besides the plugin's own Progress/Preview/Partial/Log/Result) -----------
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: JobState
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Saved:
+    artifact: Artifact
+    path: Path
+    output_id: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str  # one sentence for the user
+    stage: str  # validate | load | run
+    detail: str = ""  # traceback, for the log
+
+
+@dataclass
+class Job:
+    id: str
+    number: int
+    spec: JobSpec
+    kind: Kind
+    request: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    cancel_token: CancelToken = field(default_factory=CancelToken)
+    saved: list[Path] = field(default_factory=list)
+    result: Result | None = None
+    failure: Failed | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+
+Listener = Callable[[Job, object], None]
+
+
+class Engine:
+    def __init__(self, registry: Registry, store: OutputStore, history: History,
+                 residency: Residency | None = None):
+        self.registry = registry
+        self.store = store
+        self.history = history
+        self.residency = residency or Residency(budget_bytes=6 * 2**30)
+        self._queue: deque[Job] = deque()
+        self._current: Job | None = None
+        self._listeners: list[Listener] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._numbers = itertools.count(1)
+        self._thread = threading.Thread(target=self._work, name="studio-engine", daemon=True)
+        self._thread.start()
+
+    # -- listeners ----------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """``listener(job, event)`` is called on the worker thread (or the submitting thread
+        for the first QUEUED event).  Returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, job: Job, event: object) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(job, event)
+            except Exception:  # noqa: BLE001 - a broken view must not stop the engine
+                log.exception("listener failed on %s", type(event).__name__)
+
+    # -- submitting and cancelling ----------------------------------------------------------
+    def submit(self, spec: JobSpec) -> Job:
+        """Validate and queue.  Raises ParamError / LookupError for bad input, at once."""
+        try:
+            plugin = self.registry.get(spec.plugin_id)
+        except LookupError as exc:
+            raise ParamError(str(exc)) from None
+        if not spec.model:
+            raise ParamError("Choose a model first.")
+        modes = list(plugin.modes()) if hasattr(plugin, "modes") else []
+        if spec.mode is not None and modes and spec.mode not in modes:
+            raise ParamError(f"Mode must be one of: {', '.join(modes)} (got {spec.mode!r}).")
+        request = {} if spec.action == "load" else validate_request(plugin.parameters(), spec.request, spec.mode)
+        job = Job(id=uuid.uuid4().hex[:12], number=next(self._numbers), spec=spec, kind=plugin.kind,
+                  request=request)
+        self.history.add_job(job.id, spec.plugin_id, plugin.kind.value, spec.model,
+                             {"mode": spec.mode, "request": spec.request, "action": spec.action})
+        with self._cond:
+            self._queue.append(job)
+            self._cond.notify()
+        self._emit(job, StateChanged(JobState.QUEUED))
+        return job
+
+    def cancel(self, job_id: str) -> bool:
+        """Drop a queued job, or stop the running one without keeping anything."""
+        return self._stop(job_id, keep_partial=False)
+
+    def interrupt(self, job_id: str) -> bool:
+        """Stop the running job and keep its partial result; drops a queued one."""
+        return self._stop(job_id, keep_partial=True)
+
+    def _stop(self, job_id: str, keep_partial: bool) -> bool:
+        with self._cond:
+            for job in self._queue:
+                if job.id == job_id:
+                    self._queue.remove(job)
+                    break
+            else:
+                job = None
+            current = self._current
+        if job is not None:
+            self._finish(job, JobState.CANCELLED, "Removed from the queue.")
+            return True
+        if current is not None and current.id == job_id:
+            current.cancel_token.interrupt() if keep_partial else current.cancel_token.cancel()
+            return True
+        return False
+
+    def queued(self) -> list[Job]:
+        with self._cond:
+            return list(self._queue)
+
+    @property
+    def current(self) -> Job | None:
+        return self._current
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            pending = list(self._queue)
+            self._queue.clear()
+            current = self._current
+            self._cond.notify_all()
+        # Queued jobs stay "queued" in the history on purpose: they are offered at next start.
+        del pending
+        if current is not None:
+            current.cancel_token.cancel()
+        self._thread.join(timeout)
+        self.residency.unload_all() if not self._thread.is_alive() else None
+
+    # -- the worker -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self._queue.popleft()
+                self._current = job
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._current = None
+
+    def _run(self, job: Job) -> None:
+        spec = job.spec
+        plugin = self.registry.get(spec.plugin_id)
+        self._set_state(job, JobState.LOADING, f"Loading {spec.model}")
+        try:
+            model = self.residency.get(plugin, spec.model, spec.options,
+                                       lambda message: self._emit(job, Log(message)))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(job, exc, "load")
+            return
+        if spec.action == "load":
+            self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
+            return
+        if job.cancel_token.is_set:
+            self._finish(job, JobState.CANCELLED, "Cancelled.")
+            return
+        self._set_state(job, JobState.RUNNING)
+        try:
+            for event in drive(model, job.request, job.cancel_token):
+                if isinstance(event, Result):
+                    job.result = event
+                    if spec.save:
+                        self._save(job, event)
+                self._emit(job, event)
+        except Cancelled:
+            self._finish(job, JobState.CANCELLED, "Cancelled.")
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._fail(job, exc, "run")
+            return
+        interrupted = bool(job.result and job.result.interrupted)
+        self._finish(job, JobState.INTERRUPTED if interrupted else JobState.DONE,
+                     "Interrupted; partial result kept." if interrupted else "")
+
+    def _save(self, job: Job, result: Result) -> None:
+        for artifact in result.artifacts:
+            # The exact source (folder, file or hub id) lets the gallery restore the model.
+            artifact.parameters.setdefault("model_source", job.spec.model)
+            path = self.store.save(artifact)
+            output_id = self.history.add_output(job.id, artifact.kind.value, path, artifact.seed,
+                                                artifact.parameters)
+            job.saved.append(path)
+            self._emit(job, Saved(artifact, path, output_id))
+
+    def _set_state(self, job: Job, state: JobState, message: str = "") -> None:
+        job.state, job.message = state, message
+        if self._stopping and state is JobState.CANCELLED:
+            # Stopped because the studio is closing: keep it "queued" so it is offered next time.
+            self.history.set_state(job.id, "queued", "Stopped when the studio closed.")
+        else:
+            self.history.set_state(job.id, "running" if not state.finished else state.value, message)
+        self._emit(job, StateChanged(state, message))
+
+    def _fail(self, job: Job, exc: BaseException, stage: str) -> None:
+        detail = "".join(traceback.format_exception(exc))
+        log.error("job %s failed while %s:\n%s", job.id, stage, detail)
+        job.failure = Failed(describe(exc), stage if not isinstance(exc, ParamError) else "validate", detail)
+        self._emit(job, job.failure)
+        self._finish(job, JobState.FAILED, job.failure.message)
+
+    def _finish(self, job: Job, state: JobState, message: str) -> None:
+        self._set_state(job, state, message)
+        job.done.set()
+
+    # -- crash recovery -------------------------------------------------------------------
+    def unfinished_from_last_session(self) -> list:
+        """Jobs that were queued or running when the studio last stopped (not this session's)."""
+        mine = {job.id for job in self.queued()} | ({self._current.id} if self._current else set())
+        return [record for record in self.history.unfinished() if record.id not in mine]
+
+    def resubmit(self, record) -> Job:
+        stored = record.request
+        job = self.submit(JobSpec(plugin_id=record.plugin_id, model=record.model,
+                                  request=stored.get("request", {}), mode=stored.get("mode"),
+                                  action=stored.get("action", "run")))
+        self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}.")
+        return job
+
+    def discard(self, record) -> None:
+        self.history.set_state(record.id, "cancelled", "Discarded after restart.")

@@ -1,0 +1,99 @@
+"""Plugin discovery through the ``studio.plugins`` entry-point group.
+
+Every entry point becomes a row: either a working plugin or a failure with its reason.
+A broken plugin never stops the studio from starting.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Callable, Iterable
+
+from studio.plugin_api import API_VERSION, Kind, Plugin
+
+GROUP = "studio.plugins"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PluginEntry:
+    name: str  # the entry point's name
+    target: str  # "module:attr"
+    plugin: Plugin | None = None
+    error: str = ""
+    detail: str = ""  # traceback for the log / details view
+
+    @property
+    def ok(self) -> bool:
+        return self.plugin is not None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else f"failed: {self.error}"
+
+    @property
+    def kind(self) -> Kind | None:
+        return self.plugin.kind if self.plugin else None
+
+
+def _instantiate(name: str, target: str, factory: Callable[[], object]) -> PluginEntry:
+    entry = PluginEntry(name=name, target=target)
+    try:
+        plugin = factory()
+        for attribute in ("id", "label", "kind", "parameters", "models", "load"):
+            if not hasattr(plugin, attribute):
+                raise TypeError(f"it has no '{attribute}'; see studio/plugin_api.py for the contract")
+        version = getattr(plugin, "api_version", None)
+        if version != API_VERSION:
+            raise TypeError(f"it targets plugin API {version}, this studio speaks {API_VERSION}")
+        entry.plugin = plugin  # type: ignore[assignment]
+    except Exception as exc:  # noqa: BLE001 - any plugin failure becomes data
+        entry.error = f"{type(exc).__name__}: {exc}"
+        entry.detail = traceback.format_exc()
+        log.warning("plugin %s (%s) failed: %s", name, target, entry.error)
+    return entry
+
+
+class Registry:
+    def __init__(self, entries: Iterable[PluginEntry] = ()):
+        self.entries: list[PluginEntry] = list(entries)
+
+    @classmethod
+    def discover(cls) -> "Registry":
+        found = []
+        seen: set[str] = set()
+        for ep in metadata.entry_points(group=GROUP):
+            if ep.name in seen:  # the same distribution on sys.path twice
+                continue
+            seen.add(ep.name)
+
+            def factory(ep=ep):
+                return ep.load()()
+
+            found.append(_instantiate(ep.name, ep.value, factory))
+        return cls(found)
+
+    def add(self, name: str, factory: Callable[[], object]) -> PluginEntry:
+        """Register a plugin object directly (tests, embedding)."""
+        entry = _instantiate(name, f"<{name}>", factory)
+        self.entries.append(entry)
+        return entry
+
+    def plugins(self, kind: Kind | None = None) -> list[Plugin]:
+        return [e.plugin for e in self.entries if e.plugin and (kind is None or e.plugin.kind == kind)]
+
+    def get(self, plugin_id: str) -> Plugin:
+        for entry in self.entries:
+            if entry.plugin and entry.plugin.id == plugin_id:
+                return entry.plugin
+        failed = [e for e in self.entries if e.name == plugin_id and not e.ok]
+        if failed:
+            raise LookupError(f"Plugin '{plugin_id}' failed to load: {failed[0].error}")
+        known = ", ".join(p.id for p in self.plugins()) or "none"
+        raise LookupError(f"No plugin '{plugin_id}' (installed: {known}).")
+
+    def failures(self) -> list[PluginEntry]:
+        return [e for e in self.entries if not e.ok]

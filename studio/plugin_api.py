@@ -1,0 +1,354 @@
+"""The whole contract between Studio and a model plugin.
+
+A plugin is a Python package that exposes, through an entry point in the group
+``studio.plugins``, a zero-argument callable (usually the class) returning an object
+that satisfies :class:`Plugin`.  That object declares:
+
+* what it is (``id``, ``label``, ``kind``: image, text, music or latent),
+* which parameters a run takes (:class:`Param` specs; the panel builds its form from them
+  and the engine validates every request against them before it reaches the plugin),
+* how a model is loaded (:meth:`Plugin.load`) into a :class:`LoadedModel`, which runs
+  requests as a *generator of events* and can be unloaded.
+
+This module is standard-library only, so importing a plugin's entry point never pulls in
+torch: plugins import their heavy libraries inside ``load``.  Images travel as PIL images,
+audio as numpy arrays; both are typed ``Any`` here to keep this file import-free.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+API_VERSION = 1
+
+
+class Kind(str, Enum):
+    IMAGE = "image"
+    TEXT = "text"
+    MUSIC = "music"
+    LATENT = "latent"
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class ParamError(ValueError):
+    """A request value is invalid.  The message is a sentence meant for the user."""
+
+
+class ParamType(str, Enum):
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"  # one line
+    TEXT = "text"  # multi-line (prompts)
+    BOOL = "bool"
+    CHOICE = "choice"
+    SEED = "seed"  # int; None or -1 means "pick one at random"
+    SIZE = "size"  # (width, height); must be positive multiples of ``multiple_of``
+    IMAGE_PATH = "image"  # path to an image file the user picked
+    FILE_PATH = "file"  # path to any file (audio clip, MIDI, LoRA ...)
+    LIST = "list"  # a list of values passed through as-is (e.g. LoRA entries)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed input of a run.  Frozen so a plugin can share its specs safely."""
+
+    name: str
+    type: ParamType
+    default: Any = None
+    label: str = ""
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    multiple_of: int = 1  # SIZE only
+    optional: bool = False  # None is accepted (paths, optional images)
+    advanced: bool = False  # the form may fold it away
+    modes: tuple[str, ...] = ()  # only shown/validated in these modes; empty = all
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise ParamError."""
+        if value is None or (isinstance(value, str) and value.strip() == "" and self.type
+                             not in (ParamType.STR, ParamType.TEXT)):
+            if self.type is ParamType.SEED:
+                return None
+            if self.optional:
+                return None
+            if self.default is not None:
+                return self.default
+            raise ParamError(f"{self.label} is required.")
+        t = self.type
+        if t is ParamType.SEED:
+            seed = _as_int(value, self.label)
+            if seed == -1:
+                return None
+            if not 0 <= seed < 2**32:
+                raise ParamError(f"{self.label} must be between 0 and {2**32 - 1}, or -1 for random.")
+            return seed
+        if t is ParamType.INT:
+            return self._in_range(_as_int(value, self.label))
+        if t is ParamType.FLOAT:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ParamError(f"{self.label} must be a number, not {value!r}.") from None
+            if not math.isfinite(number):
+                raise ParamError(f"{self.label} must be a finite number, not {value!r}.")
+            return self._in_range(number)
+        if t in (ParamType.STR, ParamType.TEXT):
+            if not isinstance(value, str):
+                raise ParamError(f"{self.label} must be text.")
+            return value
+        if t is ParamType.BOOL:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ParamError(f"{self.label} must be true or false.")
+        if t is ParamType.CHOICE:
+            if value not in self.choices:
+                raise ParamError(f"{self.label} must be one of: {', '.join(self.choices)} (got {value!r}).")
+            return value
+        if t is ParamType.SIZE:
+            return self._size(value)
+        if t in (ParamType.IMAGE_PATH, ParamType.FILE_PATH):
+            return str(value)
+        if t is ParamType.LIST:
+            return list(value)
+        raise ParamError(f"Unknown parameter type {t!r}.")  # pragma: no cover - enum exhausted
+
+    def _in_range(self, number: float) -> Any:
+        if self.minimum is not None and number < self.minimum:
+            raise ParamError(f"{self.label} must be at least {_fmt(self.minimum)} (got {_fmt(number)}).")
+        if self.maximum is not None and number > self.maximum:
+            raise ParamError(f"{self.label} must be at most {_fmt(self.maximum)} (got {_fmt(number)}).")
+        return number
+
+    def _size(self, value: Any) -> tuple[int, int]:
+        if isinstance(value, str):
+            parts = value.lower().replace("×", "x").split("x")
+            if len(parts) != 2:
+                raise ParamError(f"{self.label} must look like WIDTHxHEIGHT, e.g. 512x512 (got {value!r}).")
+            value = parts
+        try:
+            width, height = (int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ParamError(f"{self.label} must be two whole numbers, e.g. 512x512 (got {value!r}).") from None
+        if width <= 0 or height <= 0:
+            raise ParamError(f"{self.label} must be positive (got {width}x{height}).")
+        m = self.multiple_of
+        if width % m or height % m:
+            raise ParamError(f"{self.label} must be a multiple of {m} on both sides (got {width}x{height}).")
+        if self.maximum is not None and max(width, height) > self.maximum:
+            raise ParamError(f"{self.label} must be at most {_fmt(self.maximum)} on each side.")
+        return width, height
+
+
+def _as_int(value: Any, label: str) -> int:
+    if isinstance(value, bool):
+        raise ParamError(f"{label} must be a whole number.")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ParamError(f"{label} must be a whole number (got {value}).")
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ParamError(f"{label} must be a whole number (got {value!r}).") from None
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def validate_request(params: Sequence[Param], raw: Mapping[str, Any], mode: str | None = None) -> dict[str, Any]:
+    """Validate a whole request against ``params``; unknown keys are an error (typos show)."""
+    by_name = {p.name: p for p in params}
+    unknown = sorted(set(raw) - set(by_name) - {"mode"})
+    if unknown:
+        raise ParamError(f"Unknown parameter(s): {', '.join(unknown)}.")
+    clean: dict[str, Any] = {}
+    if mode is not None:
+        clean["mode"] = mode
+    for p in params:
+        if p.modes and mode not in p.modes:
+            continue
+        clean[p.name] = p.validate(raw.get(p.name, p.default))
+    return clean
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``step`` of ``total`` done.  ``total`` 0 means unknown."""
+
+    step: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A cheap look at work in progress: a PIL image (image/latent kinds) or an audio chunk."""
+
+    step: int
+    image: Any = None  # PIL.Image.Image
+    audio: Any = None  # numpy float32 array, shape (frames, channels)
+    sample_rate: int = 0
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Streamed text: ``text`` is only the newly generated piece, to be appended."""
+
+    text: str
+    tokens: int = 1
+
+
+@dataclass(frozen=True)
+class Log:
+    message: str
+    level: str = "info"  # info | warning
+
+
+@dataclass
+class Artifact:
+    """One finished output.  ``parameters`` are what produced it (saved as metadata)."""
+
+    kind: Kind
+    image: Any = None  # PIL.Image.Image
+    text: str | None = None
+    audio: Any = None  # numpy float32 array (frames, channels)
+    sample_rate: int = 0
+    midi: bytes | None = None
+    seed: int | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The last event of a successful run.  ``interrupted`` marks a partial result."""
+
+    artifacts: tuple[Artifact, ...]
+    interrupted: bool = False
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = Progress | Preview | Partial | Log | Result
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+class Cancelled(Exception):
+    """Raised inside a plugin (by ``CancelToken.raise_if_set``) to stop early without a result."""
+
+
+class CancelToken:
+    """Cooperative cancel flag, checked by plugins between steps.
+
+    ``interrupt`` asks the plugin to stop *and keep* what it has (a partial result);
+    ``cancel`` asks it to stop and drop everything.  Both set :attr:`is_set`.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.keep_partial = False
+
+    def cancel(self) -> None:
+        self.keep_partial = False
+        self._event.set()
+
+    def interrupt(self) -> None:
+        self.keep_partial = True
+        self._event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_set(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model the plugin offers in the picker without the user typing a path."""
+
+    source: str  # folder, file or hub id, as passed to ``Plugin.load``
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the user wants a model loaded.  Plugins ignore what does not apply to them."""
+
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    allow_download: bool = False  # hub ids are fetched only when the user asked for it
+    allow_pickle: bool = False  # refuse .ckpt/.bin pickles unless the user opts in
+    trust_remote_code: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False  # CUDA only
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    """A loaded model.  It may also carry two optional attributes the panels read:
+    ``defaults`` (a mapping of parameter name -> value that suits this model, e.g. its native
+    size) and ``choices`` (parameter name -> the values valid for this model, e.g. the
+    schedulers compatible with a pipeline)."""
+
+    source: str
+    device: str  # what it actually runs on, e.g. "cpu" or "cuda:0"
+    memory_bytes: int  # weights' footprint, for the residency manager
+
+    def run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+        """Yield events; the last one is a Result.  ``request`` is already validated."""
+        ...
+
+    def unload(self) -> None: ...
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    id: str  # stable, lowercase; used in history and the CLI
+    label: str
+    kind: Kind
+    api_version: int
+
+    def parameters(self) -> Sequence[Param]: ...
+
+    def modes(self) -> Sequence[str]:
+        """Run modes the form offers (e.g. txt2img, img2img, inpaint); may be empty."""
+        ...
+
+    def models(self) -> Sequence[ModelChoice]:
+        """Models offered in the picker (the embedded defaults first)."""
+        ...
+
+    def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]) -> LoadedModel:
+        """Load ``source``; call ``progress`` with short human messages while it takes time.
+
+        Raise an exception with a clear sentence when the source is missing, unreadable or
+        of the wrong kind; the studio shows it and keeps running.
+        """
+        ...
