@@ -127,7 +127,7 @@ def _image(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec, JobState
     from studio.core.settings import Settings
-    from studio.plugin_api import Kind, ParamError, Progress
+    from studio.plugin_api import Kind, ParamError, Progress, validate_request
 
     settings = Settings.load()
     if args.out:
@@ -151,11 +151,6 @@ def _image(args: argparse.Namespace) -> int:
             failures = "; ".join(f"{e.name}: {e.error}" for e in context.registry.failures())
             raise UsageError("no image plugin is available" + (f" ({failures})" if failures else ""))
         plugin = context.registry.get(args.plugin) if args.plugin else plugins[0]
-        model = args.model or next((m.source for m in plugin.models()), "")
-        if not model:
-            raise UsageError("no model given and no embedded default found; pass --model")
-        if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
-            raise UsageError(f"model not found: {args.model}")
         request = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed,
                    "batch_count": args.batch}
         for key, value in (("steps", args.steps), ("cfg_scale", args.cfg), ("size", args.size),
@@ -168,6 +163,15 @@ def _image(args: argparse.Namespace) -> int:
         request["preview_every"] = 0  # nobody sees previews on a terminal
         names = {p.name for p in plugin.parameters()}
         request = {k: v for k, v in request.items() if k in names}
+        try:  # bad values first: they are the user's to fix whatever the model
+            validate_request(plugin.parameters(), request, mode)
+        except ParamError as exc:
+            raise UsageError(str(exc)) from None
+        model = args.model or next((m.source for m in plugin.models()), "")
+        if not model:
+            raise UsageError("no model given and no embedded default found; pass --model")
+        if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
+            raise UsageError(f"model not found: {args.model}")
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
                                                 options=context.load_options()))

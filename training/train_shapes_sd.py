@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, s
 
 import numpy as np
 
-RUN = RUNS / "shapes_sd"
+RUN = Path(os.environ.get("SHAPES_SD_RUN", str(RUNS / "shapes_sd")))
 LOG = RUN / "train.log"
 
 VAE_CONFIG = dict(
@@ -134,6 +135,211 @@ def stage_vae(args):
     log(f"vae: done at step {step}, latent std {std:.4f}, scaling_factor {1/std:.4f}", LOG)
 
 
+
+# ---------------------------------------------------------------------------
+# tokenizer
+
+
+def stage_tok(args):
+    import make_tokenizer
+
+    make_tokenizer.build(RUN / "tokenizer", seed=args.seed)
+
+
+def load_tokenizer():
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(RUN / "tokenizer"))
+
+
+# ---------------------------------------------------------------------------
+# cached latent dataset
+
+
+def stage_latents(args):
+    import pickle
+
+    import torch
+    from diffusers import AutoencoderKL
+
+    from studio.shapes import world as W
+
+    out = RUN / "latents.pt"
+    if args.resume and out.exists():
+        log("latents: exist, skipping", LOG)
+        return
+    vae = AutoencoderKL.from_pretrained(str(RUN / "vae")).eval()
+    sf = vae.config.scaling_factor
+    rng = np.random.default_rng([args.seed, 777])
+    scenes, lat = [], []
+    t0 = time.time()
+    bs = 250
+    with torch.no_grad():
+        for i in range(0, args.n_latents, bs):
+            sc = [W.sample_scene(rng, p_pair=args.p_pair, split="train") for _ in range(bs)]
+            imgs = np.stack([W.render(s) for s in sc])
+            z = vae.encode(to_tensor(imgs)).latent_dist.mode() * sf
+            lat.append(z.to(torch.float16))
+            scenes.extend(sc)
+            if (i // bs) % 20 == 0:
+                log(f"latents: {i + bs}/{args.n_latents} {time.time() - t0:.0f}s", LOG)
+    lat = torch.cat(lat)
+    torch.save({"latents": lat, "scenes": pickle.dumps(scenes), "scaling_factor": sf}, out)
+    log(f"latents: {tuple(lat.shape)} std {float(lat.float().std()):.3f} in {time.time() - t0:.0f}s", LOG)
+
+
+# ---------------------------------------------------------------------------
+# text encoder + UNet
+
+
+def make_text_encoder(tok):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = CLIPTextConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id, **TEXT_CONFIG)
+    return CLIPTextModel(cfg)
+
+
+def make_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**UNET_CONFIG)
+
+
+def make_train_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
+                         prediction_type="epsilon", clip_sample=False)
+
+
+def stage_unet(args):
+    import copy
+    import pickle
+
+    import torch
+    from studio.shapes import captions as C
+
+    torch.manual_seed(args.seed)
+    tok = load_tokenizer()
+    data = torch.load(RUN / "latents.pt", weights_only=False)
+    lat = data["latents"]
+    scenes = pickle.loads(data["scenes"])
+    n = lat.shape[0]
+    te = make_text_encoder(tok)
+    unet = make_unet()
+    params = list(unet.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    ema_unet, ema_te = copy.deepcopy(unet).eval(), copy.deepcopy(te).eval()
+    for p in list(ema_unet.parameters()) + list(ema_te.parameters()):
+        p.requires_grad_(False)
+    sched = make_train_scheduler()
+    acp = sched.alphas_cumprod.float()
+    ck = RUN / "unet_ckpt.pt"
+    step = 0
+    if args.resume and ck.exists():
+        st = load_ckpt(ck)
+        unet.load_state_dict(st["unet"])
+        te.load_state_dict(st["te"])
+        ema_unet.load_state_dict(st["ema_unet"])
+        ema_te.load_state_dict(st["ema_te"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        log(f"unet: resumed at step {step}", LOG)
+    log(f"unet: {sum(p.numel() for p in unet.parameters())} params, text encoder "
+        f"{sum(p.numel() for p in te.parameters())}, data {n}, batch {args.batch}", LOG)
+
+    def save():
+        save_ckpt(ck, {"unet": unet.state_dict(), "te": te.state_dict(), "ema_unet": ema_unet.state_dict(),
+                       "ema_te": ema_te.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "unet_config": UNET_CONFIG, "text_config": TEXT_CONFIG})
+
+    t0 = time.time()
+    last_ck = time.time()
+    avg = None
+    unet.train()
+    te.train()
+    while step < args.steps and time.time() - t0 < args.minutes * 60:
+        rng = batch_rng(args.seed + 1, step)
+        idx = rng.integers(0, n, size=args.batch)
+        x0 = lat[torch.from_numpy(idx)].float()
+        caps = []
+        for i in idx:
+            caps.append("" if rng.random() < args.cfg_drop else C.caption(scenes[int(i)], rng))
+        ids = tok(caps, padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids
+        g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        noise = torch.randn(x0.shape, generator=g)
+        t = torch.randint(0, 1000, (args.batch,), generator=g)
+        a = acp[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        emb = te(ids)[0]
+        pred = unet(xt, t, emb).sample
+        snr = a.view(-1) / (1 - a.view(-1))
+        w = torch.clamp(snr, max=args.snr_gamma) / snr  # min-SNR weighting (epsilon prediction)
+        loss = (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for m, e in ((unet, ema_unet), (te, ema_te)):
+                for p, q in zip(m.parameters(), e.parameters()):
+                    q.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        if step % 25 == 0:
+            log(f"unet step {step} loss {avg:.4f} lr {lr:.1e} {(time.time() - t0) / 60:.1f}min", LOG)
+        if time.time() - last_ck > args.ckpt_seconds:
+            save()
+            last_ck = time.time()
+    save()
+    log(f"unet: stopped at step {step}", LOG)
+
+
+# ---------------------------------------------------------------------------
+# export
+
+
+def build_pipeline(use_ema: bool = True):
+    import torch
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    tok = load_tokenizer()
+    st = load_ckpt(RUN / "unet_ckpt.pt")
+    te = make_text_encoder(tok)
+    unet = make_unet()
+    te.load_state_dict(st["ema_te" if use_ema else "te"])
+    unet.load_state_dict(st["ema_unet" if use_ema else "unet"])
+    vae = AutoencoderKL.from_pretrained(str(RUN / "vae"))
+    sched = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=te.eval(), tokenizer=tok, unet=unet.eval(), scheduler=sched,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return pipe, st["step"]
+
+
+def stage_export(args):
+    out = Path(args.export_dir)
+    pipe, step = build_pipeline(use_ema=not args.no_ema)
+    tmp = out.parent / (out.name + ".tmp_export")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    pipe.save_pretrained(str(tmp), safe_serialization=True)
+    # keep hand-written files (model card, grid, eval json) from the previous export
+    if out.exists():
+        for f in out.iterdir():
+            if f.is_file() and f.name not in ("model_index.json",):
+                shutil.copy2(f, tmp / f.name)
+        shutil.rmtree(out)
+    tmp.rename(out)
+    write_json(out / "training_state.json", {"unet_step": step, "ema": not args.no_ema, "exported": time.strftime("%Y-%m-%d %H:%M:%S")})
+    log(f"export: step {step} -> {out}", LOG)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", default="all", choices=["vae", "tok", "latents", "unet", "export", "all"])
@@ -146,6 +352,17 @@ def main():
     ap.add_argument("--vae-batch", type=int, default=24)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--vae-kl", type=float, default=1e-6)
+    ap.add_argument("--n-latents", type=int, default=40000)
+    ap.add_argument("--p-pair", type=float, default=0.55)
+    ap.add_argument("--steps", type=int, default=100000, help="UNet optimisation steps")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--cfg-drop", type=float, default=0.1)
+    ap.add_argument("--snr-gamma", type=float, default=5.0)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--no-ema", action="store_true", help="export the raw (non-EMA) weights")
+    ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-sd"))
     args = ap.parse_args()
     import torch
 

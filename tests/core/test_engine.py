@@ -171,3 +171,35 @@ def test_results_and_logs_reach_listener(make_context):
     assert [e.step for e in mine if isinstance(e, Progress)] == [1, 2]
     assert all(e.image.size == (16, 16) for e in mine if isinstance(e, Preview))
     assert sum(isinstance(e, Result) for e in mine) == 1
+
+
+def test_jobs_survive_a_hard_crash(make_context, studio_home):
+    """A process killed mid-run leaves its running and queued jobs on offer at next start."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent("""
+        import os, threading, time
+        from studio.core.context import StudioContext
+        from studio.core.jobs import JobSpec, JobState
+        from studio.core.registry import Registry
+        from tests.fixtures.toy_image_plugin import ToyImagePlugin
+        registry = Registry()
+        registry.add("toy", lambda: ToyImagePlugin(gate=threading.Event()))
+        context = StudioContext.create(registry=registry)
+        job = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "doomed"}))
+        context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "waiting"}))
+        while job.state is not JobState.RUNNING:
+            time.sleep(0.01)
+        os._exit(9)  # no cleanup at all, as in a crash
+    """)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ), timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 9, done.stderr
+    context, _ = make_context()
+    prompts = sorted(r.request["request"]["prompt"] for r in context.engine.unfinished_from_last_session())
+    assert prompts == ["doomed", "waiting"]

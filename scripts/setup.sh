@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Set up everything Studio needs on a fresh machine: system libraries (when we can install
+# them), a virtual environment in .venv, the project and its first-party plugins.
+# Usage: scripts/setup.sh [--test]     (--test adds pytest and pytest-qt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# System libraries: Qt's xcb/offscreen platforms need EGL/GL, fontconfig, xkbcommon and
+# D-Bus; sounddevice needs PortAudio. Without PortAudio the studio still runs (playback off).
+need=()
+for pkg in libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 libportaudio2; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing system packages: ${need[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || echo "setup: could not install ${need[*]}; continuing (missing PortAudio only disables playback)"
+  else
+    echo "setup: missing system packages (install them with your package manager): ${need[*]}"
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+
+# torch first, pinned: on this project's machines that release lies on disk as a CPU build;
+# elsewhere pip fetches the build for your platform. Override with TORCH_SPEC=... if you like.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
+fi
+if [ $want_test = 1 ]; then
+  "${PIP[@]}" -e ".[test]"
+else
+  "${PIP[@]}" -e .
+fi
+echo "setup: ready (.venv)"
