@@ -59,11 +59,11 @@ UNET_CONFIG = dict(
     out_channels=4,
     down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    block_out_channels=(64, 128, 128),
+    block_out_channels=(48, 96, 96),
     layers_per_block=1,
     cross_attention_dim=128,
     attention_head_dim=4,  # (diffusers legacy naming: number of heads)
-    norm_num_groups=32,
+    norm_num_groups=16,
 )
 
 
@@ -79,6 +79,8 @@ def make_vae():
 
 def stage_vae(args):
     import torch
+
+    from studio.shapes import world as W
 
     torch.manual_seed(args.seed)
     vae = make_vae()
@@ -101,8 +103,11 @@ def stage_vae(args):
         if step >= args.vae_steps or elapsed > args.minutes * 60:
             break
         rng = batch_rng(args.seed, step)
-        _, imgs = render_batch(rng, args.vae_batch, split="train")
+        scenes, imgs = render_batch(rng, args.vae_batch, split="train")
         x = to_tensor(imgs)
+        # up-weight object pixels (anything that is not the flat background)
+        bg = torch.tensor([W.PALETTE[s.background] for s in scenes], dtype=torch.float32).view(-1, 3, 1, 1) / 127.5 - 1
+        wmap = 1.0 + args.vae_fg_weight * ((x - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
         lr = args.vae_lr * min(1.0, (step + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -110,7 +115,8 @@ def stage_vae(args):
         z = post.sample()
         y = vae.decode(z).sample
         mse = torch.mean((y - x) ** 2)
-        loss = mse + 0.5 * torch.mean(torch.abs(y - x)) + args.vae_kl * post.kl().mean()
+        err = wmap * ((y - x) ** 2 + 0.5 * (y - x).abs())
+        loss = err.mean() + args.vae_kl * post.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -316,7 +322,8 @@ def build_pipeline(use_ema: bool = True):
     te.load_state_dict(st["ema_te" if use_ema else "te"])
     unet.load_state_dict(st["ema_unet" if use_ema else "unet"])
     vae = AutoencoderKL.from_pretrained(str(RUN / "vae"))
-    sched = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config)
+    sched = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config, steps_offset=1,
+                                                    timestep_spacing="trailing")
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=te.eval(), tokenizer=tok, unet=unet.eval(), scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     return pipe, st["step"]
@@ -329,6 +336,8 @@ def stage_export(args):
     if tmp.exists():
         shutil.rmtree(tmp)
     pipe.save_pretrained(str(tmp), safe_serialization=True)
+    for f in ("vocab.json", "merges.txt"):  # classic CLIP tokenizer files next to tokenizer.json
+        shutil.copy2(RUN / "tokenizer" / f, tmp / "tokenizer" / f)
     # keep hand-written files (model card, grid, eval json) from the previous export
     if out.exists():
         for f in out.iterdir():
@@ -352,10 +361,11 @@ def main():
     ap.add_argument("--vae-batch", type=int, default=24)
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--vae-kl", type=float, default=1e-6)
+    ap.add_argument("--vae-fg-weight", type=float, default=4.0)
     ap.add_argument("--n-latents", type=int, default=40000)
     ap.add_argument("--p-pair", type=float, default=0.55)
     ap.add_argument("--steps", type=int, default=100000, help="UNet optimisation steps")
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--cfg-drop", type=float, default=0.1)

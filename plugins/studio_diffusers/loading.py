@@ -145,7 +145,7 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
         progress(f"Loading {index.get('_class_name', 'pipeline')} from {folder.name}")
         try:
             pipe = DiffusionPipeline.from_pretrained(
-                folder, torch_dtype=dtype, local_files_only=True,
+                folder, dtype=dtype, local_files_only=True,
                 use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index))
         except (OSError, EnvironmentError) as exc:
             if not options.allow_pickle and "safetensors" in str(exc).lower():
@@ -157,7 +157,7 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
         path = Path(source.location)
         cls = _single_file_class(path, source.config_folder)
         progress(f"Loading {path.name} as {cls.__name__}")
-        kwargs: dict[str, Any] = {"torch_dtype": dtype}
+        kwargs: dict[str, Any] = {"dtype": dtype}
         if "safety_checker" in inspect.signature(cls.__init__).parameters:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         if source.config_folder:
@@ -181,7 +181,7 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
         progress(f"Loading {source.location} from the Hugging Face cache")
         try:
             pipe = DiffusionPipeline.from_pretrained(
-                source.location, torch_dtype=dtype, local_files_only=not options.allow_download,
+                source.location, dtype=dtype, local_files_only=not options.allow_download,
                 use_safetensors=None if options.allow_pickle else True)
         except Exception as exc:
             text = str(exc).lower()

@@ -101,11 +101,11 @@ def noun_phrase(o: Obj, rng, p_size=0.5, p_color=0.95, article=True) -> str:
     return np_
 
 
-def _single(scene: Scene, rng) -> str:
+def _single(scene: Scene, rng, full: bool = False) -> str:
     o = scene.objects[0]
-    npc = noun_phrase(o, rng, p_size=0.6, p_color=0.97)
-    pos = position_phrase(o.col, o.row, rng) if rng.random() < 0.75 else None
-    bg = scene.background if rng.random() < 0.75 else None
+    npc = noun_phrase(o, rng, p_size=1.0 if full else 0.6, p_color=1.0 if full else 0.97)
+    pos = position_phrase(o.col, o.row, rng) if (full or rng.random() < 0.75) else None
+    bg = scene.background if (full or rng.random() < 0.75) else None
     t = int(rng.integers(6))
     parts = []
     if t == 0 and bg:  # background first
@@ -128,16 +128,16 @@ def _single(scene: Scene, rng) -> str:
     return " ".join(parts)
 
 
-def _pair(scene: Scene, rng) -> str:
+def _pair(scene: Scene, rng, full: bool = False) -> str:
     a, b = scene.objects[0], scene.objects[1]
     rel = scene.relation
     if rng.random() < 0.5:  # swap word order (and invert the relation)
         a, b, rel = b, a, INVERSE_RELATION[rel]
-    p_color = 0.92
+    p_color = 1.0 if full else 0.92
     na = noun_phrase(a, rng, p_size=0.4, p_color=p_color)
     nb = noun_phrase(b, rng, p_size=0.4, p_color=p_color)
     bg = scene.background if rng.random() < 0.6 else None
-    t = rng.random()
+    t = rng.random() * (0.8 if full else 1.0)
     if t < 0.65:
         body = f"{na} {_pick(rng, REL_WORDS[rel])} {nb}"
     elif t < 0.8:  # "on the left a red circle, on the right a blue square"
@@ -166,11 +166,14 @@ def _clean(s: str) -> str:
     return s.strip(", ")
 
 
-def caption(scene: Scene, rng=None) -> str:
-    """One random natural phrasing of ``scene``."""
+def caption(scene: Scene, rng=None, full: bool = False) -> str:
+    """One random natural phrasing of ``scene``.
+
+    ``full=True`` always names every factor (single object: size, colour,
+    shape, position, background; two objects: both colours and the relation)."""
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
-    s = _single(scene, rng) if len(scene.objects) == 1 else _pair(scene, rng)
+    s = _single(scene, rng, full) if len(scene.objects) == 1 else _pair(scene, rng, full)
     s = _clean(s)
     r = rng.random()
     if r < 0.05:

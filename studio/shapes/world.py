@@ -178,13 +178,14 @@ def combo_key(scene: Scene) -> str:
     """Key that decides held-out status.
 
     Single object: (shape, colour, size, position, background).  Two objects:
-    the (colour, shape) pairs of both objects + the relation, so held-out
-    two-object prompts describe attribute bindings never seen in training.
+    the unordered pair of (colour, shape) items, so a held-out two-object
+    prompt names two coloured objects that never appear together in training
+    (in any order or relation).
     """
     if len(scene.objects) == 1:
         return "1:" + scene_key(scene)
-    a, b = scene.objects[0], scene.objects[1]
-    return f"2:{a.color}/{a.shape}|{b.color}/{b.shape}|{scene.relation}"
+    a, b = sorted(f"{o.color}/{o.shape}" for o in scene.objects[:2])
+    return f"2:{a}|{b}"
 
 
 HELDOUT_MOD = 10
@@ -314,6 +315,9 @@ CONT_BACKGROUNDS = ("black", "white")
 CONT_X = (12.0, 52.0)
 CONT_Y = (12.0, 52.0)
 CONT_HALF = (4.0, 11.0)
+#: hue range of the continuous world: red -> yellow -> green -> cyan -> blue -> purple
+#: (no wrap-around, so hue is a linear factor)
+CONT_HUE = (0.0, 0.8)
 CONT_SAT = 0.85
 CONT_VAL = 0.95
 
@@ -348,7 +352,7 @@ def sample_continuous_scene(rng) -> tuple:
     cx = float(rng.uniform(*CONT_X))
     cy = float(rng.uniform(*CONT_Y))
     half = float(rng.uniform(*CONT_HALF))
-    hue = float(rng.uniform(0.0, 1.0))
+    hue = float(rng.uniform(*CONT_HUE))
     bg = _choice(rng, CONT_BACKGROUNDS)
     obj = continuous_object(shape, cx, cy, half, hue)
     scene = Scene(background=bg, objects=(obj,))

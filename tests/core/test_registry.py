@@ -45,7 +45,7 @@ def test_discovery_turns_failures_into_rows(tmp_path, monkeypatch):
     assert "needs a library that is not installed" in rows["fake-broken"].status
     assert "plugin API 0" in rows["fake-old"].error
     assert "Nope" in rows["fake-missing"].error
-    assert [p.id for p in registry.plugins(Kind.TEXT)] == ["fake-good"]
+    assert "fake-good" in [p.id for p in registry.plugins(Kind.TEXT)]
     # First-party plugins register through the same entry points.
     assert "diffusers" in rows and rows["diffusers"].ok, rows.get("diffusers")
 

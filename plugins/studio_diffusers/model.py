@@ -1,0 +1,422 @@
+"""The loaded diffusers model: runs txt2img / img2img / inpaint requests as event generators.
+
+``pipe(...)`` blocks until the whole image is done, so each image is generated on a short-lived
+worker thread; its ``callback_on_step_end`` posts Progress / Preview events to a queue that
+:meth:`DiffusersModel.run` yields from.  Cancel and interrupt are checked in that callback,
+after every denoising step.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import hashlib
+import inspect
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
+                               Preview, Progress, Result)
+
+from . import loading, schedulers, seeds
+from .loras import LoraSet, parse_entries
+from .previews import LatentRGB, fit_latent_rgb
+from .sources import Source
+
+MODES = ("txt2img", "img2img", "inpaint")
+IMAGE_MODES = ("img2img", "inpaint")
+
+
+class _Abort(Exception):
+    """Raised inside the step callback to stop a pipeline call at once (cancel, or consumer gone)."""
+
+
+@dataclass
+class _Outcome:
+    images: list = field(default_factory=list)
+    interrupted: bool = False
+    steps_done: int = 0
+
+
+class _DenoisedRecorder:
+    """Wraps a fresh scheduler's ``step`` to keep the latest denoised (x0) estimate, when the
+    scheduler offers one; previews and partial results look much better from it than from x_t."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self.latest: torch.Tensor | None = None
+        self._step = scheduler.step
+        scheduler.step = self._wrapped
+        self._scheduler = scheduler
+
+    def _wrapped(self, *args: Any, **kwargs: Any) -> Any:
+        out = self._step(*args, **kwargs)
+        x0 = getattr(out, "pred_original_sample", None)
+        if x0 is None and isinstance(out, tuple) and len(out) > 1 and isinstance(out[1], torch.Tensor):
+            x0 = out[1]
+        if x0 is None:  # multistep solvers in x0-prediction form keep it as their last model output
+            outputs = getattr(self._scheduler, "model_outputs", None)
+            config = self._scheduler.config
+            if outputs and outputs[-1] is not None and (
+                    config.get("algorithm_type", "") in ("dpmsolver++", "sde-dpmsolver++")
+                    or config.get("predict_x0", False)):
+                x0 = outputs[-1]
+        self.latest = x0
+        return out
+
+
+def _counted(i: int, n_timesteps: int, order: int, n_steps: int) -> bool:
+    """Whether timestep index ``i`` completes a user-visible step (diffusers' progress-bar rule)."""
+    warmup = n_timesteps - n_steps * order
+    return i == n_timesteps - 1 or ((i + 1) > warmup and (i + 1) % order == 0)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()[:10]
+
+
+def _open_image(path: Any, label: str, size: tuple[int, int], convert: str) -> Image.Image:
+    if not path:
+        raise ParamError(f"{label} is required in this mode.")
+    file = Path(str(path)).expanduser()
+    if not file.is_file():
+        raise ParamError(f"{label} not found: {file}")
+    try:
+        with Image.open(file) as img:
+            img.load()
+            image = img.convert(convert)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ParamError(f"Could not read the {label.lower()} {file}: {exc}") from None
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS if convert == "RGB" else Image.Resampling.BILINEAR)
+    return image
+
+
+class DiffusersModel:
+    """A :class:`studio.plugin_api.LoadedModel` around one diffusers pipeline."""
+
+    def __init__(self, source: str, resolved: Source, loaded: loading.LoadedPipeline,
+                 options: LoadOptions) -> None:
+        self.source = source
+        self.name = resolved.name
+        self.options = options
+        self.device = loaded.device
+        self.dtype = loaded.dtype
+        self._base = loaded.pipe
+        self._pipes: dict[str, Any] = {}
+        self._notes = list(loaded.notes)
+        self._weights_file = loaded.weights_file
+        self._hash: str | None = None
+        self._rgb: LatentRGB | None = None
+        self._rgb_error: str | None = None
+        self._loras = LoraSet(self._base)
+        self._lock = threading.Lock()
+        self.memory_bytes = loading.memory_bytes(self._base)
+        denoiser = self.denoiser
+        self.inpaint_model = denoiser is not None and getattr(denoiser.config, "in_channels", 4) == 9
+        self.size_multiple = self._size_multiple()
+        self.defaults = {"size": self._native_size(), "steps": 20, "cfg_scale": 7.0}
+        self.choices = {"scheduler": schedulers.compatible_names(self._base.scheduler)}
+
+    @classmethod
+    def load(cls, source: str, resolved: Source, options: LoadOptions,
+             progress: Callable[[str], None]) -> "DiffusersModel":
+        loaded = loading.load_pipeline(resolved, options, progress)
+        model = cls(source, resolved, loaded, options)
+        progress(f"Loaded {model.name} on {model.device} ({model.memory_bytes / 2**20:.0f} MiB)")
+        return model
+
+    # ------------------------------------------------------------------ facts about the model
+
+    @property
+    def pipe(self) -> Any:
+        return self._base
+
+    @property
+    def denoiser(self) -> Any:
+        return getattr(self._base, "unet", None) or getattr(self._base, "transformer", None)
+
+    def _vae_factor(self) -> int:
+        factor = getattr(self._base, "vae_scale_factor", None)
+        if factor:
+            return int(factor)
+        vae = getattr(self._base, "vae", None)
+        return 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 8
+
+    def _size_multiple(self) -> int:
+        # UNets pad odd latent sizes themselves (forward_upsample_size), so only the VAE's factor
+        # and the pipelines' own multiple-of-8 check bind them (A1111's rule); transformer
+        # denoisers need whole patches.
+        config = getattr(self.denoiser, "config", None)
+        if config is not None and getattr(config, "down_block_types", None):
+            return math.lcm(8, self._vae_factor())
+        patch = getattr(config, "patch_size", None) if config is not None else None
+        return self._vae_factor() * int(patch or 1)
+
+    def _native_size(self) -> tuple[int, int]:
+        sample = getattr(getattr(self.denoiser, "config", None), "sample_size", None)
+        if sample is None:
+            return (512, 512)
+        if isinstance(sample, (list, tuple)):
+            height, width = int(sample[0]), int(sample[-1])
+        else:
+            height = width = int(sample)
+        factor = self._vae_factor()
+        return (width * factor, height * factor)
+
+    def model_hash(self) -> str:
+        """A1111 'Model hash': first 10 hex digits of the main weights file's sha256 (computed once)."""
+        if self._hash is None:
+            self._hash = _file_hash(self._weights_file) if self._weights_file else ""
+        return self._hash
+
+    def latent_rgb(self) -> LatentRGB | None:
+        """The cached latent->RGB preview map for this model's VAE (fitted on first use)."""
+        if self._rgb is None and self._rgb_error is None:
+            vae = getattr(self._base, "vae", None)
+            try:
+                if vae is None:
+                    raise ValueError("the pipeline has no VAE")
+                self._rgb = fit_latent_rgb(vae, getattr(self._base, "_execution_device", None))
+            except Exception as exc:  # noqa: BLE001 - previews are optional
+                self._rgb_error = str(exc) or type(exc).__name__
+        return self._rgb
+
+    def pipe_for(self, mode: str) -> Any:
+        """The pipeline for ``mode``, sharing the loaded weights (``from_pipe``)."""
+        key = "inpaint" if self.inpaint_model else mode
+        if key not in self._pipes:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+            auto = {"txt2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image,
+                    "inpaint": AutoPipelineForInpainting}[key]
+            try:
+                pipe = auto.from_pipe(self._base)
+            except Exception as exc:  # noqa: BLE001 - no such pipeline for this family
+                raise ParamError(f"This model ({type(self._base).__name__}) cannot run {mode}: {exc}") from exc
+            pipe.set_progress_bar_config(disable=True)
+            self._pipes[key] = pipe
+        return self._pipes[key]
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+        with self._lock:  # one run at a time per pipeline
+            yield from self._run(request, cancel)
+
+    def _run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+        started = time.perf_counter()
+        mode = request.get("mode") or "txt2img"
+        if mode not in MODES:
+            raise ParamError(f"Mode must be one of {', '.join(MODES)} (got {mode!r}).")
+        width, height = (int(v) for v in (request.get("size") or self.defaults["size"]))
+        m = self.size_multiple
+        if width % m or height % m or width <= 0 or height <= 0:
+            raise ParamError(f"Size must be a multiple of {m} on both sides for this model "
+                             f"(got {width}x{height}); try {max(m, round(width / m) * m)}x"
+                             f"{max(m, round(height / m) * m)}.")
+        steps = int(request.get("steps") or self.defaults["steps"])
+        cfg = float(request.get("cfg_scale", self.defaults["cfg_scale"]))
+        strength = float(request.get("strength", 0.75)) if mode in IMAGE_MODES else 1.0
+        n_run = steps if mode == "txt2img" else min(int(steps * strength), steps)
+        if n_run < 1:
+            raise ParamError(f"With denoising strength {strength:g}, {steps} step(s) run no denoising at all; "
+                             f"raise the strength or the steps.")
+        sampler = request.get("scheduler") or schedulers.DEFAULT
+        if sampler not in self.choices["scheduler"]:
+            raise ParamError(f"Sampler {sampler!r} does not work with this model; choose one of: "
+                             f"{', '.join(self.choices['scheduler'])}.")
+        init = mask = None
+        if mode in IMAGE_MODES:
+            init = _open_image(request.get("init_image"), "Init image", (width, height), "RGB")
+        if mode == "inpaint":
+            mask = _open_image(request.get("mask_image"), "Mask image", (width, height), "L")
+        loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
+        preview_every = int(request.get("preview_every", 1) or 0)
+        seed = seeds.pick_seed(request.get("seed"))
+        count = int(request.get("batch_count", 1) or 1)
+        prompt = request.get("prompt") or ""
+        negative = request.get("negative_prompt") or ""
+
+        for note in self._notes:
+            yield Log(note, "warning")
+        self._notes.clear()
+        for line in self._loras.apply(loras):
+            yield Log(line)
+        if self._hash is None and self._weights_file is not None:
+            yield Log(f"Hashing {self._weights_file.name} for the metadata (once per model)")
+        model_hash = self.model_hash()
+        rgb = None
+        if preview_every:
+            had_error = self._rgb_error
+            rgb = self.latent_rgb()
+            if rgb is None and had_error is None:
+                yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
+
+        pipe = self.pipe_for(mode)
+        original = pipe.scheduler
+        pipe.scheduler = schedulers.make_scheduler(sampler, original)
+        sampler_name = schedulers.name_for(original) if sampler == schedulers.DEFAULT else sampler
+        recorder = _DenoisedRecorder(pipe.scheduler)
+        kwargs, dropped = self._call_kwargs(pipe, mode, prompt, negative, steps, cfg, width, height,
+                                            init, mask, strength)
+        if dropped:
+            yield Log(f"{type(pipe).__name__} ignores: {', '.join(dropped)}", "warning")
+        yield Log(f"{mode} {width}x{height}, {steps} steps, {sampler_name}, seed {seed}"
+                  + (f", {count} images" if count > 1 else ""))
+
+        artifacts: list[Artifact] = []
+        interrupted = False
+        done_steps = 0
+        try:
+            for index, image_seed in enumerate(seeds.batch_seeds(seed, count)):
+                if cancel.is_set:
+                    if not cancel.keep_partial:
+                        raise Cancelled()
+                    interrupted = True
+                    break
+                recorder.latest = None
+                kwargs["generator"] = [seeds.cpu_generator(image_seed)]
+                outcome = yield from self._stream(
+                    pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
+                    offset=index * n_run, n_steps=n_run, grand_total=n_run * count,
+                    label=f"image {index + 1}/{count}" if count > 1 else "")
+                done_steps += outcome.steps_done
+                params = {
+                    "prompt": prompt, "negative_prompt": negative, "steps": steps, "sampler": sampler_name,
+                    "cfg_scale": cfg, "seed": image_seed, "width": width, "height": height,
+                    "model": self.name, "model_hash": model_hash, "mode": mode,
+                    "loras": [(path.stem, weight) for path, weight in loras], "batch_index": index,
+                }
+                if mode in IMAGE_MODES:
+                    params["denoising_strength"] = strength
+                for image in outcome.images:
+                    artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
+                                              parameters=params))
+                if outcome.interrupted:
+                    interrupted = True
+                    break
+        finally:
+            pipe.scheduler = original
+        yield Result(tuple(artifacts), interrupted=interrupted,
+                     info={"seed": seed, "device": self.device, "steps_done": done_steps,
+                           "seconds": round(time.perf_counter() - started, 3)})
+
+    def _call_kwargs(self, pipe: Any, mode: str, prompt: str, negative: str, steps: int, cfg: float,
+                     width: int, height: int, init: Any, mask: Any, strength: float) -> tuple[dict, list[str]]:
+        kwargs: dict[str, Any] = {
+            "prompt": prompt, "negative_prompt": negative, "num_inference_steps": steps,
+            "guidance_scale": cfg, "height": height, "width": width, "output_type": "pil",
+        }
+        if self.inpaint_model:  # 9-channel UNet: every mode goes through the inpaint pipeline
+            if init is None:
+                init = Image.new("RGB", (width, height), (127, 127, 127))
+            if mask is None:
+                mask = Image.new("L", (width, height), 255)
+        if init is not None:
+            kwargs.update(image=init, strength=strength)
+        if mask is not None:
+            kwargs["mask_image"] = mask
+        accepted = set(inspect.signature(pipe.__call__).parameters)
+        dropped = [k for k in list(kwargs) if k not in accepted]
+        for k in dropped:
+            value = kwargs.pop(k)
+            if k in ("height", "width") or (k == "negative_prompt" and not value):
+                dropped.remove(k)
+        return kwargs, dropped
+
+    def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: _DenoisedRecorder,
+                rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
+                n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
+        """Run one pipeline call on a worker thread, yielding its events; returns an _Outcome."""
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        consumer_gone = threading.Event()
+        outcome = _Outcome()
+
+        def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
+            if consumer_gone.is_set():
+                p._interrupt = True
+                raise _Abort()
+            n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
+            if _counted(i, n_timesteps, p.scheduler.order, n_steps):
+                outcome.steps_done += 1
+                step = offset + outcome.steps_done
+                events.put(Progress(step, grand_total, label))
+                if rgb is not None and preview_every and outcome.steps_done % preview_every == 0:
+                    latents = recorder.latest if recorder.latest is not None else tensors.get("latents")
+                    if latents is not None and latents.ndim == 4 and latents.shape[1] == rgb.channels:
+                        events.put(Preview(step, image=rgb.to_image(latents[0], size)))
+                # Lockstep: wait until the consumer has taken this step's events, so a cancel it
+                # issues while handling them stops the run before another step starts.
+                handed_over = threading.Event()
+                events.put(("step", handed_over))
+                while not handed_over.wait(0.05):
+                    if consumer_gone.is_set():
+                        p._interrupt = True
+                        raise _Abort()
+            if cancel.is_set:
+                p._interrupt = True
+                if not cancel.keep_partial:
+                    raise _Abort()
+                if not outcome.interrupted:  # decode the denoised estimate as the partial image
+                    outcome.interrupted = True
+                    x0 = recorder.latest
+                    latents = tensors.get("latents")
+                    if x0 is not None and latents is not None and x0.shape == latents.shape:
+                        return {"latents": x0.to(latents.dtype)}
+            return {}
+
+        def work() -> None:
+            try:
+                result = pipe(**kwargs, callback_on_step_end=on_step,
+                              callback_on_step_end_tensor_inputs=["latents"])
+                events.put(("done", result.images))
+            except _Abort:
+                events.put(("aborted", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+                events.put(("error", exc))
+
+        worker = threading.Thread(target=work, name="studio-diffusers-run", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = events.get()
+                if not isinstance(item, tuple):
+                    yield item
+                    continue
+                tag, payload = item
+                if tag == "step":
+                    payload.set()
+                    continue
+                if tag == "done":
+                    outcome.images = list(payload)
+                    return outcome
+                if tag == "aborted":
+                    free = getattr(pipe, "maybe_free_model_hooks", None)
+                    if free is not None:
+                        free()
+                    raise Cancelled()
+                raise payload
+        finally:
+            consumer_gone.set()
+            worker.join()
+
+    def unload(self) -> None:
+        with self._lock:
+            self._pipes.clear()
+            self._base = None
+            self._loras = None
+            self._rgb = None
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()

@@ -1,0 +1,25 @@
+"""Seeds: one random 32-bit seed per request, image i of a batch uses seed + i."""
+
+from __future__ import annotations
+
+import secrets
+
+SEED_LIMIT = 2**32
+
+
+def pick_seed(seed: int | None) -> int:
+    """``seed`` itself, or a fresh random 32-bit seed when it is None or -1."""
+    if seed is None or seed == -1:
+        return secrets.randbelow(SEED_LIMIT)
+    return int(seed) % SEED_LIMIT
+
+
+def batch_seeds(seed: int, count: int) -> list[int]:
+    return [(seed + i) % SEED_LIMIT for i in range(count)]
+
+
+def cpu_generator(seed: int):
+    """A CPU torch.Generator: the same noise for a seed on every device."""
+    import torch
+
+    return torch.Generator("cpu").manual_seed(seed)

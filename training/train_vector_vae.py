@@ -1,0 +1,237 @@
+"""Train the Shapes vector-latent VAE (Latent panel default) and export it with named directions.
+
+Data: single-object scenes of the continuous Shapes world (studio.shapes.world.
+sample_continuous_scene): shape in {circle, square, triangle}, centre x, y in
+[12, 52] px, half-size in [4, 11] px, hue in [0, 0.8] (S=0.85, V=0.95),
+background black or white.  Rendered on the fly, seeded per step.
+
+Loss: Gaussian reconstruction (sum of squared errors / (2 * 0.05^2)) + KL
++ an auxiliary LINEAR probe from the latent mean to the ground-truth factors
+(x, y, size, hue, background, shape one-hot) so that the factors are linearly
+readable from the latent -> straight latent lines move / grow / recolour.
+
+  nice -n 10 python training/train_vector_vae.py --minutes 30 --resume   # train
+  python training/train_vector_vae.py --export                            # directions + assets/models/shapes-vae
+
+Checkpoints: training/runs/vector_vae/ckpt.pt
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, save_ckpt, write_json
+
+import numpy as np
+
+from studio.shapes import world
+
+RUN = RUNS / "vector_vae"
+LOG = RUN / "train.log"
+FACTOR_NAMES = ["x", "y", "size", "hue", "background", "shape_circle", "shape_square", "shape_triangle"]
+CONTINUOUS = ["x", "y", "size", "hue"]
+
+
+def factor_vector(f: dict) -> np.ndarray:
+    """Ground-truth factors in natural units: x, y (px), size = half-size (px), hue, bg (white=1), shape one-hot."""
+    return np.array([f["x"], f["y"], f["half"], f["hue"], 1.0 if f["background"] == "white" else 0.0,
+                     f["shape"] == "circle", f["shape"] == "square", f["shape"] == "triangle"], dtype=np.float64)
+
+
+#: scale used by the probe loss (factor / scale is ~unit range)
+FACTOR_SCALE = np.array([40.0, 40.0, 7.0, 0.8, 1.0, 1.0, 1.0, 1.0])
+FACTOR_OFFSET = np.array([12.0, 12.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
+def sample_batch(rng, n: int):
+    imgs, facts = [], []
+    for _ in range(n):
+        sc, f = world.sample_continuous_scene(rng)
+        imgs.append(world.render(sc))
+        facts.append(factor_vector(f))
+    return np.stack(imgs), np.stack(facts)
+
+
+def to_unit(imgs):
+    import torch
+
+    return torch.from_numpy(imgs).float().permute(0, 3, 1, 2) / 255.0
+
+
+def train(args):
+    import torch
+
+    from studio.shapes.vector_vae import VectorVAE
+
+    torch.manual_seed(args.seed)
+    model = VectorVAE({"latent_dim": args.latent_dim})
+    probe = torch.nn.Linear(args.latent_dim, len(FACTOR_NAMES))
+    params = list(model.parameters()) + list(probe.parameters())
+    opt = torch.optim.Adam(params, lr=args.lr)
+    ck = RUN / "ckpt.pt"
+    step = 0
+    if args.resume and ck.exists():
+        st = load_ckpt(ck)
+        model.load_state_dict(st["model"])
+        probe.load_state_dict(st["probe"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        log(f"vvae: resumed at step {step}", LOG)
+    log(f"vvae: {sum(p.numel() for p in model.parameters())} params, latent {args.latent_dim}, batch {args.batch}", LOG)
+    w_rec = 1.0 / (2 * args.sigma ** 2)
+    scale = torch.tensor(FACTOR_SCALE, dtype=torch.float32)
+    offset = torch.tensor(FACTOR_OFFSET, dtype=torch.float32)
+    t0 = time.time()
+    last = time.time()
+    avg = {}
+    model.train()
+    while step < args.steps and time.time() - t0 < args.minutes * 60:
+        rng = batch_rng(args.seed, step)
+        imgs, facts = sample_batch(rng, args.batch)
+        x = to_unit(imgs)
+        f = (torch.from_numpy(facts).float() - offset) / scale
+        frac = step / max(args.steps, 1)
+        lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        y, mu, logvar = model(x)
+        sse = ((y - x) ** 2).sum(dim=(1, 2, 3))
+        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(dim=1)
+        probe_err = ((probe(mu) - f) ** 2).sum(dim=1)
+        loss = (w_rec * sse + args.beta * kl + args.probe_weight * probe_err).mean() / 1000.0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        mse = float(sse.mean()) / x[0].numel()
+        for k, v in (("psnr", 10 * np.log10(1.0 / max(mse, 1e-10))), ("kl", float(kl.mean())),
+                     ("probe", float(probe_err.mean()))):
+            avg[k] = v if k not in avg else 0.95 * avg[k] + 0.05 * v
+        if step % 50 == 0:
+            log(f"vvae step {step} psnr~{avg['psnr']:.2f} kl {avg['kl']:.1f} probe {avg['probe']:.4f} lr {lr:.1e} "
+                f"{(time.time() - t0) / 60:.1f}min", LOG)
+        if time.time() - last > args.ckpt_seconds:
+            save_ckpt(ck, {"model": model.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(),
+                           "step": step, "config": model.config})
+            last = time.time()
+    save_ckpt(ck, {"model": model.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(), "step": step,
+                   "config": model.config})
+    log(f"vvae: stopped at step {step}", LOG)
+
+
+def compute_directions(model, n: int = 4000, seed: int = 9001, n_pca: int = 8):
+    """Named directions from ground-truth labels + PCA directions.
+
+    For every factor k a linear model factor = W z + b is fitted on latent means.
+    * ``<name>``: conditional direction = column k of pinv(W) (changes factor k
+      by +1 unit while the linear read-out of every other factor stays fixed),
+      normalised to unit length (InterFaceGAN's conditional manipulation).
+    * ``boundary_<name>``: the raw unit normal W[k] / |W[k]| (InterFaceGAN
+      boundary normal for binary factors; regression direction for continuous).
+    * ``pca``: top principal axes of the latent means (GANSpace-style).
+    """
+    import torch
+
+    rng = np.random.default_rng(seed)
+    zs, fs = [], []
+    for i in range(0, n, 250):
+        imgs, facts = sample_batch(rng, 250)
+        with torch.no_grad():
+            zs.append(model.encode(to_unit(imgs))[0].numpy())
+        fs.append(facts)
+    Z = np.concatenate(zs).astype(np.float64)
+    Fm = np.concatenate(fs)
+    mean, std = Z.mean(0), Z.std(0)
+    Zc = Z - mean
+    A = np.concatenate([Zc, np.ones((len(Zc), 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(A, Fm, rcond=None)
+    W = coef[:-1].T  # [F, D]
+    pred = A @ coef
+    r2 = 1 - ((pred - Fm) ** 2).sum(0) / ((Fm - Fm.mean(0)) ** 2).sum(0)
+    P = np.linalg.pinv(W)  # [D, F]
+    dirs, meta = {}, {"factors": {}, "pca": {}}
+    ranges = {"x": world.CONT_X, "y": world.CONT_Y, "size": world.CONT_HALF, "hue": world.CONT_HUE,
+              "background": (0.0, 1.0), "shape_circle": (0.0, 1.0), "shape_square": (0.0, 1.0),
+              "shape_triangle": (0.0, 1.0)}
+    units = {"x": "px (object centre)", "y": "px (object centre, down)", "size": "px (half-size)",
+             "hue": "HSV hue (0=red .. 0.8=purple)", "background": "0=black, 1=white", "shape_circle": "score",
+             "shape_square": "score", "shape_triangle": "score"}
+    for k, name in enumerate(FACTOR_NAMES):
+        v = P[:, k]
+        norm = float(np.linalg.norm(v))
+        dirs[name] = torch.tensor(v / norm, dtype=torch.float32)
+        b = W[k]
+        dirs[f"boundary_{name}"] = torch.tensor(b / np.linalg.norm(b), dtype=torch.float32)
+        per_latent = 1.0 / norm  # factor units per unit latent length along the direction
+        lo, hi = ranges[name]
+        meta["factors"][name] = {
+            "kind": "continuous" if name in CONTINUOUS else "binary",
+            "units": units[name],
+            "units_per_latent": per_latent,
+            "range": [lo, hi],
+            "slider_latent_span": (hi - lo) / per_latent,
+            "r2": float(r2[k]),
+        }
+    # PCA
+    U, S, Vt = np.linalg.svd(Zc, full_matrices=False)
+    var = S ** 2 / (len(Zc) - 1)
+    dirs["pca"] = torch.tensor(Vt[:n_pca], dtype=torch.float32)
+    meta["pca"] = {"explained_variance": var[:n_pca].tolist(),
+                   "explained_ratio": (var[:n_pca] / var.sum()).tolist(),
+                   "std": np.sqrt(var[:n_pca]).tolist()}
+    dirs["latent_mean"] = torch.tensor(mean, dtype=torch.float32)
+    dirs["latent_std"] = torch.tensor(std, dtype=torch.float32)
+    meta["note"] = ("Each named direction is a unit vector in latent space. Moving z by t * dirs[name] changes the "
+                    "factor by about t * units_per_latent (its units). 'boundary_*' are the raw regression/boundary "
+                    "normals; 'pca' rows are unsupervised principal axes (GANSpace-style) with their std in 'pca'.")
+    return dirs, meta
+
+
+def export(args):
+    import torch
+
+    from studio.shapes.vector_vae import VectorVAE, save_vector_vae
+
+    torch.set_num_threads(args.threads)
+    st = load_ckpt(RUN / "ckpt.pt")
+    model = VectorVAE(st["config"])
+    model.load_state_dict(st["model"])
+    model.eval()
+    dirs, meta = compute_directions(model)
+    meta["training_step"] = st["step"]
+    out = Path(args.export_dir)
+    save_vector_vae(model, out, dirs, meta)
+    log(f"vvae: exported step {st['step']} -> {out}", LOG)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--latent-dim", type=int, default=16)
+    ap.add_argument("--sigma", type=float, default=0.05)
+    ap.add_argument("--beta", type=float, default=1.0)
+    ap.add_argument("--probe-weight", type=float, default=2000.0)
+    ap.add_argument("--ckpt-seconds", type=float, default=120)
+    ap.add_argument("--export", action="store_true", help="compute directions and write the asset folder")
+    ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-vae"))
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    RUN.mkdir(parents=True, exist_ok=True)
+    if args.export:
+        export(args)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
