@@ -55,6 +55,11 @@ class JobSpec:
     options: LoadOptions = LoadOptions()
     save: bool = True  # write artifacts to the output store
     action: str = "run"  # run | load (load the model only)
+    # Interactive work (a slider preview) goes ahead of queued jobs; it still waits for the
+    # running one, since there is one lane.  A newer interactive job from the same ``lane_key``
+    # replaces a queued older one: only the newest slider value matters.
+    interactive: bool = False
+    lane_key: str = ""
 
 
 # Engine events (besides the plugin's own Progress/Preview/Partial/Log/Result) -----------
@@ -150,9 +155,20 @@ class Engine:
                   request=request)
         self.history.add_job(job.id, spec.plugin_id, plugin.kind.value, spec.model,
                              {"mode": spec.mode, "request": spec.request, "action": spec.action})
+        superseded: list[Job] = []
         with self._cond:
-            self._queue.append(job)
+            if spec.interactive:
+                if spec.lane_key:
+                    superseded = [j for j in self._queue if j.spec.interactive and j.spec.lane_key == spec.lane_key]
+                    for old in superseded:
+                        self._queue.remove(old)
+                position = sum(1 for j in self._queue if j.spec.interactive)
+                self._queue.insert(position, job)
+            else:
+                self._queue.append(job)
             self._cond.notify()
+        for old in superseded:
+            self._finish(old, JobState.CANCELLED, "Superseded by a newer request.")
         self._emit(job, StateChanged(JobState.QUEUED))
         return job
 

@@ -203,3 +203,25 @@ def test_jobs_survive_a_hard_crash(make_context, studio_home):
     context, _ = make_context()
     prompts = sorted(r.request["request"]["prompt"] for r in context.engine.unfinished_from_last_session())
     assert prompts == ["doomed", "waiting"]
+
+
+def test_interactive_jobs_jump_the_queue_and_newest_wins(make_context):
+    gate = threading.Event()
+    context, _ = make_context(ToyImagePlugin(gate=gate))
+    running = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "long"}))
+    while running.state is not JobState.RUNNING:
+        time.sleep(0.01)
+    batch = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "batch"}))
+    old = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "slider 1"}, interactive=True,
+                                        lane_key="slider", save=False))
+    new = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "slider 2"}, interactive=True,
+                                        lane_key="slider", save=False))
+    assert [j.id for j in context.engine.queued()] == [new.id, batch.id]
+    assert old.state is JobState.CANCELLED
+    order = []
+    context.engine.subscribe(lambda j, e: order.append(j.id) if isinstance(e, StateChanged)
+                             and e.state is JobState.RUNNING else None)
+    gate.set()
+    assert batch.wait(10) and new.wait(10)
+    assert order == [new.id, batch.id]
+    assert not new.saved and batch.saved

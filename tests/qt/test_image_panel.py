@@ -261,6 +261,20 @@ def test_drop_on_the_prompt_field_restores_instead_of_pasting_the_path(make_pane
     _assert_restored(panel)
 
 
+def test_drop_on_the_init_image_field_sets_the_init_image(make_panel, tmp_path):
+    panel = make_panel()
+    panel.set_mode("inpaint")
+    png = write_png(tmp_path / "init.png", PNG_TEXT)
+    _drop(panel.form.editor("init_image").line, png)
+    assert panel.form.values()["init_image"] == str(png)
+    assert panel.form.values()["prompt"] == ""  # nothing restored
+    assert panel.mask_canvas.image is not None
+    other = write_png(tmp_path / "other.png", None, size=(32, 32))
+    _drop(panel.mask_canvas.surface, other)
+    assert panel.form.values()["init_image"] == str(other)
+    assert panel.mask_canvas.image.width() == 32
+
+
 def test_drop_png_without_parameters_says_so(make_panel, tmp_path):
     panel = make_panel()
     png = write_png(tmp_path / "plain.png", None)

@@ -30,7 +30,7 @@ from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.lora_list import LoraList
 from studio.qt.widgets.mask_canvas import MaskCanvas, prune_masks
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.widgets.param_form import ParamForm, SeedEditor
+from studio.qt.widgets.param_form import ParamForm, PathEditor, SeedEditor
 from studio.qt.widgets.queue_view import QueueView
 
 MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
@@ -599,9 +599,26 @@ class ImagePanel(QWidget):
             event.acceptProposedAction()
             return True
         if event.type() == QEvent.Type.Drop and _dropped_image(event):
+            target = self._image_field_at(watched)
+            if target is not None:  # onto an image field or the mask: use the picture itself
+                event.acceptProposedAction()
+                target.set_value(_dropped_image(event))
+                return True
             self.dropEvent(event)
             return True
         return super().eventFilter(watched, event)
+
+    def _image_field_at(self, widget: QObject):
+        """The image path editor (or, for the mask canvas, the init image editor) ``widget`` is in."""
+        init_editor = (self.form.editor(self.init_param.name)
+                       if self.init_param is not None and self.form.has(self.init_param.name) else None)
+        while widget is not None and widget is not self:
+            if isinstance(widget, PathEditor) and widget.image:
+                return widget
+            if widget is self.mask_canvas:
+                return init_editor
+            widget = widget.parent()
+        return None
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if _dropped_image(event):
