@@ -62,11 +62,11 @@ class LoadedChorale:
         self.sampler = None
 
     # -- one run --------------------------------------------------------------------------
-    def settings(self, request: Mapping[str, Any], prefix_notes=None, prefix_tempo=None) -> dict:
+    def settings(self, request: Mapping[str, Any], prefix_notes=None, prefix_tempo=None, prefix_key=None) -> dict:
         """What the run will use: the request where it says something, else the prompt, else
         the loaded MIDI, else defaults.  Also used by the panel to show what was understood."""
         parsed = parse_prompt(str(request.get("prompt") or ""))
-        estimated = estimate_key(prefix_notes) if prefix_notes else None
+        estimated = prefix_key or (estimate_key(prefix_notes) if prefix_notes else None)
         key = request.get("key") or "auto"
         mode = request.get("mode") or "auto"
         if key == "auto":
@@ -85,13 +85,15 @@ class LoadedChorale:
         started = time.perf_counter()
         prefix = None
         prefix_tempo = None
+        prefix_key = None
         source = request.get("continue_from")
         if source:
             try:
-                prefix, prefix_tempo = load_midi_file(source)
+                prefix, prefix_tempo, prefix_key = load_midi_file(source)
             except MidiError as exc:
                 raise ParamError(f"Cannot continue {Path(source).name}: {exc}.") from None
-        chosen = self.settings(request, tokens_to_notes(prefix) if prefix is not None else None, prefix_tempo)
+        chosen = self.settings(request, tokens_to_notes(prefix) if prefix is not None else None, prefix_tempo,
+                               prefix_key)
         seed = request.get("seed")
         if seed is None:
             seed = random.randrange(2**32)
@@ -164,7 +166,8 @@ class LoadedChorale:
         }
         if source:
             parameters["continue_from"] = str(source)
-        midi = grid_to_midi(grid, tempo, chosen["instrument"], title=prompt)
+        midi = grid_to_midi(grid, tempo, chosen["instrument"], title=prompt,
+                            key=(pitch_class(chosen["key"]), chosen["mode"]))
         artifact = Artifact(kind=Kind.MUSIC, audio=audio, sample_rate=sr, midi=midi, seed=seed,
                             parameters=parameters)
         elapsed = time.perf_counter() - started

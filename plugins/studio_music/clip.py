@@ -35,18 +35,25 @@ def seconds_per_step(tempo: float) -> float:
     return 60.0 / float(tempo) / STEPS_PER_QUARTER
 
 
-def grid_to_midi(tokens: np.ndarray, tempo: float, instrument: str = "organ", title: str = "") -> bytes:
+def grid_to_midi(tokens: np.ndarray, tempo: float, instrument: str = "organ", title: str = "",
+                 key: tuple[int, str] | None = None) -> bytes:
     tpq = 480
     per_step = tpq // STEPS_PER_QUARTER
     notes = [MidiNote(e.start * per_step, e.duration * per_step, e.pitch, 80, e.voice)
              for e in tokens_to_notes(tokens)]
     program = GM_PROGRAMS.get(instrument, 19)
     return write_midi(notes, tempo, tpq, programs=[program] * 4, names=[v.capitalize() for v in VOICES],
-                      title=title)
+                      title=title, key=key)
 
 
 def midi_to_grid(data: bytes) -> tuple[np.ndarray, float]:
-    """A MIDI file -> (grid (T, 4), tempo).  Four or more tracks/channels map to the voices by
+    """A MIDI file -> (grid (T, 4), tempo); see :func:`midi_to_clip` for the key too."""
+    grid, tempo, _ = midi_to_clip(data)
+    return grid, tempo
+
+
+def midi_to_clip(data: bytes) -> tuple[np.ndarray, float, tuple[int, str] | None]:
+    """A MIDI file -> (grid (T, 4), tempo, key signature or None).  Four or more tracks/channels map to the voices by
     mean pitch; fewer are split by pitch at each onset (highest = soprano)."""
     song = read_midi(data)
     if not song.notes:
@@ -76,7 +83,7 @@ def midi_to_grid(data: bytes) -> tuple[np.ndarray, float]:
             e.pitch += 12
         while e.pitch > PITCH_MAX:
             e.pitch -= 12
-    return notes_to_tokens(events), float(song.tempo_bpm)
+    return notes_to_tokens(events), float(song.tempo_bpm), song.key
 
 
 def _event(n: MidiNote, per_step: float, voice: int) -> NoteEvent:
@@ -85,12 +92,12 @@ def _event(n: MidiNote, per_step: float, voice: int) -> NoteEvent:
     return NoteEvent(start, end - start, int(n.pitch), voice)
 
 
-def load_midi_file(path: str | Path) -> tuple[np.ndarray, float]:
+def load_midi_file(path: str | Path) -> tuple[np.ndarray, float, tuple[int, str] | None]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise MidiError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return midi_to_grid(data)
+    return midi_to_clip(data)
 
 
 def describe_key(tonic: int, mode: str) -> str:

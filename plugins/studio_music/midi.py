@@ -42,10 +42,19 @@ class MidiSong:
     ticks_per_quarter: int = 480
     tempo_bpm: float = 120.0
     time_signature: tuple[int, int] = (4, 4)
+    key: tuple[int, str] | None = None  # (tonic pitch class, "major"/"minor") from a key signature
+
+
+def _fifths(tonic: int, mode: str) -> int:
+    """Sharps (+) or flats (-) of a key signature, choosing the smaller spelling."""
+    major = (tonic + (3 if mode == "minor" else 0)) % 12
+    sharps = (major * 7) % 12  # C=0, G=1, D=2 ...
+    return sharps if sharps <= 6 else sharps - 12
 
 
 def write_midi(notes: Sequence[MidiNote], tempo_bpm: float, ticks_per_quarter: int = 480,
-               programs: Sequence[int] = (), names: Sequence[str] = (), title: str = "") -> bytes:
+               programs: Sequence[int] = (), names: Sequence[str] = (), title: str = "",
+               key: tuple[int, str] | None = None) -> bytes:
     """A type-1 SMF: a conductor track, then one track per voice on its own channel."""
     voices = sorted({n.voice for n in notes}) or [0]
     tracks = []
@@ -56,6 +65,8 @@ def write_midi(notes: Sequence[MidiNote], tempo_bpm: float, ticks_per_quarter: i
     tempo = int(round(60_000_000 / max(1e-3, tempo_bpm)))
     conductor += _varlen(0) + b"\xff\x51\x03" + tempo.to_bytes(3, "big")
     conductor += _varlen(0) + b"\xff\x58\x04" + bytes([4, 2, 24, 8])
+    if key is not None:
+        conductor += _varlen(0) + b"\xff\x59\x02" + bytes([_fifths(*key) & 0xFF, 1 if key[1] == "minor" else 0])
     conductor += _varlen(0) + b"\xff\x2f\x00"
     tracks.append(bytes(conductor))
     for index, voice in enumerate(voices):
@@ -152,6 +163,10 @@ def _read_track(track: bytes, song: MidiSong, voice: int | None, tempo_set: bool
             if kind == 0x51 and size == 3 and not getattr(song, "_tempo_seen", False):
                 song.tempo_bpm = 60_000_000 / max(1, int.from_bytes(payload, "big"))
                 song._tempo_seen = True  # type: ignore[attr-defined]
+            elif kind == 0x59 and size == 2 and song.key is None:
+                fifths = payload[0] - 256 if payload[0] > 127 else payload[0]
+                minor = payload[1] == 1
+                song.key = (((fifths * 7) % 12 + (9 if minor else 0)) % 12, "minor" if minor else "major")
             elif kind == 0x58 and size >= 2:
                 song.time_signature = (payload[0], 2 ** payload[1])
             elif kind == 0x2F:

@@ -60,3 +60,15 @@ def read_wav_info(data: bytes) -> dict[str, str]:
                 inner += 8 + length + (length % 2)
         position += 8 + size + (size % 2)
     return found
+
+
+def read_wav(path: str) -> tuple[Any, int]:
+    """A 16-bit PCM WAV (as written by :func:`wav_bytes`) -> float32 (frames, channels), rate."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as reader:
+        channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
+        raw = reader.readframes(reader.getnframes())
+    if width != 2:
+        raise ValueError(f"{path}: only 16-bit PCM WAV is supported here (got {8 * width}-bit)")
+    return (np.frombuffer(raw, "<i2").astype(np.float32) / 32767.0).reshape(-1, channels), rate

@@ -37,6 +37,13 @@ class StudioContext:
                            allow_pickle=s.allow_pickle, attention_slicing=s.attention_slicing,
                            vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload)
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Take edited settings into use: output folder and memory budget change at once;
+        load options apply to the next model load."""
+        self.settings = settings
+        self.store.root = settings.outputs
+        self.engine.residency.budget_bytes = int(settings.memory_budget_gb * 2**30)
+
     def close(self) -> None:
         self.engine.shutdown()
         self.history.close()

@@ -79,6 +79,16 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class ModelLoaded:
+    """The job's model is loaded (or was already): what views show about it, as plain data."""
+
+    source: str
+    device: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    choices: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Failed:
     message: str  # one sentence for the user
     stage: str  # validate | load | run
@@ -205,6 +215,11 @@ class Engine:
     def current(self) -> Job | None:
         return self._current
 
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread is running (False after shutdown)."""
+        return self._thread.is_alive()
+
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._cond:
             self._stopping = True
@@ -245,6 +260,9 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self._fail(job, exc, "load")
             return
+        self._emit(job, ModelLoaded(source=spec.model, device=str(getattr(model, "device", "") or ""),
+                                    defaults=dict(getattr(model, "defaults", None) or {}),
+                                    choices={k: list(v) for k, v in dict(getattr(model, "choices", None) or {}).items()}))
         if spec.action == "load":
             self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
             return

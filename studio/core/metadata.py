@@ -58,7 +58,7 @@ def format_parameters(params: Mapping[str, Any]) -> str:
         values["size"] = f"{values['width']}x{values['height']}"
     loras = values.get("loras")
     if loras and "lora_hashes" not in values:
-        values["lora_hashes"] = ", ".join(f"{name}: {weight:g}" for name, weight in loras)
+        values["lora_hashes"] = ", ".join(f"{name}: {float(weight):g}" for name, weight in _lora_pairs(loras))
     pairs = []
     for label, key in _FIELDS:
         value = values.get(key)
@@ -69,6 +69,21 @@ def format_parameters(params: Mapping[str, Any]) -> str:
         pairs.append(f"{label}: {_format_value(value)}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
+
+
+def _lora_pairs(loras: Any) -> list[tuple[str, float]]:
+    """(name, weight) pairs from either [(name, weight)] or [{"path"|"name": ..., "weight": ...}]."""
+    from pathlib import Path
+
+    pairs = []
+    for item in loras:
+        if isinstance(item, Mapping):
+            name = item.get("name") or Path(str(item.get("path", "lora"))).stem
+            pairs.append((str(name), item.get("weight", 1.0)))
+        else:
+            name, weight = item
+            pairs.append((str(name), weight))
+    return pairs
 
 
 def parse_parameters(text: str) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class OutputStore:
                 from studio.core.audio_files import wav_bytes
 
                 path = self._next_path(self.day_folder(), artifact.seed, title, ".wav")
+                if artifact.midi:  # symbolic clips keep their notes next to the audio (same stem)
+                    write_bytes_atomic(path.with_suffix(".mid"), artifact.midi)
                 write_bytes_atomic(path, wav_bytes(artifact.audio, artifact.sample_rate, artifact.parameters))
                 return path
         raise ValueError(f"nothing to save in a {artifact.kind.value} artifact")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from PySide6.QtCore import QTimer
@@ -15,7 +16,7 @@ from studio.qt.theme import apply_theme
 
 def run_gui(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = list(sys.argv[:1] if argv is None else [sys.argv[0], *argv])
+    args = list(sys.argv) if argv is None else [sys.argv[0] if sys.argv else "studio", *argv]
     app = QApplication.instance() or QApplication(args)
     app.setApplicationName("Studio")
     app.setApplicationDisplayName("Studio")
@@ -23,10 +24,18 @@ def run_gui(argv: list[str] | None = None) -> int:
     apply_theme(app)
     context = StudioContext.create()
     window = MainWindow(context)
+    # Ctrl+C in the terminal closes the window cleanly (Python only sees signals between Qt events,
+    # so a slow no-op timer gives it the chance).
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer(window)
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
     try:
         window.show()
         # After the window is up: offer jobs a crash or restart left behind (an info bar, no dialog).
         QTimer.singleShot(0, window.offer_unfinished)
         return app.exec()
     finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        heartbeat.stop()
         window.shutdown()

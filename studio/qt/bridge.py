@@ -17,7 +17,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from studio.core.jobs import Engine, Failed, Job, JobState, Saved, StateChanged
+from studio.core.jobs import Engine, Failed, Job, JobState, ModelLoaded, Saved, StateChanged
 from studio.plugin_api import Log, Partial, Preview, Progress, Result
 
 # Event types of which only the newest pending one per job matters.
@@ -43,6 +43,8 @@ class EngineBridge(QObject):
     saved = Signal(object, object)
     #: (job, Failed)
     failed = Signal(object, object)
+    #: (job, ModelLoaded)
+    modelLoaded = Signal(object, object)
     #: the queue or the running job changed (any StateChanged)
     queueChanged = Signal()
 
@@ -109,6 +111,8 @@ class EngineBridge(QObject):
             self.saved.emit(job, event)
         elif isinstance(event, Failed):
             self.failed.emit(job, event)
+        elif isinstance(event, ModelLoaded):
+            self.modelLoaded.emit(job, event)
 
     def close(self) -> None:
         """Stop listening (call before the engine shuts down)."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from studio.core.jobs import JobState
+from studio.core.settings import studio_home
 from studio.plugin_api import Kind, ParamError
 from studio.qt.bridge import EngineBridge
 from studio.qt.dialogs.plugins import PluginsDialog
@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self.bridge.stateChanged.connect(self._on_state)
+        self.bridge.modelLoaded.connect(self._on_model_loaded)
         self.bridge.queueChanged.connect(self._update_queue_label)
         self._update_queue_label()
         failures = self.context.registry.failures()
@@ -131,9 +132,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _settings_saved(self, settings) -> None:
-        self.context.store.root = settings.outputs
-        self.context.engine.residency.budget_bytes = int(settings.memory_budget_gb * 2**30)
-        self.image_panel._model_text_changed(self.image_panel.model_combo.currentText())
+        self.context.apply_settings(settings)
+        self.image_panel.refresh_model_hint()
         self.statusBar().showMessage("Settings saved.", 4000)
 
     def show_plugins(self) -> PluginsDialog:
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         QMessageBox.about(self, "About Studio",
                           "<b>Studio</b><br>Images, text, music and latent editing on local models.<br>"
-                          f"Data folder: {self.context.store.root.parent}")
+                          f"Data folder: {studio_home()}<br>Outputs: {self.context.store.root}")
 
     # ----------------------------------------------------------------------------- crash recovery
     def offer_unfinished(self) -> list:
@@ -181,17 +181,15 @@ class MainWindow(QMainWindow):
         self.info_bar.dismiss()
 
     # ----------------------------------------------------------------------------- status
+    def _on_model_loaded(self, job, event) -> None:
+        self.device_label.setText(f"Device: {device_name(event.device)}")
+        self.device_label.setToolTip(event.device)
+        self.model_label.setText(f"Model: {Path(event.source).name or event.source}")
+        self.model_label.setToolTip(event.source)
+
     def _on_state(self, job, event) -> None:
         state = event.state
-        if state is JobState.RUNNING or (state is JobState.DONE and job.spec.action == "load"):
-            model = self.image_panel.loaded_model(job.spec.model)
-            if model is not None:
-                self.device_label.setText(f"Device: {device_name(getattr(model, 'device', None))}")
-                self.device_label.setToolTip(str(getattr(model, "device", "")))
-                source = str(getattr(model, "source", job.spec.model))
-                self.model_label.setText(f"Model: {Path(source).name or source}")
-                self.model_label.setToolTip(source)
-        elif state is JobState.LOADING:
+        if state is JobState.LOADING:
             self.model_label.setText(f"Model: loading {Path(job.spec.model).name or job.spec.model}…")
         elif state is JobState.FAILED and job.failure is not None and job.failure.stage == "load":
             self.model_label.setText("Model: failed to load")

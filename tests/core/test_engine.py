@@ -4,7 +4,7 @@ import time
 import pytest
 
 from studio.core.context import StudioContext
-from studio.core.jobs import Failed, JobSpec, JobState, Saved, StateChanged
+from studio.core.jobs import Failed, JobSpec, JobState, ModelLoaded, Saved, StateChanged
 from studio.core.metadata import read_png_parameters
 from studio.core.registry import Registry
 from studio.core.residency import Residency
@@ -29,7 +29,7 @@ def make_context(tmp_path):
     yield make
     for context in made:
         context.close()
-        assert not context.engine._thread.is_alive(), "engine thread leaked"
+        assert not context.engine.alive, "engine thread leaked"
 
 
 def _record(engine):
@@ -168,6 +168,8 @@ def test_results_and_logs_reach_listener(make_context):
     job.wait(10)
     mine = [e for jid, e in events if jid == job.id]
     assert any(isinstance(e, Log) and "loading toy-default" in e.message for e in mine)
+    loaded = [e for e in mine if isinstance(e, ModelLoaded)]
+    assert len(loaded) == 1 and loaded[0].device == "cpu" and loaded[0].defaults == {"size": (16, 16)}
     assert [e.step for e in mine if isinstance(e, Progress)] == [1, 2]
     assert all(e.image.size == (16, 16) for e in mine if isinstance(e, Preview))
     assert sum(isinstance(e, Result) for e in mine) == 1

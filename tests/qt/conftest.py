@@ -52,10 +52,10 @@ def make_context(tiny_plugin):
 
     yield factory
     for context in contexts:
-        if context.engine._thread.is_alive():  # a test may have closed it already
+        if context.engine.alive:  # a test may have closed it already
             context.close()
     for context in contexts:
-        assert not context.engine._thread.is_alive(), "the engine's worker thread did not stop"
+        assert not context.engine.alive, "the engine's worker thread did not stop"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFrame, QHB
                                QVBoxLayout, QWidget)
 
 from studio.core.history import OutputRecord
-from studio.core.jobs import Failed, Job, JobState, Saved, StateChanged
+from studio.core.jobs import Failed, Job, JobState, ModelLoaded, Saved, StateChanged
 from studio.core.progress import ProgressClock, format_duration
 from studio.core.sessions.image import ImageSession, Restored
 from studio.plugin_api import Kind, Log, ParamError, ParamType, Preview, Progress
@@ -245,7 +245,7 @@ class ImagePanel(QWidget):
         self.mode_group.buttonClicked.connect(self._mode_clicked)
         self.browse_folder.clicked.connect(self._browse_model_folder)
         self.browse_file.clicked.connect(self._browse_model_file)
-        self.model_combo.currentTextChanged.connect(self._model_text_changed)
+        self.model_combo.currentTextChanged.connect(self.refresh_model_hint)
         self.queue_view.removeRequested.connect(self.remove_queued)
         self.gallery.recordActivated.connect(self.restore_output)
         self.gallery.useAsInit.connect(self.use_as_init)
@@ -257,6 +257,7 @@ class ImagePanel(QWidget):
         self.bridge.preview.connect(self._on_preview)
         self.bridge.saved.connect(self._on_saved)
         self.bridge.failed.connect(self._on_failed)
+        self.bridge.modelLoaded.connect(self._apply_model_hints)
         self.bridge.log.connect(self._on_log)
         self.bridge.queueChanged.connect(self.refresh_queue)
         for child in self.findChildren(QWidget):  # catch image drops before text fields take them
@@ -287,7 +288,7 @@ class ImagePanel(QWidget):
         self.model_combo.setCurrentIndex(index)
         self.session.set_model(source)
 
-    def _model_text_changed(self, _text: str) -> None:
+    def refresh_model_hint(self, *_args) -> None:
         source = self.model_source()
         self.session.set_model(source)
         if source and looks_like_hub_id(source) and not self.context.settings.allow_download:
@@ -421,7 +422,6 @@ class ImagePanel(QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.progress.setFormat("Starting…")
-            self._apply_model_hints(job)
         elif state.finished and job is self.active_job:
             self.active_job = None
             self.interrupt_button.setEnabled(False)
@@ -507,30 +507,22 @@ class ImagePanel(QWidget):
             parts.append(f"{image.width()}×{image.height()}")
         return " · ".join(parts)
 
-    def _apply_model_hints(self, job: Job) -> None:
+    def _apply_model_hints(self, job: Job, loaded: ModelLoaded) -> None:
         """Use the loaded model's ``choices`` (e.g. compatible schedulers) and, for fields the
         user left at the plugin default, its ``defaults`` (e.g. native size)."""
-        model = self.loaded_model(job.spec.model)
-        if model is None:
+        if not self._mine(job):
             return
-        for name, choices in dict(getattr(model, "choices", None) or {}).items():
+        for name, choices in loaded.choices.items():
             self.form.set_choices(name, list(choices))
         if self._defaults_applied_for == job.spec.model:
             return
         self._defaults_applied_for = job.spec.model
         specs = {p.name: p for p in self.session.parameters()}
         current = self.form.values()
-        untouched = {name: value for name, value in dict(getattr(model, "defaults", None) or {}).items()
+        untouched = {name: value for name, value in loaded.defaults.items()
                      if name in specs and self.form.has(name) and _same(current.get(name), specs[name].default)}
         if untouched:
             self.form.set_values(untouched)
-
-    def loaded_model(self, source: str):
-        loaded = self.context.engine.residency.loaded()
-        for model in reversed(loaded):
-            if getattr(model, "source", None) == source:
-                return model
-        return None
 
     # ------------------------------------------------------------------------------- restore
     def restore_png(self, path: str) -> Restored | None:

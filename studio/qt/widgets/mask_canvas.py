@@ -49,6 +49,7 @@ class _Surface(QWidget):
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setAcceptDrops(True)  # the panel turns a dropped picture into the init image
         self._hover: QPointF | None = None
         self._last: QPointF | None = None
         self._erasing = False

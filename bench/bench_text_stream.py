@@ -1,0 +1,215 @@
+"""Streaming text through the studio vs raw ``model.generate``, and the UI while it streams.
+
+Measured on the same loaded model, the same generation settings and the same seed (so both
+paths make exactly the same tokens):
+
+* streamed tokens/s through the studio (engine -> plugin -> Partial events to a listener)
+  divided by raw ``model.generate`` tokens/s: target >= 0.97;
+* time to first token added by the studio (submit -> first Partial, minus generate -> first
+  token): target <= 20 ms;
+* largest UI stall while the Text panel streams (a 5 ms QTimer probe, offscreen): target <= 25 ms.
+
+Usage: ``python bench/bench_text_stream.py [--model PATH] [--tokens N] [--runs N] [--strict]``.
+The embedded default model is used when present, else a tiny random Llama built here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+
+def _model_folder(arg: str | None) -> str:
+    if arg:
+        return arg
+    from studio_text import default_model_folder
+
+    folder = default_model_folder()
+    if (folder / "config.json").is_file():
+        return str(folder)
+    from tests.text import tiny_lms
+
+    return str(tiny_lms.build("llama", Path(tempfile.mkdtemp()) / "llama", context=1024))
+
+
+def _raw_run(model, request: dict, seed: int) -> tuple[float, float, int]:
+    """(seconds, time to first token, new tokens) for plain ``model.generate``."""
+    import torch
+    from transformers.generation.streamers import BaseStreamer
+
+    class FirstToken(BaseStreamer):
+        def __init__(self):
+            self.calls, self.first = 0, None
+
+        def put(self, value):
+            self.calls += 1
+            if self.calls == 2 and self.first is None:
+                self.first = time.perf_counter()
+
+        def end(self):
+            pass
+
+    clean = dict(request)
+    ids, _ = model.build_prompt(clean, clean["max_new_tokens"])
+    config, _ = model._generation_config(clean, clean["max_new_tokens"])
+    streamer = FirstToken()
+    start = time.perf_counter()
+    input_ids = torch.tensor([ids])
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        out = model.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                   generation_config=config, streamer=streamer)
+    seconds = time.perf_counter() - start
+    return seconds, (streamer.first or time.perf_counter()) - start, out.shape[1] - len(ids)
+
+
+def _studio_run(context, source: str, request: dict) -> tuple[float, float, int, str]:
+    from studio.core.jobs import JobSpec
+    from studio.plugin_api import Partial, Result
+
+    marks: dict[str, float] = {}
+    done = threading.Event()
+    holder: dict = {}
+
+    def listen(job, event):
+        if job is not holder.get("job"):
+            return
+        if isinstance(event, Partial) and "first" not in marks:
+            marks["first"] = time.perf_counter()
+        elif isinstance(event, Result):
+            marks["end"] = time.perf_counter()
+            holder["result"] = event
+            done.set()
+
+    unsubscribe = context.engine.subscribe(listen)
+    start = time.perf_counter()
+    holder["job"] = context.engine.submit(JobSpec("text", source, mode="notebook", request=request, save=False))
+    done.wait(600)
+    unsubscribe()
+    result = holder["result"]
+    return marks["end"] - start, marks.get("first", marks["end"]) - start, result.info["tokens"], \
+        result.artifacts[0].text
+
+
+def _ui_stall(context, source: str, tokens: int) -> tuple[float, int]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.panels.text import TextPanel
+
+    app = QApplication.instance() or QApplication([])
+    bridge = EngineBridge(context.engine)
+    panel = TextPanel(context, bridge)
+    panel.resize(1200, 800)
+    panel.show()
+    panel.model_box.setEditText(source)
+    panel._model_changed()
+    panel.editors["max_new_tokens"].setValue(tokens)
+    panel.seed_edit.setText("7")
+    panel._values_changed()
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+    partials = [0]
+    bridge.partial.connect(lambda job, event: partials.__setitem__(0, partials[0] + 1))
+
+    def tick():
+        now = clock.nsecsElapsed()
+        if panel.session.busy and partials[0]:
+            gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    panel.input.setPlainText("Tell me about the ball at Netherfield.")
+    panel.send()
+    deadline = time.perf_counter() + 600
+    while (panel.session.busy or panel.last_finished_job != panel.session.job.id) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    bridge.close()
+    panel.close()
+    stall = max(gaps) - 5.0 if gaps else 0.0
+    return max(0.0, stall), partials[0]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model")
+    ap.add_argument("--tokens", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    home = tempfile.mkdtemp(prefix="studio-bench-")
+    os.environ["STUDIO_HOME"] = home
+    from studio.core.context import StudioContext
+    from studio.core.jobs import JobSpec
+    from studio.core.registry import Registry
+    from studio.core.settings import Settings
+    from studio_text import TextPlugin
+
+    source = _model_folder(args.model)
+    registry = Registry()
+    registry.add("text", TextPlugin)
+    context = StudioContext.create(Settings(output_dir=str(Path(home) / "out")), registry)
+    try:
+        load = context.engine.submit(JobSpec("text", source, action="load"))
+        load.wait(600)
+        model = context.engine.residency.loaded()[0]
+        request = {"mode": "notebook", "prompt": "It was a fine morning, and", "max_new_tokens": args.tokens,
+                   "temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repetition_penalty": 1.1,
+                   "seed": 1234, "stop": []}
+        studio_request = {k: v for k, v in request.items() if k not in ("mode", "stop")}
+        _raw_run(model, request, 1234)  # warm up both paths
+        _studio_run(context, source, studio_request)
+        raw_tps, studio_tps, raw_ttft, studio_ttft = [], [], [], []
+        for _ in range(args.runs):  # interleaved, so drifting machine load hits both alike
+            seconds, first, n = _raw_run(model, request, 1234)
+            raw_tps.append(n / seconds)
+            raw_ttft.append(first)
+            seconds, first, n2, _ = _studio_run(context, source, studio_request)
+            studio_tps.append(n2 / seconds)
+            studio_ttft.append(first)
+            if n2 != n:
+                print(f"warning: token counts differ (raw {n}, studio {n2})")
+        ratio = statistics.median(studio_tps) / statistics.median(raw_tps)
+        added_ttft_ms = (statistics.median(studio_ttft) - statistics.median(raw_ttft)) * 1000
+        print(f"model: {source}  ({model.memory_bytes / 1e6:.1f} MB, context {model.context_length})")
+        print(f"tokens per run: {n}, runs: {args.runs}, torch threads: 1")
+        print(f"raw model.generate   : {statistics.median(raw_tps):8.1f} tok/s  first token "
+              f"{statistics.median(raw_ttft) * 1000:6.1f} ms")
+        print(f"studio (engine+events): {statistics.median(studio_tps):8.1f} tok/s  first token "
+              f"{statistics.median(studio_ttft) * 1000:6.1f} ms")
+        stall, partials = _ui_stall(context, source, args.tokens)
+        print(f"throughput ratio studio/raw: {ratio:.3f}  (target >= 0.97)  {'PASS' if ratio >= 0.97 else 'MISS'}")
+        print(f"added time to first token: {added_ttft_ms:.1f} ms  (target <= 20)  "
+              f"{'PASS' if added_ttft_ms <= 20 else 'MISS'}")
+        print(f"largest UI stall while streaming: {stall:.1f} ms over {partials} partial updates  (target <= 25)  "
+              f"{'PASS' if stall <= 25 else 'MISS'}")
+        ok = ratio >= 0.97 and added_ttft_ms <= 20 and stall <= 25
+    finally:
+        context.close()
+    return 0 if ok or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
