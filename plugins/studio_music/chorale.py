@@ -40,7 +40,6 @@ def load_chorale(source: str, options: LoadOptions, progress: Callable[[str], No
     from studio_music.model import load_model
 
     progress(f"Loading the chorale model from {folder}")
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     net = load_model(folder)
     return LoadedChorale(str(source), net)
 
@@ -82,6 +81,19 @@ class LoadedChorale:
                 "understood": parsed.summary()}
 
     def run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[object]:
+        # The network is tiny: one intra-op thread is fastest (more threads only spin and fight
+        # over the cores).  The engine runs one job at a time, so borrowing the setting for the
+        # run and putting it back afterwards does not disturb other models.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield from self._run(request, cancel)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[object]:
         started = time.perf_counter()
         prefix = None
         prefix_tempo = None

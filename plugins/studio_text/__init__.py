@@ -45,6 +45,8 @@ PARAMETERS: tuple[Param, ...] = (
     Param("repetition_penalty", ParamType.FLOAT, default=1.1, minimum=0.5, maximum=3.0, step=0.05,
           help="Above 1 discourages repeating tokens already in the text (1 = off)."),
     Param("seed", ParamType.SEED, default=None, help="-1 or empty picks a random seed; the seed used is reported."),
+    Param("ignore_eos", ParamType.BOOL, default=False, advanced=True, label="Ignore end of text",
+          help="Keep writing past the model's end-of-text token, up to max new tokens (for benchmarks)."),
     Param("stop", ParamType.LIST, default=(), advanced=True, label="Stop strings",
           help="Generation ends when any of these strings is written (it is not kept)."),
 )

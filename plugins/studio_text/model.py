@@ -210,7 +210,8 @@ class TextModel:
         config = copy.deepcopy(self.model.generation_config)
         temperature = float(request.get("temperature", 0.8))
         sample = temperature > 0
-        config.update(max_new_tokens=max_new, min_new_tokens=None, max_length=None, do_sample=sample,
+        min_new = max_new if request.get("ignore_eos") else None  # masks the end-of-text token
+        config.update(max_new_tokens=max_new, min_new_tokens=min_new, max_length=None, do_sample=sample,
                       num_beams=1, temperature=temperature if sample else 1.0,
                       top_k=int(request.get("top_k", 0)) if sample else None,
                       top_p=float(request.get("top_p", 1.0)) if sample else None,

@@ -1,0 +1,175 @@
+"""Music benchmarks (CPU).  Prints the figures; exits 1 when a target is missed.
+
+* default model real-time factor: 10 s of music, generate + synthesize (target <= 0.1);
+* Generate -> first audible chunk through the engine, model resident (target <= 300 ms);
+* MusicGen through the studio (engine, streaming previews) vs raw ``generate`` on a tiny
+  random-weight model: throughput ratio (target >= 0.97).
+
+    nice -n 15 .venv/bin/python bench/bench_music.py [--threads 2] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+
+def _context(tmp: Path):
+    from studio.core.context import StudioContext
+    from studio.core.registry import Registry
+    from studio.core.settings import Settings
+    from studio_music import ChoralePlugin
+    from studio_musicgen import MusicGenPlugin
+
+    registry = Registry()
+    registry.add("chorale", ChoralePlugin)
+    registry.add("musicgen", MusicGenPlugin)
+    return StudioContext.create(Settings(output_dir=str(tmp / "out")), registry)
+
+
+def bench_rtf(repeats: int) -> float:
+    from studio.core.runner import drive
+    from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request
+    from studio_music import EMBEDDED, ChoralePlugin
+
+    plugin = ChoralePlugin()
+    model = plugin.load(str(EMBEDDED), LoadOptions(), lambda m: None)
+    request = validate_request(plugin.parameters(), {"prompt": "a chorale in D minor, organ", "seconds": 10})
+    factors = []
+    for seed in range(repeats):
+        request["seed"] = seed
+        started = time.perf_counter()
+        result = [e for e in drive(model, request, CancelToken()) if isinstance(e, Result)][0]
+        elapsed = time.perf_counter() - started
+        music = result.info["seconds_of_music"]
+        factors.append(elapsed / music)
+        print(f"  chorale: {music:.2f} s of music in {elapsed * 1000:.0f} ms (RTF {elapsed / music:.3f})")
+    return statistics.median(factors)
+
+
+def bench_first_chunk(repeats: int, tmp: Path) -> tuple[float, float]:
+    from studio.core.jobs import JobSpec
+    from studio.core.playback import Player
+    from studio.plugin_api import Preview
+    from studio_music import EMBEDDED
+
+    context = _context(tmp)
+    player = Player(lambda sr, ch, bs, cb: type("S", (), {"start": lambda s: None, "stop": lambda s: None,
+                                                            "close": lambda s: None})())
+    times = []
+    try:
+        for attempt in range(repeats + 1):
+            heard = threading.Event()
+            started = [0.0]
+            first = [None]
+
+            def listen(job, event):
+                if isinstance(event, Preview) and first[0] is None:
+                    player.begin_stream(event.sample_rate)
+                    player.append(event.audio)
+                    player.play()
+                    first[0] = time.perf_counter() - started[0]
+                    heard.set()
+
+            unsubscribe = context.engine.subscribe(listen)
+            started[0] = time.perf_counter()
+            job = context.engine.submit(JobSpec("chorale", str(EMBEDDED), {"prompt": "in G major", "seconds": 10,
+                                                                          "seed": attempt}))
+            heard.wait(60)
+            job.wait(60)
+            unsubscribe()
+            label = "cold (loads the model)" if attempt == 0 else "warm"
+            print(f"  first audible chunk, {label}: {first[0] * 1000:.0f} ms")
+            if attempt == 0:
+                cold = first[0]
+            else:
+                times.append(first[0])
+    finally:
+        context.close()
+    return statistics.median(times), cold
+
+
+def bench_musicgen(repeats: int, tmp: Path) -> float:
+    import torch
+
+    from studio.core.jobs import JobSpec, JobState
+    from studio.plugin_api import LoadOptions, Preview
+    from tests.music.tiny_musicgen import build_tiny_musicgen
+
+    folder = build_tiny_musicgen(tmp / "tiny-musicgen", max_positions=512)
+    context = _context(tmp)
+    seconds = 8.0
+    request = {"prompt": "a slow chorale", "seconds": seconds, "guidance": 3.0, "top_k": 250,
+               "preview_seconds": 1.0}
+    try:
+        # Warm the studio's copy (the engine keeps it resident) and take the same weights for raw.
+        job = context.engine.submit(JobSpec("musicgen", str(folder), dict(request, seed=0, seconds=1.0),
+                                            options=LoadOptions(), save=False))
+        job.wait(120)
+        loaded = context.engine.residency.loaded()[0]
+        inputs = loaded.processor(text=[request["prompt"]], padding=True, return_tensors="pt")
+        new_tokens = int(seconds * loaded.frame_rate) + loaded.num_codebooks - 1
+        raw_times, studio_times = [], []
+        for attempt in range(repeats):
+            torch.manual_seed(attempt)
+            started = time.perf_counter()
+            with torch.inference_mode():
+                loaded.model.generate(**inputs, max_new_tokens=new_tokens, do_sample=True, guidance_scale=3.0,
+                                      top_k=250)
+            raw_times.append(time.perf_counter() - started)
+            previews = []
+            unsubscribe = context.engine.subscribe(
+                lambda j, e: previews.append(e) if isinstance(e, Preview) else None)
+            started = time.perf_counter()
+            job = context.engine.submit(JobSpec("musicgen", str(folder), dict(request, seed=attempt),
+                                                options=LoadOptions(), save=False))
+            job.wait(300)
+            studio_times.append(time.perf_counter() - started)
+            unsubscribe()
+            assert job.state is JobState.DONE, job.message
+            print(f"  musicgen {seconds:g} s: raw generate {raw_times[-1] * 1000:.0f} ms, studio "
+                  f"{studio_times[-1] * 1000:.0f} ms ({len(previews)} streamed chunks)")
+    finally:
+        context.close()
+    return min(raw_times) / min(studio_times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}, CPUs: {os.cpu_count()}")
+    ok = True
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["STUDIO_HOME"] = str(Path(folder) / "home")
+        tmp = Path(folder)
+        rtf = bench_rtf(args.repeats)
+        print(f"default model real-time factor (10 s, generate + synthesize): {rtf:.3f}  (target <= 0.1)")
+        ok &= rtf <= 0.1
+        warm, cold = bench_first_chunk(args.repeats, tmp)
+        print(f"Generate -> first audible chunk: {warm * 1000:.0f} ms warm, {cold * 1000:.0f} ms cold "
+              "(target <= 300 ms)")
+        ok &= warm <= 0.3
+        ratio = bench_musicgen(args.repeats, tmp)
+        print(f"MusicGen through the studio vs raw generate: {ratio:.3f}x  (target >= 0.97)")
+        ok &= ratio >= 0.97
+    print("all targets met" if ok else "SOME TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
