@@ -119,35 +119,42 @@ def bench_musicgen(repeats: int, tmp: Path) -> float:
         loaded = context.engine.residency.loaded()[0]
         inputs = loaded.processor(text=[request["prompt"]], padding=True, return_tensors="pt")
         new_tokens = int(seconds * loaded.frame_rate) + loaded.num_codebooks - 1
-        raw_times, studio_times = [], []
+        raw_times, studio_times, raw_cpu, studio_cpu = [], [], [], []
         for attempt in range(repeats):
             torch.manual_seed(attempt)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with torch.inference_mode():
                 loaded.model.generate(**inputs, max_new_tokens=new_tokens, do_sample=True, guidance_scale=3.0,
                                       top_k=250)
             raw_times.append(time.perf_counter() - started)
+            raw_cpu.append(time.process_time() - cpu)
             previews = []
             unsubscribe = context.engine.subscribe(
                 lambda j, e: previews.append(e) if isinstance(e, Preview) else None)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             job = context.engine.submit(JobSpec("musicgen", str(folder), dict(request, seed=attempt),
                                                 options=LoadOptions(), save=False))
             job.wait(300)
             studio_times.append(time.perf_counter() - started)
+            studio_cpu.append(time.process_time() - cpu)
             unsubscribe()
             assert job.state is JobState.DONE, job.message
-            print(f"  musicgen {seconds:g} s: raw generate {raw_times[-1] * 1000:.0f} ms, studio "
-                  f"{studio_times[-1] * 1000:.0f} ms ({len(previews)} streamed chunks)")
+            print(f"  musicgen {seconds:g} s: raw generate {raw_times[-1] * 1000:.0f} ms wall / "
+                  f"{raw_cpu[-1] * 1000:.0f} ms CPU, studio {studio_times[-1] * 1000:.0f} ms wall / "
+                  f"{studio_cpu[-1] * 1000:.0f} ms CPU ({len(previews)} streamed chunks)")
     finally:
         context.close()
-    return min(raw_times) / min(studio_times)
+    print(f"  CPU-time ratio (raw / studio, medians): "
+          f"{statistics.median(raw_cpu) / statistics.median(studio_cpu):.3f}x")
+    return min(raw_times) / min(studio_times), statistics.median(raw_times) / statistics.median(studio_times)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--musicgen-repeats", type=int, default=10)
+    parser.add_argument("--only", choices=("chorale", "musicgen"), default=None)
     args = parser.parse_args(argv)
     import torch
 
@@ -157,16 +164,19 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["STUDIO_HOME"] = str(Path(folder) / "home")
         tmp = Path(folder)
-        rtf = bench_rtf(args.repeats)
-        print(f"default model real-time factor (10 s, generate + synthesize): {rtf:.3f}  (target <= 0.1)")
-        ok &= rtf <= 0.1
-        warm, cold = bench_first_chunk(args.repeats, tmp)
-        print(f"Generate -> first audible chunk: {warm * 1000:.0f} ms warm, {cold * 1000:.0f} ms cold "
-              "(target <= 300 ms)")
-        ok &= warm <= 0.3
-        ratio = bench_musicgen(args.repeats, tmp)
-        print(f"MusicGen through the studio vs raw generate: {ratio:.3f}x  (target >= 0.97)")
-        ok &= ratio >= 0.97
+        if args.only in (None, "chorale"):
+            rtf = bench_rtf(args.repeats)
+            print(f"default model real-time factor (10 s, generate + synthesize): {rtf:.3f}  (target <= 0.1)")
+            ok &= rtf <= 0.1
+            warm, cold = bench_first_chunk(args.repeats, tmp)
+            print(f"Generate -> first audible chunk: {warm * 1000:.0f} ms warm, {cold * 1000:.0f} ms cold "
+                  "(target <= 300 ms)")
+            ok &= warm <= 0.3
+        if args.only in (None, "musicgen"):
+            best, median = bench_musicgen(args.musicgen_repeats, tmp)
+            print(f"MusicGen through the studio vs raw generate: {best:.3f}x best-of-runs, {median:.3f}x median "
+                  "(target >= 0.97 on best-of-runs; the machine is shared, so single runs are noisy)")
+            ok &= best >= 0.97
     print("all targets met" if ok else "SOME TARGETS MISSED")
     return 0 if ok else 1
 

@@ -4,7 +4,7 @@
   python training/eval_vector_vae.py --model DIR --n-psnr 500 --n-bases 40
 
 Protocol (all read back with ShapeEval, studio.shapes.scorer):
-* PSNR: held-out renders (seed stream 5555, never used in training), 8-bit
+* PSNR: held-out renders (seed streams 5555 / 6666, never used in training), 8-bit
   decode; reported as the mean of per-image PSNR and as PSNR of the mean MSE.
 * For each named direction d (x, y, size, hue, background, shape_*) and each of
   n-bases held-out base images z0: the target factor's linear read-out is swept
@@ -115,7 +115,9 @@ def main():
     print("reconstruction read-back agreement: " + ", ".join(f"{k} {100 * np.mean(v):.1f}%" for k, v in agree.items()))
 
     # directions
-    bases = z[200:200 + args.n_bases]
+    brng = np.random.default_rng(6666)
+    bimgs = np.stack([world.render(world.sample_continuous_scene(brng)[0]) for _ in range(args.n_bases)])
+    bases = model.encode_images(bimgs)
     facts = meta.get("factors", {})
     mean = dirs["latent_mean"].numpy().astype(np.float64)
     # linear read-out of each factor along its own direction: readout(z) = units_per_latent * <z - mean, d> + c

@@ -3,6 +3,7 @@
 Stages (each resumable; ``--stage all`` runs them in order):
 
   vae      AutoencoderKL 64x64x3 -> 16x16x4 on renders of the Shapes world
+  vaedec   (optional, any time) decoder-only fine-tune; the encoder is frozen so cached latents stay valid
   tok      CLIP tokenizer (vocab.json + merges.txt) built from the caption vocabulary
   latents  pre-encode a cached dataset of scenes with the trained VAE
   unet     CLIP text encoder + UNet2DConditionModel trained jointly from scratch
@@ -140,6 +141,66 @@ def stage_vae(args):
     vae.save_pretrained(RUN / "vae")
     log(f"vae: done at step {step}, latent std {std:.4f}, scaling_factor {1/std:.4f}", LOG)
 
+
+
+def stage_vaedec(args):
+    """Decoder-only fine-tune of the trained VAE (encoder frozen => cached latents stay valid)."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    from studio.shapes import world as W
+
+    torch.manual_seed(args.seed + 5)
+    vae = AutoencoderKL.from_pretrained(str(RUN / "vae"))
+    sf = vae.config.scaling_factor
+    for p in vae.encoder.parameters():
+        p.requires_grad_(False)
+    for p in vae.quant_conv.parameters():
+        p.requires_grad_(False)
+    dec_params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(dec_params, lr=args.vae_lr * 0.5, weight_decay=0.0)
+    ck = RUN / "vaedec_ckpt.pt"
+    step = 0
+    if args.resume and ck.exists():
+        st = load_ckpt(ck)
+        vae.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        log(f"vaedec: resumed at step {step}", LOG)
+    t0 = time.time()
+    last_ck = time.time()
+    ema = None
+
+    def save():
+        save_ckpt(ck, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": step})
+        vae.save_pretrained(RUN / "vae")  # same encoder, better decoder
+
+    while step < args.vae_steps and time.time() - t0 < args.minutes * 60:
+        rng = batch_rng(args.seed + 99, step)
+        scenes, imgs = render_batch(rng, args.vae_batch, split="train")
+        x = to_tensor(imgs)
+        bg = torch.tensor([W.PALETTE[s.background] for s in scenes], dtype=torch.float32).view(-1, 3, 1, 1) / 127.5 - 1
+        wmap = 1.0 + args.vae_fg_weight * ((x - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.mode()
+            z = z + torch.randn_like(z) * (args.dec_noise / sf)  # robustness to imperfect generated latents
+        y = vae.decode(z).sample
+        mse = torch.mean((y - x) ** 2)
+        loss = (wmap * ((y - x) ** 2 + 0.5 * (y - x).abs())).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dec_params, 1.0)
+        opt.step()
+        step += 1
+        psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))
+        ema = psnr if ema is None else 0.95 * ema + 0.05 * psnr
+        if step % 50 == 0:
+            log(f"vaedec step {step} psnr~{ema:.2f}dB {time.time() - t0:.0f}s", LOG)
+        if time.time() - last_ck > args.ckpt_seconds:
+            save()
+            last_ck = time.time()
+    save()
+    log(f"vaedec: stopped at step {step}", LOG)
 
 
 # ---------------------------------------------------------------------------
@@ -351,7 +412,7 @@ def stage_export(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", default="all", choices=["vae", "tok", "latents", "unet", "export", "all"])
+    ap.add_argument("--stage", default="all", choices=["vae", "vaedec", "tok", "latents", "unet", "export", "all"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -362,6 +423,7 @@ def main():
     ap.add_argument("--vae-lr", type=float, default=1e-3)
     ap.add_argument("--vae-kl", type=float, default=1e-6)
     ap.add_argument("--vae-fg-weight", type=float, default=4.0)
+    ap.add_argument("--dec-noise", type=float, default=0.05, help="latent noise (scaled units) in vaedec")
     ap.add_argument("--n-latents", type=int, default=40000)
     ap.add_argument("--p-pair", type=float, default=0.55)
     ap.add_argument("--steps", type=int, default=100000, help="UNet optimisation steps")

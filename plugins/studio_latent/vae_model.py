@@ -153,7 +153,7 @@ class VectorLatentModel:
     # ------------------------------------------------------------------------------ numerics
     def encode_array(self, images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return self.vae.encode_images(np.ascontiguousarray(images)).cpu().numpy().astype(np.float64)
+            return self.vae.encode_images(np.array(images, dtype=np.uint8, copy=True)).cpu().numpy().astype(np.float64)
 
     def decode_array(self, z: np.ndarray) -> np.ndarray:
         with torch.no_grad():

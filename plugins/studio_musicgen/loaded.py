@@ -6,8 +6,9 @@ criterion instead, which sees the whole sequence after every step.  A :class:`Co
 collects them;
 once enough new *complete* frames exist (MusicGen delays codebook k by k steps) the run
 loop decodes them with the EnCodec decoder, with a few frames of left context, and yields a
-``Preview`` with the new samples.  The finished clip is decoded once from all the codes, so
-it is exactly what ``generate`` itself would return.
+``Preview`` with the new samples (decoding is spaced out so it takes at most a small share
+of the time).  The finished clip is decoded once from all the codes, so it is exactly what
+``generate`` itself would return, and the last preview is the rest of that exact clip.
 
 Cancel: a stopping criterion reads the cancel token, so generation stops within one step.
 """
@@ -30,6 +31,9 @@ from studio_musicgen.audio_io import read_wav, resample
 
 WINDOW_SECONDS = 30.0  # the published checkpoints were trained on 30 s clips
 CONTEXT_FRAMES = 8  # left context for streamed decoding
+# Streamed decoding may take at most this share of the wall time, so previews never slow the
+# generation itself noticeably (decodes are spaced out when they are slow next to generation).
+PREVIEW_BUDGET = 0.025
 
 
 def _looks_like_path(source: str) -> bool:
@@ -63,34 +67,33 @@ def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], N
 
 
 class CodeStreamer:
-    """Collects the generated tokens; wakes the consumer every ``every`` new complete frames."""
+    """Holds the newest token sequence; wakes the consumer every ``every`` new tokens.
+
+    ``generate`` builds a new ``input_ids`` tensor every step (it concatenates), so keeping a
+    reference to the latest one is safe and costs nothing per step: no copies, no locks
+    except when the consumer is to be woken."""
 
     def __init__(self, num_codebooks: int, every: int):
         self.num_codebooks = num_codebooks
         self.every = max(1, every)
-        self.columns: list[torch.Tensor] = []  # each (K, n) for batch item 0
-        self.length = 0
+        self.latest: torch.Tensor | None = None
         self.done = False
         self.cond = threading.Condition()
         self._next_wake = None
 
-    def update(self, input_ids: torch.Tensor) -> None:
-        """Take the columns of ``input_ids`` (bsz*K, L) not seen yet (batch item 0)."""
-        if input_ids.shape[-1] <= self.length:
-            return
-        self.put(input_ids[: self.num_codebooks, self.length:])
+    @property
+    def length(self) -> int:
+        latest = self.latest
+        return 0 if latest is None else latest.shape[-1]
 
-    def put(self, value: torch.Tensor) -> None:
-        value = value.detach().to("cpu")
-        if value.dim() == 1:
-            value = value[:, None]
-        with self.cond:
-            self.columns.append(value[: self.num_codebooks])
-            self.length += value.shape[-1]
-            if self._next_wake is None:
-                self._next_wake = self.length + self.every
-            if self.length >= self._next_wake:
-                self._next_wake = self.length + self.every
+    def update(self, input_ids: torch.Tensor) -> None:
+        self.latest = input_ids
+        length = input_ids.shape[-1]
+        if self._next_wake is None:
+            self._next_wake = length + self.every
+        elif length >= self._next_wake:
+            self._next_wake = length + self.every
+            with self.cond:
                 self.cond.notify_all()
 
     def end(self) -> None:
@@ -99,9 +102,10 @@ class CodeStreamer:
             self.cond.notify_all()
 
     def sequence(self) -> torch.Tensor:
-        with self.cond:
-            return torch.cat(self.columns, dim=-1) if self.columns else torch.zeros(self.num_codebooks, 0,
-                                                                                    dtype=torch.long)
+        latest = self.latest
+        if latest is None:
+            return torch.zeros(self.num_codebooks, 0, dtype=torch.long)
+        return latest[: self.num_codebooks].to("cpu")
 
 
 def undelay(sequence: torch.Tensor, num_codebooks: int) -> torch.Tensor:
@@ -119,10 +123,15 @@ class _Tap:
     def __init__(self, cancel: CancelToken, streamer: CodeStreamer):
         self.cancel = cancel
         self.streamer = streamer
+        self._answers: dict = {}
 
     def __call__(self, input_ids, scores, **kwargs):
         self.streamer.update(input_ids)
-        return torch.full((input_ids.shape[0],), self.cancel.is_set, dtype=torch.bool, device=input_ids.device)
+        key = (input_ids.shape[0], input_ids.device, self.cancel.is_set)
+        answer = self._answers.get(key)
+        if answer is None:  # made once, reused every step (generate only reads it)
+            answer = self._answers[key] = torch.full(key[:1], key[2], dtype=torch.bool, device=key[1])
+        return answer
 
 
 class LoadedMusicGen:
@@ -233,6 +242,7 @@ class LoadedMusicGen:
         inputs = self._inputs(prompt, guidance)
         torch.manual_seed(int(seed))
         emitted = given  # frames already streamed (the given clip is streamed first)
+        next_preview_at = 0.0
         if given and preview_every:
             yield Preview(step=0, audio=self.decode(codes), sample_rate=self.sample_rate)
         made = 0
@@ -246,11 +256,12 @@ class LoadedMusicGen:
             if context.shape[-1]:
                 kwargs["decoder_input_ids"] = context.to(self.device)
             failure: list[BaseException] = []
+            returned: list[torch.Tensor] = []
 
             def work():
                 try:
                     with torch.inference_mode():
-                        self.model.generate(**kwargs)
+                        returned.append(self.model.generate(**kwargs))
                 except BaseException as exc:  # noqa: BLE001 - re-raised on the run thread
                     failure.append(exc)
                 finally:
@@ -271,10 +282,14 @@ class LoadedMusicGen:
                     step = made + max(0, complete - context.shape[-1])
                     if complete > context.shape[-1]:
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
-                    if preview_every and absolute - emitted >= (preview_every if not finished else 1):
+                    due = time.perf_counter() >= next_preview_at
+                    if preview_every and due and not finished and absolute - emitted >= preview_every:
                         window = torch.cat([codes, frames[:, context.shape[-1]:complete]], dim=-1)
                         start = max(0, emitted - CONTEXT_FRAMES)
+                        decode_started = time.perf_counter()
                         audio = self.decode(window[:, start:absolute])
+                        spent = time.perf_counter() - decode_started
+                        next_preview_at = time.perf_counter() + spent * (1 - PREVIEW_BUDGET) / PREVIEW_BUDGET
                         hop = audio.shape[0] / max(1, absolute - start)
                         yield Preview(step=step, audio=audio[int(round((emitted - start) * hop)):],
                                       sample_rate=self.sample_rate)
@@ -296,7 +311,17 @@ class LoadedMusicGen:
                     raise Cancelled()
                 interrupted = True
                 break
-        audio = self.decode(codes)
+        hop = self.sample_rate / fr
+        if chunks == 1 and returned and returned[0].shape[-1] == int(round(codes.shape[-1] * hop)):
+            # One window: generate already decoded exactly these codes; do not decode twice.
+            audio = returned[0][0].float().cpu().numpy().T.copy()
+        else:
+            audio = self.decode(codes)
+        if preview_every:
+            # The rest of the clip streams from the final decode (no extra decoding work).
+            tail = audio[int(round(emitted * hop)):]
+            if len(tail):
+                yield Preview(step=made, audio=tail, sample_rate=self.sample_rate)
         parameters = {
             "prompt": prompt, "seed": seed, "model": Path(self.source).name or self.source, "plugin": "musicgen",
             "seconds": made / fr, "guidance": guidance, "top_k": sampling["top_k"],

@@ -11,7 +11,7 @@ import numpy as np
 TINY_CONFIG = {"latent_dim": 8, "channels": [8, 16, 16, 16], "dec_channels": [32, 16, 8]}
 
 
-def build_tiny_vae(folder: Path, steps: int = 60, batch: int = 24, seed: int = 0) -> Path:
+def build_tiny_vae(folder: Path, steps: int = 120, batch: int = 24, seed: int = 0) -> Path:
     import torch
 
     from studio.shapes import world
@@ -26,7 +26,10 @@ def build_tiny_vae(folder: Path, steps: int = 60, batch: int = 24, seed: int = 0
         imgs = np.stack([world.render(world.sample_continuous_scene(rng)[0]) for _ in range(batch)])
         x = torch.from_numpy(imgs).float().permute(0, 3, 1, 2) / 255.0
         y, mu, logvar = model(x)
-        loss = ((y - x) ** 2).sum(dim=(1, 2, 3)).mean() + 0.01 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1).mean()
+        # objects are small: weight the pixels that differ from the corner (background) colour
+        fg = ((x - x[:, :, :1, :1]).abs().amax(dim=1, keepdim=True) > 0.1).float()
+        err = ((y - x) ** 2 * (1.0 + 15.0 * fg)).sum(dim=(1, 2, 3)).mean()
+        loss = err + 0.01 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

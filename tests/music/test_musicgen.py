@@ -28,7 +28,8 @@ def test_loads_through_the_plugin(loaded):
     assert loaded.memory_bytes > 0
 
 
-def test_audio_length_rate_and_ordered_streaming(loaded):
+def test_audio_length_rate_and_ordered_streaming(loaded, monkeypatch):
+    monkeypatch.setattr("studio_musicgen.loaded.PREVIEW_BUDGET", 1.0)  # a preview at every chance
     events = list(drive(loaded, request(prompt="a slow chorale", seconds=2, seed=1, preview_seconds=0.5),
                         CancelToken()))
     result = events[-1]

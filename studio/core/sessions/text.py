@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.atomic import write_text_atomic
-from studio.core.jobs import Failed, Job, JobSpec, JobState, StateChanged
+from studio.core.jobs import Failed, Job, JobSpec, JobState, ModelLoaded, StateChanged
 from studio.core.settings import studio_home
 from studio.plugin_api import Kind, ModelChoice, ParamError, Partial, Result
 
@@ -256,7 +256,7 @@ class TextSession:
         self.store = store or ConversationStore()
         self.presets = PresetStore()
         self.values: dict[str, Any] = {p.name: p.default for p in self.parameters()
-                                       if p.name in SAMPLING_KEYS or p.name in ("seed", "stop")}
+                                       if p.name in SAMPLING_KEYS or p.name in ("seed", "stop", "ignore_eos")}
         self.values["seed"] = -1
         self.model: str = self._first_model()
         self.conversation = Conversation(model=self.model, sampling=self.sampling())
@@ -475,6 +475,8 @@ class TextSession:
         request["seed"] = -1 if seed in (None, "") else seed
         if self.values.get("stop"):
             request["stop"] = list(self.values["stop"])
+        if self.values.get("ignore_eos"):
+            request["ignore_eos"] = True
         return request
 
     def _submit(self, mode: str, request: dict[str, Any]) -> Job:
@@ -517,6 +519,10 @@ class TextSession:
     def on_event(self, job: Job, event: object) -> None:
         """Feed engine events here (in order).  Only the session's current job is followed."""
         if job is not self.job:
+            return
+        if isinstance(event, ModelLoaded):
+            self.loaded_model = event.source
+            self._notify("loaded", event.source)
             return
         if isinstance(event, Partial):
             if job.spec.action == "load":

@@ -509,6 +509,9 @@ class TextPanel(QWidget):
         if what == "partial":
             self._append_stream(payload)
             return
+        if what == "loaded":
+            self.model_status.setText("Loaded")
+            return
         self._render()
         self._update_buttons()
         job = self.session.job
