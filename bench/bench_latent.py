@@ -101,13 +101,14 @@ def bench_slider(args, tmp: Path) -> None:
     row = panel.sliders.rows["x" if "x" in panel.sliders.rows else names[0]]
     n0 = len(shown)
     start = time.perf_counter()
+    last_tick = start
     for i in range(60):
         row.slider.setValue(20 + i * 2)
+        last_tick = time.perf_counter()
         target = start + (i + 1) / 60
         while time.perf_counter() < target:
             app.processEvents()
             time.sleep(0.0005)
-    last_tick = time.perf_counter()
     want = row.amount()
     pump_until(lambda: panel.session.state.preview_latent is not None and len(shown) > n0 and
                abs(panel.session.amounts.get(row.view.name, 0) - want) < 1e-9 and not panel._timer.isActive()

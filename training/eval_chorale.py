@@ -104,7 +104,8 @@ def corpus_stats():
             "pieces": len(pieces)}
 
 
-def generate_samples(model_dir: Path, samples: int, bars: int, temperature: float, key_strength: float):
+def generate_samples(model_dir: Path, samples: int, bars: int, temperature: float, key_strength: float,
+                     voice_leading: bool = True):
     import torch
 
     from studio_music.model import Sampler, load_model
@@ -115,7 +116,8 @@ def generate_samples(model_dir: Path, samples: int, bars: int, temperature: floa
     started = time.perf_counter()
     for i in range(samples):
         tonic, mode = i % 12, ("major", "minor")[(i // 12) % 2]
-        grid = sampler.generate(bars * 16, tonic, mode, temperature, seed=1000 + i, key_strength=key_strength)
+        grid = sampler.generate(bars * 16, tonic, mode, temperature, seed=1000 + i, key_strength=key_strength,
+                                avoid_parallels=voice_leading)
         out.append((grid, tonic, mode))
     return out, time.perf_counter() - started
 
@@ -128,10 +130,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--temperature", type=float, default=0.9)
     parser.add_argument("--key-strength", type=float, default=2.0)
     parser.add_argument("--plots", default=str(RUN))
+    parser.add_argument("--no-voice-leading", action="store_true",
+                        help="sample without the parallel-fifths/octaves rule (the raw network)")
+    parser.add_argument("--out", default=str(RUN / "eval.json"))
     args = parser.parse_args(argv)
     corpus = corpus_stats()
     generated, seconds = generate_samples(Path(args.model), args.samples, args.bars, args.temperature,
-                                          args.key_strength)
+                                          args.key_strength, not args.no_voice_leading)
     hist = {"major": np.zeros(12), "minor": np.zeros(12)}
     key_ok = key_n = rng_ok = rng_n = par = mov = 0
     for grid, tonic, mode in generated:
@@ -145,7 +150,7 @@ def main(argv=None) -> dict:
     distance = float(np.mean([tv_distance(hist[m], corpus["hist"][m]) for m in ("major", "minor")]))
     report = {
         "model": args.model, "samples": args.samples, "bars": args.bars, "temperature": args.temperature,
-        "key_strength": args.key_strength,
+        "key_strength": args.key_strength, "voice_leading_rule": not args.no_voice_leading,
         "in_key_ratio": key_ok / key_n, "in_range_ratio": rng_ok / rng_n, "pch_distance": distance,
         "parallels_per_100": 100 * par / max(1, mov), "corpus_parallels_per_100": corpus["parallels_per_100"],
         "parallels_vs_corpus": (100 * par / max(1, mov)) / corpus["parallels_per_100"],
@@ -159,8 +164,8 @@ def main(argv=None) -> dict:
     for key, value in report.items():
         print(f"{key:28} {value}")
     RUN.mkdir(parents=True, exist_ok=True)
-    (RUN / "eval.json").write_text(json.dumps(report, indent=2))
-    if args.plots:
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    if args.plots and not args.no_voice_leading:
         plot(generated[2][0], generated[2][1], generated[2][2], Path(args.plots))
     return report
 

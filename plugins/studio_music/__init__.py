@@ -44,6 +44,8 @@ class ChoralePlugin:
                   help="a MIDI file whose bars are kept and continued"),
             Param("key_strength", ParamType.FLOAT, 2.0, minimum=0.0, maximum=10.0, advanced=True,
                   help="how strongly out-of-key notes are discouraged while sampling"),
+            Param("voice_leading", ParamType.BOOL, True, advanced=True,
+                  help="forbid parallel fifths and octaves while sampling"),
             Param("sample_rate", ParamType.INT, 32000, minimum=8000, maximum=48000, advanced=True),
         )
 

@@ -140,7 +140,8 @@ class LoadedChorale:
         rows = self.sampler.rows(steps, pitch_class(chosen["key"]), chosen["mode"],
                                  float(request.get("temperature") or 0.9), seed, prefix if prefix_steps else None,
                                  float(request.get("key_strength") if request.get("key_strength") is not None
-                                       else 2.0))
+                                       else 2.0),
+                                 avoid_parallels=request.get("voice_leading", True) is not False)
         interrupted = False
         new_rows = []
         next_flush = FIRST_CHUNK_STEPS

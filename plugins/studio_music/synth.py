@@ -36,13 +36,13 @@ class Timbre:
 
 
 TIMBRES = {
-    "organ": Timbre((1.0, 0.55, 0.3, 0.22, 0.1, 0.08, 0.05, 0.04), attack=0.02, release=0.06, gain=0.2),
+    "organ": Timbre((1.0, 0.55, 0.3, 0.22, 0.1, 0.08, 0.05, 0.04), attack=0.02, release=0.06, gain=0.26),
     "piano": Timbre((1.0, 0.45, 0.22, 0.12, 0.07, 0.04), attack=0.004, release=0.09, decay=0.8, floor=0.25,
-                    gain=0.3),
+                    gain=0.36),
     "strings": Timbre((1.0, 0.7, 0.5, 0.38, 0.3, 0.22, 0.17, 0.12, 0.09, 0.07), attack=0.09, release=0.2,
-                      vibrato=0.1, detune=7.0, gain=0.16),
+                      vibrato=0.1, detune=7.0, gain=0.21),
     "choir": Timbre((1.0, 0.3, 0.35, 0.12, 0.08), attack=0.08, release=0.16, vibrato=0.12, detune=9.0,
-                    gain=0.24),
+                    gain=0.3),
 }
 
 _tables: dict[tuple[str, int, int], np.ndarray] = {}

@@ -33,7 +33,9 @@ WINDOW_SECONDS = 30.0  # the published checkpoints were trained on 30 s clips
 CONTEXT_FRAMES = 8  # left context for streamed decoding
 # Streamed decoding may take at most this share of the wall time, so previews never slow the
 # generation itself noticeably (decodes are spaced out when they are slow next to generation).
-PREVIEW_BUDGET = 0.025
+# The first preview comes after half the preview interval; later ones only while all the
+# decoding so far stays within the budget.
+PREVIEW_BUDGET = 0.02
 
 
 def _looks_like_path(source: str) -> bool:
@@ -242,7 +244,8 @@ class LoadedMusicGen:
         inputs = self._inputs(prompt, guidance)
         torch.manual_seed(int(seed))
         emitted = given  # frames already streamed (the given clip is streamed first)
-        next_preview_at = 0.0
+        decode_seconds = 0.0  # spent on streamed decoding so far
+        generation_started = time.perf_counter()
         if given and preview_every:
             yield Preview(step=0, audio=self.decode(codes), sample_rate=self.sample_rate)
         made = 0
@@ -250,7 +253,7 @@ class LoadedMusicGen:
         for chunk in range(chunks):
             context = codes[:, -overlap:] if chunk > 0 else codes
             new = min(total_new - made, self.window_frames - context.shape[-1])
-            streamer = CodeStreamer(K, preview_every or 10**9)
+            streamer = CodeStreamer(K, max(1, preview_every // 2) if preview_every else 10**9)
             kwargs = dict(inputs, max_new_tokens=new + K - 1, stopping_criteria=[_Tap(cancel, streamer)],
                           **sampling)
             if context.shape[-1]:
@@ -282,14 +285,15 @@ class LoadedMusicGen:
                     step = made + max(0, complete - context.shape[-1])
                     if complete > context.shape[-1]:
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
-                    due = time.perf_counter() >= next_preview_at
-                    if preview_every and due and not finished and absolute - emitted >= preview_every:
+                    first = emitted == given
+                    due = decode_seconds <= PREVIEW_BUDGET * (time.perf_counter() - generation_started)
+                    wanted = max(1, preview_every // 2) if first else preview_every
+                    if preview_every and due and not finished and absolute - emitted >= wanted:
                         window = torch.cat([codes, frames[:, context.shape[-1]:complete]], dim=-1)
                         start = max(0, emitted - CONTEXT_FRAMES)
                         decode_started = time.perf_counter()
                         audio = self.decode(window[:, start:absolute])
-                        spent = time.perf_counter() - decode_started
-                        next_preview_at = time.perf_counter() + spent * (1 - PREVIEW_BUDGET) / PREVIEW_BUDGET
+                        decode_seconds += time.perf_counter() - decode_started
                         hop = audio.shape[0] / max(1, absolute - start)
                         yield Preview(step=step, audio=audio[int(round((emitted - start) * hop)):],
                                       sample_rate=self.sample_rate)

@@ -15,6 +15,7 @@ from studio.qt.bridge import EngineBridge
 from studio.qt.dialogs.plugins import PluginsDialog
 from studio.qt.dialogs.settings import SettingsDialog
 from studio.qt.panels.image import ImagePanel
+from studio.qt.panels.latent import LatentPanel
 from studio.qt.panels.placeholder import ComingLaterPanel
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.widgets.param_form import IMAGE_FILTER
@@ -51,10 +52,12 @@ class MainWindow(QMainWindow):
         self.image_panel = ImagePanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.image_panel, "Image")
         self.placeholders = {}
-        for kind, title in ((Kind.TEXT, "Text"), (Kind.MUSIC, "Music"), (Kind.LATENT, "Latent")):
+        for kind, title in ((Kind.TEXT, "Text"), (Kind.MUSIC, "Music")):
             page = ComingLaterPanel(kind, context.registry, self.tabs)
             self.placeholders[kind] = page
             self.tabs.addTab(page, title)
+        self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
+        self.tabs.addTab(self.latent_panel, "Latent")
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 

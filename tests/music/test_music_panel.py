@@ -146,3 +146,15 @@ def test_switching_to_musicgen_rebuilds_the_form(make_panel, fake_audio):
     index = panel.plugin_box.findData("musicgen")
     panel.plugin_box.setCurrentIndex(index)
     assert "guidance" in panel.fields and "key" not in panel.fields
+
+
+def test_prompt_edits_keep_only_what_is_said_and_the_users_choices(make_panel, fake_audio):
+    panel = make_panel(fake_audio)
+    panel.prompt.setPlainText("a slow chorale in D minor, organ")
+    panel.fields["instrument"].set_value("piano")  # the user's own choice
+    panel._field_changed("instrument")
+    panel.prompt.setPlainText("a chorale in G")
+    assert panel.fields["key"].value() == "G"
+    assert panel.fields["mode"].value() == "auto"  # no longer said: back to auto
+    assert panel.fields["tempo"].value() is None
+    assert panel.fields["instrument"].value() == "piano"  # kept

@@ -19,7 +19,7 @@ from studio.core.playback import Player
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError, Preview, Result
 
 # The fields a prompt can fill in (only plugins that have them get them).
-_PROMPT_FIELDS = ("key", "mode", "tempo", "instrument", "seconds")
+PROMPT_FIELDS = ("key", "mode", "tempo", "instrument", "seconds")
 
 
 @dataclass
@@ -75,6 +75,7 @@ class MusicSession:
         self.notes: list[Note] = []
         self.understood = Understood()
         self.last_error = ""
+        self._from_prompt: set[str] = set()
         plugins = self.plugins()
         if plugin_id is None and plugins:
             plugin_id = plugins[0].id
@@ -90,6 +91,7 @@ class MusicSession:
     def set_plugin(self, plugin_id: str) -> None:
         self.plugin = self.context.registry.get(plugin_id)
         self.values = {p.name: p.default for p in self.parameters()}
+        self._from_prompt: set[str] = set()
         models = self.models()
         self.model = models[0].source if models else ""
         self.understood = Understood()
@@ -108,13 +110,14 @@ class MusicSession:
 
     def set_value(self, name: str, value: Any) -> None:
         self.values[name] = value
+        self._from_prompt.discard(name)  # the user's own choice now; a prompt edit keeps it
 
     def set_prompt(self, text: str) -> Understood:
         """Store the prompt and fill the controls it speaks about (key, mode, tempo,
         instrument, length) so the user sees exactly what was understood."""
         self.values["prompt"] = text
         names = {p.name for p in self.parameters()}
-        if not names & set(_PROMPT_FIELDS[:4]):  # this plugin does not read prompts that way
+        if not names & set(PROMPT_FIELDS[:4]):  # this plugin does not read prompts that way
             self.understood = Understood()
             return self.understood
         try:
@@ -124,6 +127,12 @@ class MusicSession:
             return self.understood
         parsed = parse_prompt(text)
         values = {k: v for k, v in parsed.as_values().items() if k in names}
+        # What an earlier version of the prompt filled in, and this one no longer says, goes
+        # back to its default, so the controls show only what the prompt says now.
+        defaults = {p.name: p.default for p in self.parameters()}
+        for name in self._from_prompt - set(values):
+            self.values[name] = defaults.get(name)
+        self._from_prompt = set(values)
         self.values.update(values)
         self.understood = Understood(values, parsed.summary())
         return self.understood

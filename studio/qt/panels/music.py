@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from studio.core.jobs import Failed, JobState, Saved, StateChanged
 from studio.core.playback import Player
-from studio.core.sessions.music import Clip, MusicSession
+from studio.core.sessions.music import PROMPT_FIELDS, Clip, MusicSession
 from studio.plugin_api import Log, Param, ParamError, ParamType, Preview, Progress
 from studio.qt.widgets.piano_roll import PianoRollView
 from studio.qt.widgets.waveform import WaveformView
@@ -324,7 +324,7 @@ class MusicPanel(QWidget):
             return
         self.session.set_prompt(self.prompt.toPlainText())
         self._filling = True
-        for name in self.session.understood.values:
+        for name in PROMPT_FIELDS:
             if name in self.fields:
                 self.fields[name].set_value(self.session.values.get(name))
         self._filling = False
