@@ -5,7 +5,7 @@
 * MusicGen through the studio (engine, streaming previews) vs raw ``generate`` on a tiny
   random-weight model: throughput ratio (target >= 0.97).
 
-    nice -n 15 .venv/bin/python bench/bench_music.py [--threads 2] [--repeats 3]
+    nice -n 15 .venv/bin/python bench/bench_music.py [--threads 1] [--repeats 5] [--only chorale|musicgen]
 """
 
 from __future__ import annotations
@@ -106,9 +106,9 @@ def bench_musicgen(repeats: int, tmp: Path) -> float:
     from studio.plugin_api import LoadOptions, Preview
     from tests.music.tiny_musicgen import build_tiny_musicgen
 
-    folder = build_tiny_musicgen(tmp / "tiny-musicgen", max_positions=512)
+    folder = build_tiny_musicgen(tmp / "tiny-musicgen", max_positions=1100)
     context = _context(tmp)
-    seconds = 8.0
+    seconds = 20.0  # one window; a typical clip length (per-clip costs amortise as they do in real use)
     request = {"prompt": "a slow chorale", "seconds": seconds, "guidance": 3.0, "top_k": 250,
                "preview_seconds": 1.0}
     try:
@@ -123,6 +123,8 @@ def bench_musicgen(repeats: int, tmp: Path) -> float:
         for attempt in range(repeats):
             torch.manual_seed(attempt)
             started, cpu = time.perf_counter(), time.process_time()
+            # Raw use: the processor, then generate (what a script would do by hand).
+            inputs = loaded.processor(text=[request["prompt"]], padding=True, return_tensors="pt")
             with torch.inference_mode():
                 loaded.model.generate(**inputs, max_new_tokens=new_tokens, do_sample=True, guidance_scale=3.0,
                                       top_k=250)
@@ -151,7 +153,8 @@ def bench_musicgen(repeats: int, tmp: Path) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1 is fastest for these small models on a shared machine)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--musicgen-repeats", type=int, default=10)
     parser.add_argument("--only", choices=("chorale", "musicgen"), default=None)
@@ -174,9 +177,9 @@ def main(argv=None) -> int:
             ok &= warm <= 0.3
         if args.only in (None, "musicgen"):
             best, median = bench_musicgen(args.musicgen_repeats, tmp)
-            print(f"MusicGen through the studio vs raw generate: {best:.3f}x best-of-runs, {median:.3f}x median "
-                  "(target >= 0.97 on best-of-runs; the machine is shared, so single runs are noisy)")
-            ok &= best >= 0.97
+            print(f"MusicGen through the studio vs raw generate: {median:.3f}x median, {best:.3f}x best-of-runs "
+                  "(target >= 0.97 on the median; the machine is shared, so single runs are noisy)")
+            ok &= median >= 0.97
     print("all targets met" if ok else "SOME TARGETS MISSED")
     return 0 if ok else 1
 

@@ -110,11 +110,13 @@ def _studio_run(context, source: str, request: dict) -> tuple[float, float, int,
     unsubscribe()
     result = holder["result"]
     _studio_run.engine_overhead.append(marks["running"] - start)
+    _studio_run.cpu.append((result.info.get("generate_cpu_seconds", 0.0), result.info.get("stream_cpu_seconds", 0.0)))
     return marks["end"] - start, marks.get("first", marks["end"]) - start, result.info["tokens"], \
         result.artifacts[0].text
 
 
 _studio_run.engine_overhead = []
+_studio_run.cpu = []
 
 
 def _ui_stall(context, source: str, tokens: int) -> tuple[float, int]:
@@ -238,6 +240,12 @@ def main(argv=None) -> int:
               f"{statistics.median(raw_ttft) * 1000:6.1f} ms")
         print(f"studio (engine+events): {statistics.median(studio_tps):8.1f} tok/s  first token "
               f"{statistics.median(studio_ttft) * 1000:6.1f} ms")
+        gen_cpu = sum(c[0] for c in _studio_run.cpu)
+        stream_cpu = sum(c[1] for c in _studio_run.cpu)
+        cpu_ratio = gen_cpu / (gen_cpu + stream_cpu) if gen_cpu else 0.0
+        print(f"CPU time per token: generate {gen_cpu / len(_studio_run.cpu) / n * 1000:.2f} ms, studio streaming "
+              f"(decode + events + listeners) {stream_cpu / len(_studio_run.cpu) / n * 1000:.3f} ms "
+              f"-> throughput ratio on an otherwise idle core (all studio work serialised): {cpu_ratio:.3f}")
         engine_ms = statistics.median(_studio_run.engine_overhead) * 1000
         print(f"  of the studio's first-token time: submit -> RUNNING (engine queue, history, residency) "
               f"{engine_ms:.1f} ms; plugin part {statistics.median(studio_ttft) * 1000 - engine_ms:.1f} ms")

@@ -88,6 +88,39 @@ def samples(folder: Path, n_tokens: int) -> list[dict]:
     return out
 
 
+START, END = "<!-- eval:start -->", "<!-- eval:end -->"
+
+
+def update_card(card: Path, result: dict, sample_lines: list[str]) -> None:
+    """Rewrite the measured part of the model card (between the eval markers)."""
+    if not card.exists():
+        return
+    text = card.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    block = [
+        START, "",
+        f"Measured by `training/eval_text.py` on the exported model (training step {result['step']}).", "",
+        "| measure | value |", "| --- | --- |",
+        f"| Held-out perplexity (last 5 % of each novel, {result['heldout_tokens']:,} tokens, "
+        f"512-token windows) | **{result['heldout_perplexity']:.1f}** |",
+        f"| Real English words among generated words, against Debian `wamerican` "
+        f"(/usr/share/dict/american-english, case-insensitive, possessive 's removed) | "
+        f"**{result['real_word_share_wamerican'] * 100:.1f} %** of {result['words_generated']:,} words |",
+        f"| ... against wamerican plus the training corpus's own vocabulary (adds Austen's names) | "
+        f"{result['real_word_share_wamerican_or_corpus'] * 100:.1f} % |",
+        f"| Load time through the text plugin (warm imports) | {result['load_seconds_warm']:.2f} s |",
+        "",
+        f"Words outside both lists: {', '.join(result['non_words'][:30]) or 'none'}.", "",
+        "Sampling for the word count and the samples: the Balanced preset (temperature 0.7, top-k 40, "
+        "top-p 0.9, min-p 0.05, repetition penalty 1.1), "
+        f"{result['tokens_per_sample']} new tokens per sample, seeds 1000-1019, through Studio's own plugin.",
+        "", "### Samples", "", *sample_lines, END]
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    card.write_text(head + "\n".join(block) + tail, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "assets" / "models" / "text-default"))
@@ -139,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in made:
         lines += [f"**{s['prompt']}**{s['text']}", "", f"*seed {s['seed']}*", ""]
     (folder / "samples.md").write_text("\n".join(lines))
+    update_card(folder / "README.md", result, lines[2:])
     print(json.dumps({k: v for k, v in result.items() if k != "non_words"}, indent=2))
     print("non-words:", ", ".join(unknown[:40]))
     return 0

@@ -193,6 +193,8 @@ def export(model, tok, meta: dict) -> None:
     shutil.rmtree(old, ignore_errors=True)
     if ASSET_DIR.exists():
         ASSET_DIR.rename(old)
+    for path in tmp.iterdir():
+        path.chmod(0o644)
     tmp.rename(ASSET_DIR)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -209,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ffn", type=int, default=704)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--block", type=int, default=128, help="training context (tokens)")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--block", type=int, default=None, help="training context in tokens (default 128; "
+                    "may be changed on --resume, e.g. to train longer positions)")
+    ap.add_argument("--batch", type=int, default=None, help="windows per step (default 16; may change on --resume)")
     ap.add_argument("--steps", type=int, default=6000, help="length of the cosine schedule")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    fresh_defaults = {"block": 128, "batch": 16}
 
     import torch
     torch.set_num_threads(args.threads)
@@ -232,13 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     if (args.resume or args.export_only) and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         saved = state["args"]
-        for key in ("seed", "vocab", "hidden", "ffn", "layers", "heads", "block", "batch"):
+        for key in ("seed", "vocab", "hidden", "ffn", "layers", "heads"):
             setattr(args, key, saved[key])
+        for key in ("block", "batch"):
+            if getattr(args, key) is None:
+                setattr(args, key, saved[key])
         tok = load_tokenizer(tok_dir)
     else:
         if args.resume or args.export_only:
             print("no checkpoint to resume; starting fresh", flush=True)
         state = None
+        for key, value in fresh_defaults.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         random.seed(args.seed)
         torch.manual_seed(args.seed)
         tok = build_tokenizer(train_paras, args.vocab, tok_dir)

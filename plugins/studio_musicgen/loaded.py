@@ -35,7 +35,7 @@ CONTEXT_FRAMES = 8  # left context for streamed decoding
 # generation itself noticeably (decodes are spaced out when they are slow next to generation).
 # The first preview comes after half the preview interval; later ones only while all the
 # decoding so far stays within the budget.
-PREVIEW_BUDGET = 0.02
+PREVIEW_BUDGET = 0.015
 
 
 def _looks_like_path(source: str) -> bool:
@@ -245,6 +245,7 @@ class LoadedMusicGen:
         torch.manual_seed(int(seed))
         emitted = given  # frames already streamed (the given clip is streamed first)
         decode_seconds = 0.0  # spent on streamed decoding so far
+        per_frame = 0.0  # seconds per decoded frame, measured
         generation_started = time.perf_counter()
         if given and preview_every:
             yield Preview(step=0, audio=self.decode(codes), sample_rate=self.sample_rate)
@@ -286,14 +287,19 @@ class LoadedMusicGen:
                     if complete > context.shape[-1]:
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
                     first = emitted == given
-                    due = decode_seconds <= PREVIEW_BUDGET * (time.perf_counter() - generation_started)
+                    # Allowed when everything decoded so far plus this decode (predicted from the
+                    # cost per frame seen so far) stays within the budget of the time spent.
+                    predicted = decode_seconds + per_frame * (absolute - emitted + CONTEXT_FRAMES)
+                    due = first or predicted <= PREVIEW_BUDGET * (time.perf_counter() - generation_started)
                     wanted = max(1, preview_every // 2) if first else preview_every
                     if preview_every and due and not finished and absolute - emitted >= wanted:
                         window = torch.cat([codes, frames[:, context.shape[-1]:complete]], dim=-1)
                         start = max(0, emitted - CONTEXT_FRAMES)
                         decode_started = time.perf_counter()
                         audio = self.decode(window[:, start:absolute])
-                        decode_seconds += time.perf_counter() - decode_started
+                        spent = time.perf_counter() - decode_started
+                        decode_seconds += spent
+                        per_frame = spent / max(1, absolute - start)
                         hop = audio.shape[0] / max(1, absolute - start)
                         yield Preview(step=step, audio=audio[int(round((emitted - start) * hop)):],
                                       sample_rate=self.sample_rate)

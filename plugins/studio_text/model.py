@@ -272,13 +272,17 @@ class TextModel:
                       stopping_criteria=StoppingCriteriaList([_StopWhen(
                           lambda: cancel.is_set or stop_hit.is_set() or consumer_gone.is_set())]))
 
+        cpu: dict[str, float] = {}
+
         def work() -> None:
             try:
                 torch.manual_seed(seed)
                 if torch.cuda.is_available():
                     torch.cuda.manual_seed_all(seed)
+                cpu_start = time.thread_time()
                 with torch.inference_mode():
                     self.model.generate(**kwargs)
+                cpu["generate"] = time.thread_time() - cpu_start
                 events.put(("done", None))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
                 events.put(("error", exc))
@@ -290,6 +294,9 @@ class TextModel:
         n_tokens = 0
         first_at: float | None = None
         last_id: int | None = None
+        stream_cpu = time.thread_time()
+        last_progress = 0.0
+        unreported = 0  # tokens not yet counted in a Partial (held back, or not a whole character yet)
         try:
             done = False
             while not done:
@@ -314,23 +321,30 @@ class TextModel:
                 if stop_hit.is_set():
                     continue  # tokens generated after a stop string are not kept
                 n_tokens += len(new_ids)
+                unreported += len(new_ids)
                 last_id = new_ids[-1]
                 piece = holdback.feed(decoder.push(new_ids))
                 if holdback.hit is not None:
                     stop_hit.set()
                 if piece:
                     text_parts.append(piece)
-                    yield Partial(piece, tokens=len(new_ids))
-                yield Progress(n_tokens, max_new)
+                    yield Partial(piece, tokens=unreported)
+                    unreported = 0
+                now = time.perf_counter()
+                if now - last_progress >= 0.1:  # the text itself is the progress; ticks stay cheap
+                    last_progress = now
+                    yield Progress(n_tokens, max_new)
         finally:
             consumer_gone.set()
+            stream_cpu = time.thread_time() - stream_cpu  # this thread's work, listeners included
             worker.join()
         tail = holdback.feed(decoder.finish()) if holdback.hit is None else ""
         if holdback.hit is None:
             tail += holdback.flush()
-        if tail:
+        if tail or unreported:
             text_parts.append(tail)
-            yield Partial(tail, tokens=0)
+            yield Partial(tail, tokens=unreported)
+        yield Progress(n_tokens, max_new)
         ended = time.perf_counter()
         if cancel.is_set and not cancel.keep_partial:
             raise Cancelled()
@@ -352,7 +366,10 @@ class TextModel:
                 "tokens_per_second": round(n_tokens / gen_time, 2) if gen_time > 0 and n_tokens else 0.0,
                 "time_to_first_token": round(first_at - started, 4) if first_at is not None else None,
                 "stop_reason": reason, "seed": seed, "trimmed": notice.get("message", ""),
-                "continued": bool(request.get("continue_last")) if mode == "chat" else False}
+                "continued": bool(request.get("continue_last")) if mode == "chat" else False,
+                # CPU seconds: generate() on its thread; streaming (decode, events, listeners) on this one
+                "generate_cpu_seconds": round(cpu.get("generate", 0.0), 4),
+                "stream_cpu_seconds": round(stream_cpu, 4)}
         parameters = {k: v for k, v in request.items() if k not in ("messages",)}
         parameters.update(seed=seed, stop_reason=reason, tokens=n_tokens)
         if mode == "chat":

@@ -65,7 +65,8 @@ class EngineBridge(QObject):
         with self._lock:
             if self._closed:
                 return
-            if isinstance(event, _COALESCED):
+            # Audio chunks are pieces of the clip, not views of it: never drop them.
+            if isinstance(event, _COALESCED) and not (isinstance(event, Preview) and event.audio is not None):
                 kind = type(event)
                 for index, (queued_job, queued_event) in enumerate(self._inbox):
                     if queued_job is job and type(queued_event) is kind:

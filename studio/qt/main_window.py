@@ -16,6 +16,7 @@ from studio.qt.dialogs.plugins import PluginsDialog
 from studio.qt.dialogs.settings import SettingsDialog
 from studio.qt.panels.image import ImagePanel
 from studio.qt.panels.latent import LatentPanel
+from studio.qt.panels.music import MusicPanel
 from studio.qt.panels.placeholder import ComingLaterPanel
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.widgets.param_form import IMAGE_FILTER
@@ -52,10 +53,12 @@ class MainWindow(QMainWindow):
         self.image_panel = ImagePanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.image_panel, "Image")
         self.placeholders = {}
-        for kind, title in ((Kind.TEXT, "Text"), (Kind.MUSIC, "Music")):
+        for kind, title in ((Kind.TEXT, "Text"),):
             page = ComingLaterPanel(kind, context.registry, self.tabs)
             self.placeholders[kind] = page
             self.tabs.addTab(page, title)
+        self.music_panel = MusicPanel(context, self.bridge, self.tabs)
+        self.tabs.addTab(self.music_panel, "Music")
         self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.latent_panel, "Latent")
         column.addWidget(self.tabs, 1)
@@ -223,5 +226,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        for panel in (self.music_panel, self.latent_panel):
+            panel.shutdown()
         self.bridge.close()
         self.context.close()

@@ -55,8 +55,9 @@ def test_stop_keeps_streamed_text(qtbot, panel, tiny_models):
     panel.send()
     assert panel.stop_button.isEnabled() and not panel.send_button.isEnabled()
     qtbot.waitUntil(lambda: len("".join(streamed)) > 10, timeout=60000)
-    # The text appears in the transcript while it streams.
-    assert "".join(streamed)[:5] in panel.transcript.toPlainText()
+    # The text appears in the transcript while it streams (painted every few milliseconds).
+    qtbot.waitUntil(lambda: "".join(streamed)[:5] in panel.transcript.toPlainText(), timeout=5000)
+    assert panel.session.busy
     qtbot.mouseClick(panel.stop_button, qtbot_button())
     _finish(qtbot, panel)
     reply = panel.session.conversation.messages[-1]

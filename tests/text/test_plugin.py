@@ -36,6 +36,7 @@ def test_loads_each_family_and_streams_in_order(tiny_models, kind, arch):
     assert streamed == result.artifacts[0].text  # partials carry only the new text, in order
     steps = [e.step for e in events if isinstance(e, Progress)]
     assert steps == sorted(steps) and steps[-1] == result.info["tokens"]
+    assert sum(e.tokens for e in events if isinstance(e, Partial)) == result.info["tokens"]
     assert result.artifacts[0].seed == 1 == result.info["seed"]
     assert result.info["time_to_first_token"] > 0 and result.info["tokens_per_second"] > 0
 
@@ -130,10 +131,10 @@ def test_stop_through_engine_keeps_text_within_one_token(context, tiny_models):
     seen = {"tokens": 0, "at_stop": None}
 
     def stop_after_three(job, event):
-        if isinstance(event, Progress) and seen["at_stop"] is None:
-            seen["tokens"] = event.step
-            if event.step >= 3:
-                seen["at_stop"] = event.step
+        if isinstance(event, Partial) and seen["at_stop"] is None:
+            seen["tokens"] += event.tokens
+            if seen["tokens"] >= 3:
+                seen["at_stop"] = seen["tokens"]
                 context.engine.interrupt(job.id)
 
     context.engine.subscribe(stop_after_three)
@@ -152,7 +153,7 @@ def test_stop_through_engine_keeps_text_within_one_token(context, tiny_models):
 
 def test_cancel_drops_everything(context, tiny_models):
     def cancel_early(job, event):
-        if isinstance(event, Progress) and event.step >= 2:
+        if isinstance(event, Partial):
             context.engine.cancel(job.id)
 
     context.engine.subscribe(cancel_early)

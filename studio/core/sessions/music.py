@@ -7,6 +7,7 @@ Plain Python (no Qt): the panel shows what this holds and forwards clicks to it.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,14 @@ class MusicSession:
         self.understood = Understood()
         self.last_error = ""
         self._from_prompt: set[str] = set()
+        self.autoplay = True
+        # Audio chunks go to the player straight from the engine's worker thread: no chunk is
+        # ever dropped (the GUI bridge coalesces previews) and the first one is heard at once.
+        self._lock = threading.Lock()
+        self._submitting = False
+        self._new_audio: list[tuple[Any, int]] = []  # chunks the views have not drawn yet
+        self._streamed_frames = 0
+        self._unsubscribe = context.engine.subscribe(self._on_engine_event)
         plugins = self.plugins()
         if plugin_id is None and plugins:
             plugin_id = plugins[0].id
@@ -147,11 +156,18 @@ class MusicSession:
             raise ParamError("No music plugin is available; see the Plugins list for why.")
         spec = JobSpec(plugin_id=self.plugin.id, model=self.model, request=self.request_values(),
                        options=self.context.load_options())
-        job = self.context.engine.submit(spec)
-        self.context.settings.remember_model(self.plugin.id, self.model)
+        with self._lock:
+            self.streaming = False
+            self._new_audio = []
+            self._streamed_frames = 0
+            self.last_error = ""
+            self._submitting = True
+        try:
+            job = self.context.engine.submit(spec)
+        finally:
+            self._submitting = False
         self.job = job
-        self.streaming = False
-        self.last_error = ""
+        self.context.settings.remember_model(self.plugin.id, self.model)
         return job
 
     def cancel(self) -> None:
@@ -162,36 +178,61 @@ class MusicSession:
         if self.job is not None:
             self.context.engine.interrupt(self.job.id)
 
-    def handle(self, job: Job, event: object, autoplay: bool = True) -> Clip | None:
-        """Feed one engine event (the panel calls this on the GUI thread).  Previews go to the
-        player as they arrive; returns the new clip when one was saved."""
-        if job is not self.job:
-            return None
-        if isinstance(event, Preview) and event.audio is not None:
+    def _on_engine_event(self, job: Job, event: object) -> None:
+        """Engine worker thread: audio chunks of this session's job go to the player now."""
+        if isinstance(event, StateChanged) and event.state is JobState.QUEUED and self._submitting:
+            self.job = job  # adopted before submit() returns, so no chunk can be missed
+            return
+        if job is not self.job or not isinstance(event, Preview) or event.audio is None:
+            return
+        with self._lock:
             if not self.streaming:
                 self.streaming = True
                 self.current = None
                 self.notes = []
-                self.player.stop() if self.player.playing else None
+                if self.player.playing:
+                    self.player.pause()
                 self.player.begin_stream(event.sample_rate)
                 self.player.append(event.audio)
-                if autoplay:
+                if self.autoplay:
                     self.player.play()
             else:
                 self.player.append(event.audio)
-        elif isinstance(event, Result):
+            self._streamed_frames += len(event.audio)
+            self._new_audio.append((event.audio, event.sample_rate))
+
+    def take_new_audio(self) -> list[tuple[Any, int]]:
+        """The streamed chunks not drawn yet (for the waveform), oldest first."""
+        with self._lock:
+            chunks, self._new_audio = self._new_audio, []
+        return chunks
+
+    def handle(self, job: Job, event: object) -> Clip | None:
+        """Feed one engine event (the panel calls this on the GUI thread; audio chunks already
+        reached the player from the worker thread).  Returns the new clip when one was saved."""
+        if job is not self.job:
+            return None
+        if isinstance(event, Result):
             self.player.end_stream()
         elif isinstance(event, Saved):
             clip = self._clip_from(event.path, event.artifact.parameters, event.artifact.seed, event.output_id)
             self.current = clip
             self.notes = self.read_notes(clip)
-            if not self.streaming:  # nothing was streamed (e.g. previews off): load the clip now
-                self._load_audio(event.artifact.audio, event.artifact.sample_rate)
-            self.streaming = False
+            with self._lock:
+                streamed = self._streamed_frames
+                was_streaming, self.streaming = self.streaming, False
+            audio = event.artifact.audio
+            if not was_streaming or streamed != len(audio):
+                # Nothing (or not exactly the clip) was streamed: the player gets the final clip.
+                position = self.player.position
+                self._load_audio(audio, event.artifact.sample_rate)
+                self.player.seek(position)
+            self.player.end_stream()
             return clip
         elif isinstance(event, StateChanged) and event.state in (JobState.CANCELLED, JobState.FAILED):
             self.player.end_stream()
-            self.streaming = False
+            with self._lock:
+                self.streaming = False
             if event.state is JobState.FAILED:
                 self.last_error = event.message
         return None
@@ -281,4 +322,7 @@ class MusicSession:
         return json.dumps(clip.parameters, indent=1, default=str)
 
     def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.player.close()

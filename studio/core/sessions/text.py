@@ -261,12 +261,14 @@ class TextSession:
         self.model: str = self._first_model()
         self.conversation = Conversation(model=self.model, sampling=self.sampling())
         self.job: Job | None = None  # the generation (or load) in flight
+        self._seen_finished: set[str] = set()
         self._target: Message | None = None  # the message being written
         self._notebook_run: dict[str, Any] | None = None
         self.loaded_model: str = ""  # the source last loaded successfully
         self.last_info: dict[str, Any] = {}
         self.notice: str = ""  # the latest trimming / error notice for the panel
-        #: called after every change the view should show: ("partial", text) | ("changed", None)
+        #: called after every change the view should show: ("partial", text), ("changed", None),
+        #: ("loaded", source) or ("finished", job)
         self.on_change: Callable[[str, Any], None] | None = None
 
     # -- what the panel shows -------------------------------------------------------------
@@ -288,7 +290,9 @@ class TextSession:
 
     @property
     def busy(self) -> bool:
-        return self.job is not None and not self.job.state.finished
+        """True from submit until :meth:`on_event` has seen the job's final state (not merely
+        until the worker thread finished it: events may still be on their way to the view)."""
+        return self.job is not None and self.job.id not in self._seen_finished
 
     @property
     def mode(self) -> str:
@@ -322,7 +326,7 @@ class TextSession:
     # -- context meter -----------------------------------------------------------------------
     def context_usage(self) -> tuple[int, int]:
         """(tokens used, model maximum); 0 maximum when no model is loaded yet."""
-        model = self._loaded()
+        model = self.loaded()
         maximum = int(getattr(model, "context_length", 0) or self.last_info.get("context_length", 0) or 0)
         used = 0
         if model is not None and not self.busy and hasattr(model, "count_tokens"):
@@ -351,7 +355,8 @@ class TextSession:
             return ""
         return model.render_chat(messages, False)
 
-    def _loaded(self) -> Any:
+    def loaded(self) -> Any:
+        """The loaded model object for the current source, or None."""
         if not self.plugin:
             return None
         for model in self.context.engine.residency.loaded():
@@ -370,9 +375,12 @@ class TextSession:
         return self.job
 
     def unload_model(self) -> None:
-        residency = self.context.engine.residency
-        for key in [k for k, m in list(residency._models.items()) if getattr(m, "source", None) == self.model]:
-            residency.unload(key)
+        """Free the current model (only while the engine is idle: models live on its thread)."""
+        engine = self.context.engine
+        if self.busy or engine.current is not None or engine.queued():
+            raise ParamError("Wait for the running jobs to finish before unloading.")
+        if self.plugin is not None:
+            engine.residency.unload(engine.residency.key(self.plugin, self.model, self.context.load_options()))
         self.loaded_model = ""
 
     def send(self, text: str) -> Job:
@@ -554,10 +562,11 @@ class TextSession:
                 self._target.stats = {**{k: v for k, v in self._target.stats.items() if k != "streaming"},
                                       "error": event.message}
         elif isinstance(event, StateChanged) and event.state.finished:
+            self._seen_finished.add(job.id)
             if job.spec.action == "load":
                 if event.state is JobState.DONE:
                     self.loaded_model = job.spec.model
-                self._notify("changed", None)
+                self._notify("finished", job)
                 return
             target = self._target
             if target is not None:
@@ -572,7 +581,7 @@ class TextSession:
             self._target = None
             self._notebook_run = None
             self.autosave()
-            self._notify("changed", None)
+            self._notify("finished", job)
 
     def _notify(self, what: str, payload: Any) -> None:
         if self.on_change is not None:

@@ -366,11 +366,8 @@ class MusicPanel(QWidget):
         if job is not self.session.job:
             return
         clip = self.session.handle(job, event)
-        if isinstance(event, Preview) and event.audio is not None:
-            if self.waveform.frames == 0:
-                self.waveform.set_audio(event.audio, event.sample_rate)
-            else:
-                self.waveform.append(event.audio)
+        if isinstance(event, Preview):
+            self._draw_new_audio()
         elif isinstance(event, Progress):
             self.progress.setRange(0, max(1, event.total))
             self.progress.setValue(event.step)
@@ -384,14 +381,20 @@ class MusicPanel(QWidget):
                 self.message.setText(event.message or "Loading…")
             elif event.state is JobState.CANCELLED:
                 self.message.setText("Cancelled.")
+            elif event.state is JobState.INTERRUPTED:
+                self.message.setText("Stopped early; the partial clip was kept.")
             if event.state.finished:
                 self.progress.setRange(0, 1)
                 self.progress.setValue(1 if event.state is JobState.DONE else 0)
+                self.progress.setFormat({JobState.DONE: "Done", JobState.CANCELLED: "Cancelled",
+                                         JobState.FAILED: "Failed"}.get(event.state, ""))
             self._update_buttons()
         if isinstance(event, Saved) and clip is not None:
+            self._draw_new_audio()
             self.waveform.expected_seconds = 0.0
-            if not self.session.streaming and self.waveform.frames == 0:
+            if self.waveform.frames != len(event.artifact.audio):
                 self.waveform.set_audio(event.artifact.audio, event.artifact.sample_rate)
+            self.message.setText(f"Saved {event.path.name}")
             self.piano_roll.set_notes(self.session.notes, self.player.duration)
             if self.session.notes:
                 self.views.setCurrentWidget(self.piano_roll) if self.views.currentWidget() is None else None
@@ -495,7 +498,17 @@ class MusicPanel(QWidget):
         self.player.seek(seconds)
         self._tick()
 
+    def _draw_new_audio(self) -> None:
+        for audio, rate in self.session.take_new_audio():
+            if self.waveform.frames == 0:
+                expected = self.waveform.expected_seconds
+                self.waveform.set_audio(audio, rate)
+                self.waveform.expected_seconds = expected
+            else:
+                self.waveform.append(audio)
+
     def _tick(self) -> None:
+        self._draw_new_audio()
         position = self.player.position
         self.waveform.set_playhead(position)
         self.piano_roll.set_playhead(position)
@@ -517,7 +530,11 @@ class MusicPanel(QWidget):
         self.play_button.setEnabled(has_audio)
         self.stop_button.setEnabled(has_audio)
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def shutdown(self) -> None:
+        """Stop the playhead timer, the player and the session's engine subscription."""
         self.timer.stop()
         self.session.close()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.shutdown()
         super().closeEvent(event)

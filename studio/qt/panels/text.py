@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
@@ -38,6 +38,10 @@ class TextPanel(QWidget):
         self._editing: int | None = None  # index of the message being edited in the input box
         self._streaming_started = False
         self.last_finished_job: str | None = None  # id of the last job whose end the view has shown
+        self._pending: list[str] = []  # streamed text not yet on screen (painted at most every 15 ms)
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(15)
         self._build()
         self._connect()
         self._load_values()
@@ -206,6 +210,7 @@ class TextPanel(QWidget):
 
     def _connect(self) -> None:
         b = self.bridge
+        self._flush_timer.timeout.connect(self._flush_stream)
         b.event.connect(self._on_event)
         b.log.connect(self._on_log)
         self.send_button.clicked.connect(self.send)
@@ -347,14 +352,18 @@ class TextPanel(QWidget):
     def _unload_model(self) -> None:
         if self.session.busy:
             return
-        self.session.unload_model()
+        try:
+            self.session.unload_model()
+        except ParamError as exc:
+            self._show_notice(str(exc))
+            return
         self._update_model_status()
         self._update_meter()
 
     def _update_model_status(self) -> None:
         if self.session.busy and self.session.job and self.session.job.state is JobState.LOADING:
             return
-        loaded = self.session._loaded() is not None
+        loaded = self.session.loaded() is not None
         self.model_status.setText("Loaded" if loaded else "Not loaded")
         self.unload_button.setEnabled(loaded and not self.session.busy)
 
@@ -514,8 +523,8 @@ class TextPanel(QWidget):
             return
         self._render()
         self._update_buttons()
-        job = self.session.job
-        if job is not None and job.state.finished:
+        if what == "finished":
+            job = payload
             self._refresh_conversations()
             self._update_model_status()
             if self.session.notice:
@@ -524,7 +533,18 @@ class TextPanel(QWidget):
             self.last_finished_job = job.id
 
     def _append_stream(self, text: str) -> None:
-        """Append streamed text at the end without re-rendering (cheap per token)."""
+        """Queue streamed text; it is painted in one insert per timer tick, so a burst of
+        tokens delivered together costs one layout, not one per token."""
+        self._pending.append(text)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush_stream(self) -> None:
+        """Append the pending streamed text at the end without re-rendering."""
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
         widget = self.transcript if self.session.mode == CHAT else self.document
         if self.session.mode == NOTEBOOK:
             self.document.blockSignals(True)
@@ -539,6 +559,8 @@ class TextPanel(QWidget):
 
     # ------------------------------------------------------------------------------ rendering
     def _render(self) -> None:
+        self._pending.clear()  # the session already holds that text; a full render shows it
+        self._flush_timer.stop()
         conv = self.session.conversation
         chat = conv.mode == CHAT
         self.views.setCurrentWidget(self.transcript if chat else self.document)
