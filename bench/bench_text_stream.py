@@ -4,7 +4,9 @@ Measured on the same loaded model, the same generation settings and the same see
 paths make exactly the same tokens):
 
 * streamed tokens/s through the studio (engine -> plugin -> Partial events to a listener)
-  divided by raw ``model.generate`` tokens/s: target >= 0.97;
+  divided by raw ``model.generate`` tokens/s (run on a fresh thread, as the plugin does), as the
+  median over paired, alternating runs: target >= 0.97.  The CPU-time split (generate vs the
+  studio's streaming work) is printed too: it does not depend on what else the machine runs;
 * time to first token added by the studio (submit -> first Partial, minus generate -> first
   token): target <= 20 ms;
 * largest UI stall while the Text panel streams (a 5 ms QTimer probe, offscreen): target <= 25 ms.
@@ -190,7 +192,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model")
     ap.add_argument("--tokens", type=int, default=200)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args(argv)
 
@@ -220,18 +222,21 @@ def main(argv=None) -> int:
         _raw_run(model, request, 1234)  # warm up both paths
         _studio_run(context, source, studio_request)
         raw_tps, studio_tps, raw_ttft, studio_ttft = [], [], [], []
-        for _ in range(args.runs):  # interleaved, so drifting machine load hits both alike
+        for i in range(args.runs):  # paired and alternating, so drifting machine load hits both alike
+            if i % 2:
+                seconds2, first2, n2, _ = _studio_run(context, source, studio_request)
             seconds, first, n = _raw_run(model, request, 1234)
+            if not i % 2:
+                seconds2, first2, n2, _ = _studio_run(context, source, studio_request)
             raw_tps.append(n / seconds)
             raw_ttft.append(first)
-            seconds, first, n2, _ = _studio_run(context, source, studio_request)
-            studio_tps.append(n2 / seconds)
-            studio_ttft.append(first)
+            studio_tps.append(n2 / seconds2)
+            studio_ttft.append(first2)
             if os.environ.get("BENCH_VERBOSE"):
                 print(f"  run: raw {raw_tps[-1]:.1f} tok/s ({n}), studio {studio_tps[-1]:.1f} tok/s ({n2})")
             if n2 != n:
                 print(f"warning: token counts differ (raw {n}, studio {n2})")
-        ratio = statistics.median(studio_tps) / statistics.median(raw_tps)
+        ratio = statistics.median(s / r for s, r in zip(studio_tps, raw_tps))  # median of paired ratios
         best_ratio = max(studio_tps) / max(raw_tps)
         added_ttft_ms = (statistics.median(studio_ttft) - statistics.median(raw_ttft)) * 1000
         print(f"model: {source}  ({model.memory_bytes / 1e6:.1f} MB, context {model.context_length})")
@@ -250,7 +255,7 @@ def main(argv=None) -> int:
         print(f"  of the studio's first-token time: submit -> RUNNING (engine queue, history, residency) "
               f"{engine_ms:.1f} ms; plugin part {statistics.median(studio_ttft) * 1000 - engine_ms:.1f} ms")
         stall, partials = _ui_stall(context, source, args.tokens)
-        print(f"throughput ratio studio/raw: median {ratio:.3f}, best-of-{args.runs} {best_ratio:.3f}  (target >= 0.97)  "
+        print(f"throughput ratio studio/raw: median of paired runs {ratio:.3f}, best-of-{args.runs} {best_ratio:.3f}  (target >= 0.97)  "
               f"{'PASS' if max(ratio, best_ratio) >= 0.97 else 'MISS'}")
         print(f"added time to first token: {added_ttft_ms:.1f} ms  (target <= 20)  "
               f"{'PASS' if added_ttft_ms <= 20 else 'MISS'}")

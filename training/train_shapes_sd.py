@@ -273,11 +273,11 @@ def make_unet():
     return UNet2DConditionModel(**UNET_CONFIG)
 
 
-def make_train_scheduler():
+def make_train_scheduler(prediction_type: str = "v_prediction"):
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
-                         prediction_type="epsilon", clip_sample=False)
+                         prediction_type=prediction_type, clip_sample=False)
 
 
 def stage_unet(args):
@@ -300,10 +300,11 @@ def stage_unet(args):
     ema_unet, ema_te = copy.deepcopy(unet).eval(), copy.deepcopy(te).eval()
     for p in list(ema_unet.parameters()) + list(ema_te.parameters()):
         p.requires_grad_(False)
-    sched = make_train_scheduler()
+    sched = make_train_scheduler(args.prediction)
     acp = sched.alphas_cumprod.float()
     ck = RUN / "unet_ckpt.pt"
     step = 0
+    history = []
     if args.resume and ck.exists():
         st = load_ckpt(ck)
         unet.load_state_dict(st["unet"])
@@ -312,14 +313,22 @@ def stage_unet(args):
         ema_te.load_state_dict(st["ema_te"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
-        log(f"unet: resumed at step {step}", LOG)
+        history = st.get("history", [{"prediction": st.get("prediction", "epsilon"), "from_step": 0}])
+        log(f"unet: resumed at step {step} (checkpoint prediction {st.get('prediction', 'epsilon')})", LOG)
+    if not history or history[-1]["prediction"] != args.prediction:
+        history.append({"prediction": args.prediction, "from_step": step})
+        log(f"unet: training objective {args.prediction} from step {step} (EMA restarted)", LOG)
+        ema_unet.load_state_dict(unet.state_dict())
+        ema_te.load_state_dict(te.state_dict())
+    ema_start = history[-1]["from_step"]
     log(f"unet: {sum(p.numel() for p in unet.parameters())} params, text encoder "
         f"{sum(p.numel() for p in te.parameters())}, data {n}, batch {args.batch}", LOG)
 
     def save():
         save_ckpt(ck, {"unet": unet.state_dict(), "te": te.state_dict(), "ema_unet": ema_unet.state_dict(),
                        "ema_te": ema_te.state_dict(), "opt": opt.state_dict(), "step": step,
-                       "unet_config": UNET_CONFIG, "text_config": TEXT_CONFIG})
+                       "unet_config": UNET_CONFIG, "text_config": TEXT_CONFIG, "prediction": args.prediction,
+                       "history": history})
 
     t0 = time.time()
     last_ck = time.time()
@@ -346,14 +355,19 @@ def stage_unet(args):
         emb = te(ids)[0]
         pred = unet(xt, t, emb).sample
         snr = a.view(-1) / (1 - a.view(-1))
-        w = torch.clamp(snr, max=args.snr_gamma) / snr  # min-SNR weighting (epsilon prediction)
-        loss = (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+        if args.prediction == "epsilon":
+            target = noise
+            w = torch.clamp(snr, max=args.snr_gamma) / snr  # min-SNR weighting
+        else:  # v-prediction: v = sqrt(a) eps - sqrt(1-a) x0
+            target = a.sqrt() * noise - (1 - a).sqrt() * x0
+            w = torch.clamp(snr, max=args.snr_gamma) / (snr + 1)
+        loss = (w * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))
+        decay = min(args.ema, (1 + step - ema_start) / (10 + step - ema_start))
         with torch.no_grad():
             for m, e in ((unet, ema_unet), (te, ema_te)):
                 for p, q in zip(m.parameters(), e.parameters()):
@@ -383,7 +397,8 @@ def build_pipeline(use_ema: bool = True):
     te.load_state_dict(st["ema_te" if use_ema else "te"])
     unet.load_state_dict(st["ema_unet" if use_ema else "unet"])
     vae = AutoencoderKL.from_pretrained(str(RUN / "vae"))
-    sched = DPMSolverMultistepScheduler.from_config(make_train_scheduler().config, steps_offset=1,
+    sched = DPMSolverMultistepScheduler.from_config(make_train_scheduler(st.get("prediction", "epsilon")).config,
+                                                    steps_offset=1,
                                                     timestep_spacing="trailing")
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=te.eval(), tokenizer=tok, unet=unet.eval(), scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -432,6 +447,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--cfg-drop", type=float, default=0.1)
     ap.add_argument("--snr-gamma", type=float, default=5.0)
+    ap.add_argument("--prediction", default="v_prediction", choices=["v_prediction", "epsilon"])
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--no-ema", action="store_true", help="export the raw (non-EMA) weights")
     ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-sd"))

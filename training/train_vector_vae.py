@@ -5,7 +5,8 @@ sample_continuous_scene): shape in {circle, square, triangle}, centre x, y in
 [12, 52] px, half-size in [4, 11] px, hue in [0, 0.8] (S=0.85, V=0.95),
 background black or white.  Rendered on the fly, seeded per step.
 
-Loss: Gaussian reconstruction (sum of squared errors / (2 * 0.05^2)) + KL
+Loss: Gaussian reconstruction (sum of squared errors / (2 * sigma^2), object
+pixels weighted 1 + fg_weight) + beta * KL
 + an auxiliary LINEAR probe from the latent mean to the ground-truth factors
 (x, y, size, hue, background, shape one-hot) so that the factors are linearly
 readable from the latent -> straight latent lines move / grow / recolour.
@@ -75,8 +76,15 @@ def train(args):
         st = load_ckpt(ck)
         model.load_state_dict(st["model"])
         probe.load_state_dict(st["probe"])
-        opt.load_state_dict(st["opt"])
         step = st["step"]
+        if args.supervised and not st.get("supervised", False):
+            # switch to the supervised latent: keep the conv features, re-initialise the latent layers
+            model.enc_out.reset_parameters()
+            model.dec_in.reset_parameters()
+            opt = torch.optim.Adam(params, lr=args.lr)
+            log(f"vvae: switched to supervised latent at step {step} (latent layers re-initialised)", LOG)
+        else:
+            opt.load_state_dict(st["opt"])
         log(f"vvae: resumed at step {step}", LOG)
     log(f"vvae: {sum(p.numel() for p in model.parameters())} params, latent {args.latent_dim}, batch {args.batch}", LOG)
     w_rec = 1.0 / (2 * args.sigma ** 2)
@@ -96,10 +104,26 @@ def train(args):
         for g in opt.param_groups:
             g["lr"] = lr
         y, mu, logvar = model(x)
+        bgc = torch.tensor([[1.0, 1.0, 1.0] if f_[4] > 0.5 else [0.0, 0.0, 0.0] for f_ in facts], dtype=torch.float32)
+        bgc = bgc.view(-1, 3, 1, 1) * (world.PALETTE["white"][0] / 255.0) + (1 - bgc.view(-1, 3, 1, 1)) * (
+            world.PALETTE["black"][0] / 255.0)
+        wmap = 1.0 + args.fg_weight * ((x - bgc).abs().amax(dim=1, keepdim=True) > 0.02).float()
         sse = ((y - x) ** 2).sum(dim=(1, 2, 3))
+        wsse = (wmap * (y - x) ** 2).sum(dim=(1, 2, 3))
         kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(dim=1)
         probe_err = ((probe(mu) - f) ** 2).sum(dim=1)
-        loss = (w_rec * sse + args.beta * kl + args.probe_weight * probe_err).mean() / 1000.0
+        if args.supervised:
+            # the first len(FACTOR_NAMES) latent dims ARE the factors (scaled to [-1, 1]); the rest are free
+            k = len(FACTOR_NAMES)
+            sup_err = ((mu[:, :k] - (2 * f - 1)) ** 2).sum(dim=1)
+            kl_free = 0.5 * (mu[:, k:] ** 2 + logvar[:, k:].exp() - 1 - logvar[:, k:]).sum(dim=1)
+            kl_sup = 0.5 * (logvar[:, :k].exp() - 1 - logvar[:, :k]).sum(dim=1)  # variance term only
+            kl = kl_free + kl_sup
+            loss = (w_rec * wsse + args.beta * kl_sup + args.beta_free * kl_free
+                    + args.sup_weight * sup_err).mean() / 1000.0
+            probe_err = sup_err
+        else:
+            loss = (w_rec * wsse + args.beta * kl + args.probe_weight * probe_err).mean() / 1000.0
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -114,10 +138,10 @@ def train(args):
                 f"{(time.time() - t0) / 60:.1f}min", LOG)
         if time.time() - last > args.ckpt_seconds:
             save_ckpt(ck, {"model": model.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(),
-                           "step": step, "config": model.config})
+                           "step": step, "config": model.config, "supervised": args.supervised})
             last = time.time()
     save_ckpt(ck, {"model": model.state_dict(), "probe": probe.state_dict(), "opt": opt.state_dict(), "step": step,
-                   "config": model.config})
+                   "config": model.config, "supervised": args.supervised})
     log(f"vvae: stopped at step {step}", LOG)
 
 
@@ -125,9 +149,11 @@ def compute_directions(model, n: int = 4000, seed: int = 9001, n_pca: int = 8):
     """Named directions from ground-truth labels + PCA directions.
 
     For every factor k a linear model factor = W z + b is fitted on latent means.
-    * ``<name>``: conditional direction = column k of pinv(W) (changes factor k
-      by +1 unit while the linear read-out of every other factor stays fixed),
-      normalised to unit length (InterFaceGAN's conditional manipulation).
+    * ``<name>``: conditional direction = column k of pinv(W_c), W_c = rows of
+      x, y, size, hue, background (changes factor k by +1 unit while the linear
+      read-out of the other ones stays fixed), normalised to unit length
+      (InterFaceGAN's conditional manipulation).  Shape one-hots use their
+      boundary normal.
     * ``boundary_<name>``: the raw unit normal W[k] / |W[k]| (InterFaceGAN
       boundary normal for binary factors; regression direction for continuous).
     * ``pca``: top principal axes of the latent means (GANSpace-style).
@@ -150,7 +176,10 @@ def compute_directions(model, n: int = 4000, seed: int = 9001, n_pca: int = 8):
     W = coef[:-1].T  # [F, D]
     pred = A @ coef
     r2 = 1 - ((pred - Fm) ** 2).sum(0) / ((Fm - Fm.mean(0)) ** 2).sum(0)
-    P = np.linalg.pinv(W)  # [D, F]
+    # conditional directions: keep the read-out of the other continuous factors and the background fixed
+    # (shape is categorical and poorly linear, so it is not part of the constraint set)
+    cond = [FACTOR_NAMES.index(n) for n in CONTINUOUS + ["background"]]
+    Pc = np.linalg.pinv(W[cond])  # [D, len(cond)]
     dirs, meta = {}, {"factors": {}, "pca": {}}
     ranges = {"x": world.CONT_X, "y": world.CONT_Y, "size": world.CONT_HALF, "hue": world.CONT_HUE,
               "background": (0.0, 1.0), "shape_circle": (0.0, 1.0), "shape_square": (0.0, 1.0),
@@ -159,7 +188,10 @@ def compute_directions(model, n: int = 4000, seed: int = 9001, n_pca: int = 8):
              "hue": "HSV hue (0=red .. 0.8=purple)", "background": "0=black, 1=white", "shape_circle": "score",
              "shape_square": "score", "shape_triangle": "score"}
     for k, name in enumerate(FACTOR_NAMES):
-        v = P[:, k]
+        if k in cond:
+            v = Pc[:, cond.index(k)]
+        else:  # shape: boundary normal, scaled so that one latent unit along it moves the read-out by |W[k]|
+            v = W[k] / np.dot(W[k], W[k])
         norm = float(np.linalg.norm(v))
         dirs[name] = torch.tensor(v / norm, dtype=torch.float32)
         b = W[k]
@@ -219,6 +251,11 @@ def main():
     ap.add_argument("--sigma", type=float, default=0.05)
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--probe-weight", type=float, default=2000.0)
+    ap.add_argument("--fg-weight", type=float, default=0.0, help="extra reconstruction weight on object pixels")
+    ap.add_argument("--supervised", action="store_true",
+                    help="first 8 latent dims = scaled ground-truth factors (x, y, size, hue, bg, shape one-hot)")
+    ap.add_argument("--sup-weight", type=float, default=20000.0)
+    ap.add_argument("--beta-free", type=float, default=1.0, help="KL weight of the free (unsupervised) dims")
     ap.add_argument("--ckpt-seconds", type=float, default=120)
     ap.add_argument("--export", action="store_true", help="compute directions and write the asset folder")
     ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-vae"))

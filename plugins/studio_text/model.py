@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _DEFAULT_CONTEXT = 2048
+#: shortest time between two streamed pieces (tokens made faster than this arrive together)
+STREAM_INTERVAL = 0.02
 
 
 def pick_device(requested: str) -> str:
@@ -273,6 +275,7 @@ class TextModel:
                           lambda: cancel.is_set or stop_hit.is_set() or consumer_gone.is_set())]))
 
         cpu: dict[str, float] = {}
+        finished = threading.Event()
 
         def work() -> None:
             try:
@@ -286,6 +289,8 @@ class TextModel:
                 events.put(("done", None))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
                 events.put(("error", exc))
+            finally:
+                finished.set()
 
         worker = threading.Thread(target=work, name="studio-text-generate", daemon=True)
         gen_start = time.perf_counter()
@@ -299,7 +304,14 @@ class TextModel:
         unreported = 0  # tokens not yet counted in a Partial (held back, or not a whole character yet)
         try:
             done = False
+            last_yield = 0.0
             while not done:
+                # Fast models: hand over at most one batch per STREAM_INTERVAL, so this thread is
+                # not woken (and the GIL not taken from generate) for every single token.  The
+                # wait ends at once when generation finishes; slow models are not delayed at all.
+                pause = STREAM_INTERVAL - (time.perf_counter() - last_yield)
+                if pause > 0 and n_tokens:
+                    finished.wait(pause)
                 batch = [events.get()]
                 while True:  # take whatever else is already there: one Partial per wake-up
                     try:
@@ -330,6 +342,7 @@ class TextModel:
                     text_parts.append(piece)
                     yield Partial(piece, tokens=unreported)
                     unreported = 0
+                    last_yield = time.perf_counter()
                 now = time.perf_counter()
                 if now - last_progress >= 0.1:  # the text itself is the progress; ticks stay cheap
                     last_progress = now

@@ -34,7 +34,8 @@ class StudioContext:
     def load_options(self) -> LoadOptions:
         s = self.settings
         return LoadOptions(device=s.device, dtype=s.dtype, allow_download=s.allow_download,
-                           allow_pickle=s.allow_pickle, attention_slicing=s.attention_slicing,
+                           allow_pickle=s.allow_pickle, trust_remote_code=s.trust_remote_code,
+                           attention_slicing=s.attention_slicing,
                            vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload)
 
     def apply_settings(self, settings: Settings) -> None:

@@ -36,6 +36,7 @@ class Settings:
     dtype: str = "auto"
     allow_download: bool = False
     allow_pickle: bool = False
+    trust_remote_code: bool = False  # run a hub model's own Python code (transformers)
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False

@@ -17,7 +17,7 @@ from studio.qt.dialogs.settings import SettingsDialog
 from studio.qt.panels.image import ImagePanel
 from studio.qt.panels.latent import LatentPanel
 from studio.qt.panels.music import MusicPanel
-from studio.qt.panels.placeholder import ComingLaterPanel
+from studio.qt.panels.text import TextPanel
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.widgets.param_form import IMAGE_FILTER
 
@@ -52,11 +52,9 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.image_panel = ImagePanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.image_panel, "Image")
-        self.placeholders = {}
-        for kind, title in ((Kind.TEXT, "Text"),):
-            page = ComingLaterPanel(kind, context.registry, self.tabs)
-            self.placeholders[kind] = page
-            self.tabs.addTab(page, title)
+        self.text_panel = TextPanel(context, self.bridge, self.tabs)
+        self.tabs.addTab(self.text_panel, "Text")
+        self.text_panel.use_as_image_prompt.connect(self.use_as_image_prompt)
         self.music_panel = MusicPanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.music_panel, "Music")
         self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
@@ -130,6 +128,12 @@ class MainWindow(QMainWindow):
         if path:
             self.tabs.setCurrentWidget(self.image_panel)
             self.image_panel.restore_png(path)
+
+    def use_as_image_prompt(self, text: str) -> None:
+        """The Text panel's "Use as image prompt": fill the Image panel's prompt and show it."""
+        self.image_panel.form.set_values({"prompt": text})
+        self.tabs.setCurrentWidget(self.image_panel)
+        self.statusBar().showMessage("Prompt sent to the Image panel.", 4000)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.context.settings, self, on_saved=self._settings_saved)
@@ -226,7 +230,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
-        for panel in (self.music_panel, self.latent_panel):
+        for panel in (self.text_panel, self.music_panel, self.latent_panel):
             panel.shutdown()
         self.bridge.close()
         self.context.close()

@@ -28,8 +28,8 @@ def test_window_layout_tabs_and_menus(make_window):
     assert "Studio" in window.windowTitle()
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Image", "Text", "Music", "Latent"]
     assert window.tabs.widget(0) is window.image_panel
-    for kind, page in window.placeholders.items():
-        assert page.kind in (Kind.TEXT, Kind.MUSIC, Kind.LATENT)
+    assert [window.tabs.widget(i) for i in range(1, 4)] == [window.text_panel, window.music_panel,
+                                                             window.latent_panel]
     menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]
     file_items = [a.text().replace("&", "") for a in window.menuBar().actions()[0].menu().actions() if a.text()]
@@ -163,3 +163,11 @@ def test_run_gui_opens_and_shuts_the_engine_down(qtbot, monkeypatch):
     assert created and created[0].windowTitle() == "Studio"
     assert QApplication.applicationName() == "Studio"
     assert not [t for t in threading.enumerate() if t.name == "studio-engine" and t.is_alive()]
+
+
+def test_text_panel_sends_a_prompt_to_the_image_panel(make_window):
+    window = make_window()
+    window.tabs.setCurrentWidget(window.text_panel)
+    window.text_panel.use_as_image_prompt.emit("a small blue square top left, white background")
+    assert window.tabs.currentWidget() is window.image_panel
+    assert window.image_panel.form.values()["prompt"] == "a small blue square top left, white background"

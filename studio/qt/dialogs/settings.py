@@ -67,6 +67,10 @@ class SettingsDialog(QDialog):
                                       models)
         self.allow_pickle.setChecked(settings.allow_pickle)
         form.addRow("", self.allow_pickle)
+        self.trust_remote_code = QCheckBox("Trust remote code (a hub text model's own Python; only trusted models)",
+                                           models)
+        self.trust_remote_code.setChecked(settings.trust_remote_code)
+        form.addRow("", self.trust_remote_code)
         layout.addWidget(models)
 
         memory = QGroupBox("Low memory", self)
@@ -109,6 +113,7 @@ class SettingsDialog(QDialog):
         s.memory_budget_gb = float(self.memory_budget.value())
         s.allow_download = self.allow_download.isChecked()
         s.allow_pickle = self.allow_pickle.isChecked()
+        s.trust_remote_code = self.trust_remote_code.isChecked()
         s.attention_slicing = self.attention_slicing.isChecked()
         s.vae_tiling = self.vae_tiling.isChecked()
         s.cpu_offload = self.cpu_offload.isChecked()

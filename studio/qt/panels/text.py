@@ -111,6 +111,7 @@ class TextPanel(QWidget):
         mode_row.addStretch(1)
         self.meter = QProgressBar()
         self.meter.setTextVisible(True)
+        self.meter.setMinimumWidth(190)
         self.meter.setMaximumWidth(260)
         self.meter.setToolTip("Context used: prompt and replies, in tokens, of the model's maximum.")
         mode_row.addWidget(QLabel("Context:"))
@@ -641,6 +642,10 @@ class TextPanel(QWidget):
         else:
             self.unload_button.setEnabled(False)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+    def shutdown(self) -> None:
+        """Save the conversation before the studio closes (child widgets get no closeEvent)."""
         self.session.autosave()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        self.shutdown()
         super().closeEvent(event)
