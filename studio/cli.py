@@ -162,9 +162,34 @@ def _check_image(path: str | None, what: str) -> None:
         raise UsageError(f"cannot read {what} {path}: {exc}") from None
 
 
+def _wait(context, job, keep_partial_on_ctrl_c: bool = False) -> bool:
+    """Wait for ``job``; True when it produced its result (done or interrupted).
+
+    Ctrl-C stops the job (keeping what it made when ``keep_partial_on_ctrl_c``) and re-raises.
+    A failure while validating or loading is the user's input to fix: UsageError (exit 2).
+    Any other failure is printed as one line and False is returned (exit 1).
+    """
+    from studio.core.jobs import JobState
+
+    try:
+        while not job.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        (context.engine.interrupt if keep_partial_on_ctrl_c else context.engine.cancel)(job.id)
+        job.wait(30)
+        raise
+    if job.state is JobState.FAILED:
+        message = job.failure.message if job.failure else job.message
+        if job.failure and job.failure.stage in ("validate", "load"):
+            raise UsageError(message)
+        print(f"studio: {message}", file=sys.stderr)
+        return False
+    return job.state in (JobState.DONE, JobState.INTERRUPTED)
+
+
 def _image(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec, JobState
+    from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress, validate_request
 
@@ -219,22 +244,12 @@ def _image(args: argparse.Namespace) -> int:
         bar = _ProgressBar()
         context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
         try:
-            while not job.wait(0.2):
-                pass
-        except KeyboardInterrupt:
-            context.engine.cancel(job.id)
-            job.wait(30)
-            raise
-        bar.close()
-        if job.state is JobState.FAILED:
-            message = job.failure.message if job.failure else job.message
-            if job.failure and job.failure.stage in ("validate", "load"):
-                raise UsageError(message)
-            print(f"studio: {message}", file=sys.stderr)
-            return EXIT_FAILED
+            ok = _wait(context, job)
+        finally:
+            bar.close()
         for path in job.saved:
             print(path)
-        return EXIT_OK if job.state in (JobState.DONE, JobState.INTERRUPTED) else EXIT_FAILED
+        return EXIT_OK if ok else EXIT_FAILED
     finally:
         context.close()
 
@@ -242,7 +257,7 @@ def _image(args: argparse.Namespace) -> int:
 def _text(args: argparse.Namespace) -> int:
     """Stream generated text to stdout; statistics go to stderr."""
     from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec, JobState
+    from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Partial, validate_request
 
@@ -291,18 +306,7 @@ def _text(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
 
         context.engine.subscribe(on_event)
-        try:
-            while not job.wait(0.2):
-                pass
-        except KeyboardInterrupt:
-            context.engine.interrupt(job.id)  # keep what was written
-            job.wait(30)
-            raise
-        if job.state is JobState.FAILED:
-            message = job.failure.message if job.failure else job.message
-            if job.failure and job.failure.stage in ("validate", "load"):
-                raise UsageError(message)
-            print(f"studio: {message}", file=sys.stderr)
+        if not _wait(context, job, keep_partial_on_ctrl_c=True):  # Ctrl-C keeps what was written
             return EXIT_FAILED
         sys.stdout.write("\n")
         sys.stdout.flush()
@@ -314,7 +318,7 @@ def _text(args: argparse.Namespace) -> int:
               f"seed {info.get('seed')}", file=sys.stderr)
         if info.get("trimmed"):
             print(f"note: {info['trimmed']}", file=sys.stderr)
-        return EXIT_OK if job.state in (JobState.DONE, JobState.INTERRUPTED) else EXIT_FAILED
+        return EXIT_OK
     finally:
         context.close()
 
@@ -339,9 +343,10 @@ def _music_plugin_for(model: str | None) -> str:
 
 
 def _music(args: argparse.Namespace) -> int:
+    from studio.core.atomic import write_bytes_atomic
     from studio.core.audio_files import wav_bytes
     from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec, JobState
+    from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, Log, ParamError, Progress, validate_request
 
@@ -416,33 +421,25 @@ def _music(args: argparse.Namespace) -> int:
 
         context.engine.subscribe(show)
         try:
-            while not job.wait(0.2):
-                pass
-        except KeyboardInterrupt:
-            context.engine.cancel(job.id)
-            job.wait(30)
-            raise
-        bar.close()
-        if job.state is JobState.FAILED:
-            message = job.failure.message if job.failure else job.message
-            if job.failure and job.failure.stage in ("validate", "load"):
-                raise UsageError(message)
-            print(f"studio: {message}", file=sys.stderr)
+            ok = _wait(context, job)
+        finally:
+            bar.close()
+        if not ok:
             return EXIT_FAILED
         for path in job.saved:
             print(path)
         artifact = job.result.artifacts[0] if job.result and job.result.artifacts else None
         if artifact is not None and args.out:
             out = Path(args.out)
-            out.write_bytes(wav_bytes(artifact.audio, artifact.sample_rate, artifact.parameters))
+            write_bytes_atomic(out, wav_bytes(artifact.audio, artifact.sample_rate, artifact.parameters))
             print(out)
         if artifact is not None and args.midi:
             if artifact.midi:
-                Path(args.midi).write_bytes(artifact.midi)
+                write_bytes_atomic(Path(args.midi), artifact.midi)
                 print(args.midi)
             else:
                 print("studio: note: this clip has no MIDI", file=sys.stderr)
-        return EXIT_OK if job.state in (JobState.DONE, JobState.INTERRUPTED) else EXIT_FAILED
+        return EXIT_OK
     finally:
         context.close()
 
@@ -548,7 +545,7 @@ def _latent_plugin_for(args, registry):
 
 
 def _latent_job(context, plugin, model, mode: str, request: dict):
-    from studio.core.jobs import JobSpec, JobState
+    from studio.core.jobs import JobSpec
     from studio.plugin_api import ParamError, validate_request
 
     try:
@@ -557,20 +554,7 @@ def _latent_job(context, plugin, model, mode: str, request: dict):
                                             options=context.load_options(), save=False))
     except ParamError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        while not job.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        context.engine.cancel(job.id)
-        job.wait(30)
-        raise
-    if job.state is JobState.FAILED:
-        message = job.failure.message if job.failure else job.message
-        if job.failure and job.failure.stage in ("validate", "load"):
-            raise UsageError(message)
-        print(f"studio: {message}", file=sys.stderr)
-        return None
-    return job.result
+    return job.result if _wait(context, job) else None
 
 
 def _latent(args: argparse.Namespace) -> int:

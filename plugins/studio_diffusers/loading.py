@@ -15,10 +15,10 @@ from typing import Any, Callable
 import torch
 
 from studio.plugin_api import LoadOptions
+from studio.torch_devices import dtype_named, pick_device
 
 from .sources import Source
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -30,29 +30,14 @@ class LoadedPipeline:
     notes: list[str] = field(default_factory=list)  # warnings to show as Log events on the first run
 
 
-def pick_device(requested: str) -> str:
-    requested = (requested or "auto").lower()
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but this torch build sees no CUDA GPU; choose 'auto' or 'cpu'.")
-    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError("MPS was requested but it is not available on this machine; choose 'auto' or 'cpu'.")
-    return requested
-
-
 def pick_dtype(requested: str, device: str, notes: list[str]) -> Any:
     requested = (requested or "auto").lower()
     if requested == "auto":
         return torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
-    if requested not in _DTYPES:
-        raise ValueError(f"Unknown dtype {requested!r}: use auto, float32, float16 or bfloat16.")
+    dtype = dtype_named(requested)
     if requested == "float16" and device == "cpu":
         notes.append("float16 on the CPU is slow and may fail for some layers; float32 is recommended.")
-    return _DTYPES[requested]
+    return dtype
 
 
 def _class_name(folder: Path) -> str:

@@ -51,12 +51,13 @@ def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], N
     where = str(path) if path.exists() else source
     local_only = path.exists() or not options.allow_download
     progress(f"Loading MusicGen from {where}" + ("" if local_only else " (downloading if needed)"))
-    device = options.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}.get(options.dtype)
-    if dtype is None:
+    from studio.torch_devices import dtype_named, pick_device
+
+    device = pick_device(options.device)
+    if (options.dtype or "auto") == "auto":
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    else:
+        dtype = dtype_named(options.dtype)
     try:
         model = MusicgenForConditionalGeneration.from_pretrained(where, local_files_only=local_only, dtype=dtype)
         processor = MusicgenProcessor.from_pretrained(where, local_files_only=local_only)

@@ -19,6 +19,7 @@ from transformers.utils import logging as hf_logging
 
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
                                Partial, Progress, Result)
+from studio.torch_devices import dtype_named, pick_device
 
 from .prompting import (FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, IncrementalDecoder, StopHoldback,
                         clean_messages, trim_turns)
@@ -26,24 +27,9 @@ from .sources import Source
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _DEFAULT_CONTEXT = 2048
 #: shortest time between two streamed pieces (tokens made faster than this arrive together)
 STREAM_INTERVAL = 0.02
-
-
-def pick_device(requested: str) -> str:
-    requested = (requested or "auto").lower()
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but this torch build sees no CUDA GPU; choose 'auto' or 'cpu'.")
-    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError("MPS was requested but it is not available on this machine; choose 'auto' or 'cpu'.")
-    return requested
 
 
 def pick_dtype(requested: str, device: str) -> torch.dtype:
@@ -52,9 +38,7 @@ def pick_dtype(requested: str, device: str) -> torch.dtype:
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float16 if device == "mps" else torch.float32
-    if requested not in _DTYPES:
-        raise ValueError(f"Unknown dtype {requested!r}: use auto, float32, float16 or bfloat16.")
-    return _DTYPES[requested]
+    return dtype_named(requested)
 
 
 def _offline_help(name: str) -> str:
