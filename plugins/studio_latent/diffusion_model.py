@@ -23,7 +23,6 @@ import gc
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np

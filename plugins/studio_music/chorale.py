@@ -35,7 +35,6 @@ def load_chorale(source: str, options: LoadOptions, progress: Callable[[str], No
     folder = resolve_source(source)
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no chorale model in {folder} (needs config.json and model.safetensors)")
-    import torch
 
     from studio_music.model import load_model
 

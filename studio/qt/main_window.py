@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QT
 
 from studio.core.jobs import JobState
 from studio.core.settings import studio_home
-from studio.plugin_api import Kind, ParamError
+from studio.plugin_api import ParamError
 from studio.qt.bridge import EngineBridge
 from studio.qt.dialogs.plugins import PluginsDialog
 from studio.qt.dialogs.settings import SettingsDialog

@@ -14,7 +14,6 @@ from typing import Any
 
 from studio.core.atomic import write_bytes_atomic
 from studio.core.context import StudioContext
-from studio.core.history import OutputRecord
 from studio.core.jobs import Job, JobSpec, JobState, Saved, StateChanged
 from studio.core.playback import Player
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError, Preview, Result
