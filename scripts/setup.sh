@@ -8,10 +8,13 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-# System libraries: Qt's xcb/offscreen platforms need EGL/GL, fontconfig, xkbcommon and
-# D-Bus; sounddevice needs PortAudio. Without PortAudio the studio still runs (playback off).
+# System libraries: Qt needs EGL/GL, fontconfig, xkbcommon and D-Bus, and its X11 (xcb)
+# platform the libxcb-* helpers; sounddevice needs PortAudio. Without PortAudio the studio
+# still runs (playback off).
 need=()
-for pkg in libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 libportaudio2; do
+for pkg in libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 libportaudio2 \
+           libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
+           libxcb-render-util0 libxcb-image0 libxcb-xkb1; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -236,6 +236,12 @@ def _image(args: argparse.Namespace) -> int:
             raise UsageError("no model given and no embedded default found; pass --model")
         if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
             raise UsageError(f"model not found: {args.model}")
+        # Values the user did not give come from the model where it says what suits it
+        # (the built-in shapes model draws 64x64, not the plugin-wide 512x512).
+        given = {"size": args.size, "steps": args.steps, "cfg_scale": args.cfg}
+        for key, value in next((dict(m.defaults) for m in plugin.models() if m.source == model), {}).items():
+            if key in names and given.get(key) is None:
+                request[key] = value
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
                                                 options=context.load_options()))

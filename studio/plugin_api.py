@@ -294,6 +294,9 @@ class ModelChoice:
     source: str  # folder, file or hub id, as passed to ``Plugin.load``
     label: str
     description: str = ""
+    # Parameter values that suit this model, known without loading it (e.g. its native size);
+    # the form takes them for fields the user has not changed.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,21 @@ def default_model_folder() -> Path:
     return Path(studio.__file__).resolve().parent.parent / "assets" / "models" / "shapes-sd"
 
 
+def folder_defaults(folder: Path) -> dict:
+    """The native size of a diffusers pipeline folder, read from its configs (no torch)."""
+    import json
+
+    try:
+        unet = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
+        sample = unet["sample_size"]
+        sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+        side = int(sample) * 2 ** (len(vae.get("block_out_channels", [0, 0, 0, 0])) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {"size": (side, side)}
+
+
 class DiffusersPlugin:
     id = "diffusers"
     label = "Diffusers"
@@ -65,7 +80,8 @@ class DiffusersPlugin:
         folder = default_model_folder()
         if (folder / "model_index.json").is_file():
             return [ModelChoice(str(folder), "Shapes SD (built in)",
-                                "A small Stable Diffusion model trained for Studio on simple shapes.")]
+                                "A small Stable Diffusion model trained for Studio on simple shapes.",
+                                defaults=folder_defaults(folder))]
         return []
 
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):

@@ -116,7 +116,19 @@ def _offline_help(what: str) -> str:
     return f"{what} is not in the local Hugging Face cache ({cache}); {hint}, or use a local diffusers folder."
 
 
+def _quiet_libraries() -> None:
+    """The studio shows its own progress and messages; the libraries' console progress bars
+    and import-time notices (e.g. "requires torchvision") would only clutter a terminal."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+
+
 def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str], None]) -> LoadedPipeline:
+    _quiet_libraries()
     from diffusers import DiffusionPipeline
 
     notes: list[str] = []

@@ -42,3 +42,21 @@ def test_plugins_lists_kind_and_status():
     assert done.returncode == 0
     line = next(line for line in done.stdout.splitlines() if line.startswith("diffusers"))
     assert "image" in line and "ok" in line
+
+
+def test_image_uses_the_models_own_size_and_prints_the_path(tmp_path):
+    from PIL import Image
+
+    from studio.core.metadata import read_png_parameters
+    from studio_diffusers import DiffusersPlugin
+
+    choices = DiffusersPlugin().models()
+    if not choices:
+        pytest.skip("no built-in image model in assets/models")
+    done = _run("image", "a red circle", "--seed", "5", "--steps", "1", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    path = done.stdout.strip().splitlines()[-1]
+    with Image.open(path) as image:
+        assert image.size == tuple(choices[0].defaults["size"])
+    assert read_png_parameters(path)["seed"] == 5
+    assert "Loading pipeline components" not in done.stderr, "library progress bars leak into the terminal"

@@ -64,6 +64,13 @@ class ImageSession:
         recent = self.context.settings.recent_models.get(self.plugin.id, []) if self.plugin else []
         return offered + [ModelChoice(source=s, label=Path(s).name or s) for s in recent if s not in known]
 
+    def model_defaults(self, source: str) -> dict[str, Any]:
+        """Values that suit ``source`` before it is loaded (from the plugin's ModelChoice)."""
+        for choice in self.models():
+            if choice.source == source:
+                return dict(choice.defaults)
+        return {}
+
     def _first_model(self) -> str:
         models = self.models()
         return models[0].source if models else ""

@@ -291,6 +291,7 @@ class ImagePanel(QWidget):
     def refresh_model_hint(self, *_args) -> None:
         source = self.model_source()
         self.session.set_model(source)
+        self._apply_defaults(source, self.session.model_defaults(source))
         if source and looks_like_hub_id(source) and not self.context.settings.allow_download:
             self.model_hint.setText("Looks like a hub id: downloads are off (File → Settings → Allow downloads).")
             self.model_hint.show()
@@ -508,18 +509,21 @@ class ImagePanel(QWidget):
         return " · ".join(parts)
 
     def _apply_model_hints(self, job: Job, loaded: ModelLoaded) -> None:
-        """Use the loaded model's ``choices`` (e.g. compatible schedulers) and, for fields the
-        user left at the plugin default, its ``defaults`` (e.g. native size)."""
+        """Use the loaded model's ``choices`` (e.g. compatible schedulers) and its ``defaults``
+        (e.g. native size) for fields the user left at the plugin default."""
         if not self._mine(job):
             return
         for name, choices in loaded.choices.items():
             self.form.set_choices(name, list(choices))
-        if self._defaults_applied_for == job.spec.model:
+        self._apply_defaults(job.spec.model, loaded.defaults)
+
+    def _apply_defaults(self, source: str, defaults: dict) -> None:
+        if not defaults or self._defaults_applied_for == source:
             return
-        self._defaults_applied_for = job.spec.model
+        self._defaults_applied_for = source
         specs = {p.name: p for p in self.session.parameters()}
         current = self.form.values()
-        untouched = {name: value for name, value in loaded.defaults.items()
+        untouched = {name: value for name, value in defaults.items()
                      if name in specs and self.form.has(name) and _same(current.get(name), specs[name].default)}
         if untouched:
             self.form.set_values(untouched)
