@@ -67,6 +67,20 @@ def open_rgb(path: Any, label: str = "Image"):
         raise ParamError(f"Cannot read {label.lower()} {file.name}: {exc}") from None
 
 
+def directions_with_files(base: dirfile.DirectionSet, cache: dict, request: Any) -> dirfile.DirectionSet:
+    """``base`` plus the request's ``direction_files``; loaded sets are cached by file identity."""
+    files = [str(f) for f in (request.get("direction_files") or ())]
+    if not files:
+        return base
+    key = tuple(file_key(f) for f in files)
+    if key not in cache:
+        try:
+            cache[key] = dirfile.load_many(files, base)
+        except dirfile.DirectionFileError as exc:
+            raise ParamError(str(exc)) from None
+    return cache[key]
+
+
 def file_key(path: Any) -> tuple:
     p = Path(str(path)).expanduser()
     try:

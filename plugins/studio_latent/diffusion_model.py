@@ -179,16 +179,7 @@ class DiffusionLatentModel:
         return lat.float().cpu()
 
     def directions_for(self, request) -> dirfile.DirectionSet:
-        files = [str(f) for f in (request.get("direction_files") or ())]
-        if not files:
-            return self.directions
-        key = tuple(common.file_key(f) for f in files)
-        if key not in self._files:
-            try:
-                self._files[key] = dirfile.load_many(files, self.directions)
-            except dirfile.DirectionFileError as exc:
-                raise ParamError(str(exc)) from None
-        return self._files[key]
+        return common.directions_with_files(self.directions, self._files, request)
 
     @staticmethod
     def _pairs(value) -> list[tuple[str, str, float]]:

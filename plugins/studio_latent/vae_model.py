@@ -187,16 +187,7 @@ class VectorLatentModel:
         return mean + std * rng.standard_normal(self.latent_dim)
 
     def directions_for(self, request: Mapping[str, Any]) -> dirfile.DirectionSet:
-        files = [str(f) for f in (request.get("direction_files") or ())]
-        if not files:
-            return self.directions
-        key = tuple(common.file_key(f) for f in files)
-        if key not in self._file_sets:
-            try:
-                self._file_sets[key] = dirfile.load_many(files, self.directions)
-            except dirfile.DirectionFileError as exc:
-                raise ParamError(str(exc)) from None
-        return self._file_sets[key]
+        return common.directions_with_files(self.directions, self._file_sets, request)
 
     def _latent_arg(self, value: Any, label: str) -> np.ndarray | None:
         if value is None or len(value) == 0:

@@ -9,6 +9,21 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
+
+
+def dropped_image_path(event: Any) -> str | None:
+    """The first local image file in a drag/drop event's URLs, or None."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+            return url.toLocalFile()
+    return None
+
+
 def pil_to_qimage(image: Any) -> QImage:
     """A deep-copied QImage of a PIL image (safe to keep after the PIL image is gone).
 

@@ -19,7 +19,7 @@ from studio.qt.panels.latent import LatentPanel
 from studio.qt.panels.music import MusicPanel
 from studio.qt.panels.text import TextPanel
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.widgets.param_form import IMAGE_FILTER
+from studio.qt.imaging import IMAGE_FILTER
 
 
 def device_name(device: str | None) -> str:

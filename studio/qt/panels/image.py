@@ -24,7 +24,7 @@ from studio.core.sessions.image import ImageSession, Restored
 from studio.plugin_api import Kind, Log, ParamError, ParamType, Preview, Progress
 from studio.qt.bridge import EngineBridge
 from studio.qt.icons import icon
-from studio.qt.imaging import pil_to_qimage
+from studio.qt.imaging import dropped_image_path, pil_to_qimage
 from studio.qt.widgets.gallery import Gallery
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.lora_list import LoraList
@@ -34,17 +34,6 @@ from studio.qt.widgets.param_form import ParamForm, PathEditor, SeedEditor
 from studio.qt.widgets.queue_view import QueueView
 
 MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
-def _dropped_image(event) -> str | None:
-    mime = event.mimeData()
-    if not mime.hasUrls():
-        return None
-    for url in mime.urls():
-        if url.isLocalFile() and url.toLocalFile().lower().endswith(_IMAGE_SUFFIXES):
-            return url.toLocalFile()
-    return None
 
 
 def looks_like_hub_id(text: str) -> bool:
@@ -591,14 +580,14 @@ class ImagePanel(QWidget):
 
     # ------------------------------------------------------------------------------- drag and drop
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and _dropped_image(event):
+        if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and dropped_image_path(event):
             event.acceptProposedAction()
             return True
-        if event.type() == QEvent.Type.Drop and _dropped_image(event):
+        if event.type() == QEvent.Type.Drop and dropped_image_path(event):
             target = self._image_field_at(watched)
             if target is not None:  # onto an image field or the mask: use the picture itself
                 event.acceptProposedAction()
-                target.set_value(_dropped_image(event))
+                target.set_value(dropped_image_path(event))
                 return True
             self.dropEvent(event)
             return True
@@ -617,15 +606,15 @@ class ImagePanel(QWidget):
         return None
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if _dropped_image(event):
+        if dropped_image_path(event):
             event.acceptProposedAction()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
-        if _dropped_image(event):
+        if dropped_image_path(event):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        path = _dropped_image(event)
+        path = dropped_image_path(event)
         if not path:
             return
         event.acceptProposedAction()

@@ -23,25 +23,13 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from studio.core.jobs import JobState
 from studio.core.sessions.latent import LatentSession, WalkSpec
 from studio.plugin_api import ParamError
-from studio.qt.imaging import pil_to_qimage
+from studio.qt.imaging import IMAGE_FILTER, IMAGE_SUFFIXES, dropped_image_path, pil_to_qimage
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.latent_sliders import DirectionSliders
 from studio.qt.widgets.latent_strip import FrameStrip, scaled_pixmap
 from studio.qt.widgets.message_bar import MessageBar
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
 THROTTLE_MS = 15
-
-
-def _dropped_image(event) -> str | None:
-    mime = event.mimeData()
-    if not mime.hasUrls():
-        return None
-    for url in mime.urls():
-        if url.isLocalFile() and url.toLocalFile().lower().endswith(_IMAGE_SUFFIXES):
-            return url.toLocalFile()
-    return None
 
 
 class LatentPanel(QWidget):
@@ -390,11 +378,11 @@ class LatentPanel(QWidget):
         self._run(lambda: self.session.encode(path), f"Encoding {Path(path).name}…")
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if _dropped_image(event):
+        if dropped_image_path(event):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        path = _dropped_image(event)
+        path = dropped_image_path(event)
         if path:
             event.acceptProposedAction()
             self.encode_image(path)
@@ -539,14 +527,14 @@ class LatentPanel(QWidget):
         pos = QFileDialog.getExistingDirectory(self, "Folder of label-1 images") if neg else ""
         if not pos:
             return
-        examples = [[str(p), 0] for p in sorted(Path(neg).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES]
-        examples += [[str(p), 1] for p in sorted(Path(pos).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES]
+        examples = [[str(p), 0] for p in sorted(Path(neg).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        examples += [[str(p), 1] for p in sorted(Path(pos).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
         self._run(lambda: self.session.fit("boundary", Path(pos).name, examples=examples), "Fitting…")
 
     def _fit_pca(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images")
         if folder:
-            examples = [[str(p), 0] for p in sorted(Path(folder).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES]
+            examples = [[str(p), 0] for p in sorted(Path(folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
             self._run(lambda: self.session.fit("pca", Path(folder).name, examples=examples), "Fitting…")
 
     # ------------------------------------------------------------------------------- quality

@@ -22,11 +22,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from studio.plugin_api import Param, ParamError, ParamType
 from studio.qt.icons import icon
-from studio.qt.imaging import load_thumbnail
+from studio.qt.imaging import IMAGE_FILTER, load_thumbnail
 from studio.qt.widgets.message_bar import MessageBar
 
 _INT_LIMIT = 2**31 - 1
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"
 
 
 def _repolish(widget: QWidget) -> None:
