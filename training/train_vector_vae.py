@@ -93,17 +93,31 @@ def train(args):
     t0 = time.time()
     last = time.time()
     avg = {}
+    start_step = step if args.lr_restart else 0
     model.train()
     while step < args.steps and time.time() - t0 < args.minutes * 60:
         rng = batch_rng(args.seed, step)
         imgs, facts = sample_batch(rng, args.batch)
         x = to_unit(imgs)
         f = (torch.from_numpy(facts).float() - offset) / scale
-        frac = step / max(args.steps, 1)
+        frac = (step - start_step) / max(args.steps - start_step, 1)
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0))))
         for g in opt.param_groups:
             g["lr"] = lr
-        y, mu, logvar = model(x)
+        if args.supervised and (args.free_noise > 0 or args.zero_free):
+            # free dims get a fixed, large posterior noise so the decoder must read the factors
+            # from the (precise) supervised dims
+            k = len(FACTOR_NAMES)
+            mu, logvar = model.encode(x)
+            zs = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            if args.zero_free:
+                free = torch.zeros_like(mu[:, k:])
+            else:
+                free = mu[:, k:] + args.free_noise * torch.randn_like(mu[:, k:])
+            zs = torch.cat([zs[:, :k], free], dim=1)
+            y = model.decode(zs)
+        else:
+            y, mu, logvar = model(x)
         bgc = torch.tensor([[1.0, 1.0, 1.0] if f_[4] > 0.5 else [0.0, 0.0, 0.0] for f_ in facts], dtype=torch.float32)
         bgc = bgc.view(-1, 3, 1, 1) * (world.PALETTE["white"][0] / 255.0) + (1 - bgc.view(-1, 3, 1, 1)) * (
             world.PALETTE["black"][0] / 255.0)
@@ -256,6 +270,12 @@ def main():
                     help="first 8 latent dims = scaled ground-truth factors (x, y, size, hue, bg, shape one-hot)")
     ap.add_argument("--sup-weight", type=float, default=20000.0)
     ap.add_argument("--beta-free", type=float, default=1.0, help="KL weight of the free (unsupervised) dims")
+    ap.add_argument("--free-noise", type=float, default=0.0,
+                    help="fixed posterior noise std of the free dims during training (supervised mode)")
+    ap.add_argument("--zero-free", action="store_true",
+                    help="decode with the free dims set to 0 during training (all information goes through the "
+                         "supervised factor dims; the free dims are pulled to 0 by the KL)")
+    ap.add_argument("--lr-restart", action="store_true", help="new cosine schedule from the resumed step")
     ap.add_argument("--ckpt-seconds", type=float, default=120)
     ap.add_argument("--export", action="store_true", help="compute directions and write the asset folder")
     ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-vae"))

@@ -381,3 +381,17 @@ def test_use_as_init_switches_to_img2img(make_panel, qtbot):
     assert panel.mode() == "img2img"
     assert panel.form.values()["init_image"] == record.path
     assert panel.form.is_shown("strength")
+
+
+def test_panel_starts_with_the_models_own_defaults(make_panel):
+    """A model that says what suits it (its native size) gets it in the form before it loads."""
+    from studio.plugin_api import ModelChoice
+    from tests.qt.tiny_plugin import TinyImagePlugin
+
+    class NativeSizePlugin(TinyImagePlugin):
+        def models(self):
+            return [ModelChoice("tiny-64", "Tiny 64", defaults={"size": (64, 48)}),
+                    ModelChoice("tiny-plain", "Tiny plain")]
+
+    panel = make_panel(plugin=NativeSizePlugin())
+    assert panel.form.values()["size"] == (64, 48)

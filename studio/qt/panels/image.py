@@ -151,6 +151,7 @@ class ImagePanel(QWidget):
             custom[self.lora_param.name] = self.lora_list
         exclude = [self.mask_param.name] if self.mask_param else []
         self.form = ParamForm(self.session.parameters(), custom=custom, exclude=exclude, message_bar=self.message)
+        self._apply_defaults(self.session.model, self.session.model_defaults(self.session.model))
         self.form.setObjectName("paramForm")
         self.scroll = QScrollArea(left)
         self.scroll.setWidgetResizable(True)
@@ -276,6 +277,7 @@ class ImagePanel(QWidget):
             self.model_combo.setItemData(index, source, Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentIndex(index)
         self.session.set_model(source)
+        self._apply_defaults(source, self.session.model_defaults(source))
 
     def refresh_model_hint(self, *_args) -> None:
         source = self.model_source()
@@ -507,8 +509,8 @@ class ImagePanel(QWidget):
         self._apply_defaults(job.spec.model, loaded.defaults)
 
     def _apply_defaults(self, source: str, defaults: dict) -> None:
-        if not defaults or self._defaults_applied_for == source:
-            return
+        if not defaults or self._defaults_applied_for == source or not hasattr(self, "form"):
+            return  # (the model picker is built before the form; __init__ applies them once both exist)
         self._defaults_applied_for = source
         specs = {p.name: p for p in self.session.parameters()}
         current = self.form.values()
