@@ -244,6 +244,18 @@ def export(args):
     st = load_ckpt(RUN / "ckpt.pt")
     model = VectorVAE(st["config"])
     model.load_state_dict(st["model"])
+    if args.keep_dims and args.keep_dims < model.latent_dim:
+        # drop the unused free dims (trained with --zero-free they never reach the decoder)
+        d, k = model.latent_dim, args.keep_dims
+        small = VectorVAE({**st["config"], "latent_dim": k})
+        sd = dict(st["model"])
+        w, b = sd["enc_out.weight"], sd["enc_out.bias"]
+        sd["enc_out.weight"] = torch.cat([w[:k], w[d:d + k]])
+        sd["enc_out.bias"] = torch.cat([b[:k], b[d:d + k]])
+        sd["dec_in.weight"] = sd["dec_in.weight"][:, :k]
+        small.load_state_dict(sd)
+        model = small
+        log(f"vvae: export keeps latent dims 0..{k - 1}", LOG)
     model.eval()
     dirs, meta = compute_directions(model)
     meta["training_step"] = st["step"]
@@ -278,6 +290,7 @@ def main():
     ap.add_argument("--lr-restart", action="store_true", help="new cosine schedule from the resumed step")
     ap.add_argument("--ckpt-seconds", type=float, default=120)
     ap.add_argument("--export", action="store_true", help="compute directions and write the asset folder")
+    ap.add_argument("--keep-dims", type=int, default=0, help="export only the first N latent dims")
     ap.add_argument("--export-dir", default=str(REPO / "assets" / "models" / "shapes-vae"))
     args = ap.parse_args()
     import torch

@@ -207,7 +207,8 @@ def read_image(img, min_area: float = 12.0, fg_threshold: float = 60.0) -> Readi
         # sub-pixel extents: partial coverage of the border rows/cols
         colmax = alpha.max(axis=0)
         rowmax = alpha.max(axis=1)
-        left = x0 + cols[0] + (1 - colmax[cols[0] - 1] if cols[0] > 0 else 0) * 0 - (colmax[cols[0] - 1] if cols[0] > 0 else 0)
+        # (a partially covered neighbour row/column extends the extent by its coverage)
+        left = x0 + cols[0] - (colmax[cols[0] - 1] if cols[0] > 0 else 0)
         right = x0 + cols[-1] + 1 + (colmax[cols[-1] + 1] if cols[-1] + 1 < len(colmax) else 0)
         top = y0 + rws[0] - (rowmax[rws[0] - 1] if rws[0] > 0 else 0)
         bottom = y0 + rws[-1] + 1 + (rowmax[rws[-1] + 1] if rws[-1] + 1 < len(rowmax) else 0)
