@@ -237,7 +237,9 @@ def _stop_after(model, req, steps_before_stop, stop):
 def test_interrupt_keeps_partial_within_one_step(plugin, sd):
     events = _stop_after(sd, request(plugin, steps=8, preview_every=1), 2, CancelToken.interrupt)
     progress = [e for e in events if isinstance(e, Progress)]
-    assert len(progress) == 2  # the run waits for us at each step, so no further step starts
+    # The token is checked after every step: at most the step already running when we
+    # interrupted finishes (the pipeline does not wait for us between steps).
+    assert 2 <= len(progress) <= 3
     result = events[-1]
     assert isinstance(result, Result) and result.interrupted
     assert len(result.artifacts) == 1 and result.artifacts[0].image.size == SIZE
@@ -250,7 +252,7 @@ def test_cancel_raises_cancelled(plugin, sd):
             seen.append(event)
             if isinstance(event, Progress) and event.step == 2:
                 token.cancel()
-    assert sum(isinstance(e, Progress) for e in seen) == 2
+    assert 2 <= sum(isinstance(e, Progress) for e in seen) <= 3  # within one step
     assert not any(isinstance(e, Result) for e in seen)
     assert run_all(sd, request(plugin, steps=1))[-1].artifacts  # the model still works afterwards
 
