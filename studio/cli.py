@@ -187,11 +187,28 @@ def _wait(context, job, keep_partial_on_ctrl_c: bool = False) -> bool:
     return job.state in (JobState.DONE, JobState.INTERRUPTED)
 
 
+def _checked_request_and_model(plugin, request: dict, mode: str | None, given: str | None) -> str:
+    """Validate ``request`` first (bad values are the user's to fix whatever the model), then
+    resolve the model: the one given, else the plugin's built-in default."""
+    from studio.plugin_api import ParamError, validate_request
+
+    try:
+        validate_request(plugin.parameters(), request, mode)
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    model = given or next((m.source for m in plugin.models()), "")
+    if not model:
+        raise UsageError("no model given and no embedded default found; pass --model")
+    if given and _looks_like_path(given) and not Path(given).exists():
+        raise UsageError(f"model not found: {given}")
+    return model
+
+
 def _image(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
-    from studio.plugin_api import Kind, ParamError, Progress, validate_request
+    from studio.plugin_api import Kind, ParamError, Progress
 
     settings = Settings.load()
     if args.out:
@@ -227,15 +244,7 @@ def _image(args: argparse.Namespace) -> int:
         request["preview_every"] = 0  # nobody sees previews on a terminal
         names = {p.name for p in plugin.parameters()}
         request = {k: v for k, v in request.items() if k in names}
-        try:  # bad values first: they are the user's to fix whatever the model
-            validate_request(plugin.parameters(), request, mode)
-        except ParamError as exc:
-            raise UsageError(str(exc)) from None
-        model = args.model or next((m.source for m in plugin.models()), "")
-        if not model:
-            raise UsageError("no model given and no embedded default found; pass --model")
-        if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
-            raise UsageError(f"model not found: {args.model}")
+        model = _checked_request_and_model(plugin, request, mode, args.model)
         # Values the user did not give come from the model where it says what suits it
         # (the built-in shapes model draws 64x64, not the plugin-wide 512x512).
         given = {"size": args.size, "steps": args.steps, "cfg_scale": args.cfg}
@@ -265,7 +274,7 @@ def _text(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
-    from studio.plugin_api import Kind, ParamError, Partial, validate_request
+    from studio.plugin_api import Kind, ParamError, Partial
 
     if args.system and not args.chat:
         raise UsageError("--system needs --chat")
@@ -291,15 +300,7 @@ def _text(args: argparse.Namespace) -> int:
             value = getattr(args, key)
             if value is not None:
                 request[key] = value
-        try:  # bad values first: they are the user's to fix whatever the model
-            validate_request(plugin.parameters(), request, mode)
-        except ParamError as exc:
-            raise UsageError(str(exc)) from None
-        model = args.model or next((m.source for m in plugin.models()), "")
-        if not model:
-            raise UsageError("no model given and no embedded default found; pass --model")
-        if args.model and _looks_like_path(args.model) and not Path(args.model).exists():
-            raise UsageError(f"model not found: {args.model}")
+        model = _checked_request_and_model(plugin, request, mode, args.model)
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
                                                 options=context.load_options(), save=False))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from studio.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 from . import schedulers
@@ -44,9 +45,7 @@ PARAMETERS: tuple[Param, ...] = (
 
 
 def default_model_folder() -> Path:
-    import studio
-
-    return Path(studio.__file__).resolve().parent.parent / "assets" / "models" / "shapes-sd"
+    return builtin_model_folder("shapes-sd")
 
 
 def folder_defaults(folder: Path) -> dict:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from studio.core.images import open_user_image
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
                                Preview, Progress, Result)
 
@@ -88,17 +89,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _open_image(path: Any, label: str, size: tuple[int, int], convert: str) -> Image.Image:
-    if not path:
-        raise ParamError(f"{label} is required in this mode.")
-    file = Path(str(path)).expanduser()
-    if not file.is_file():
-        raise ParamError(f"{label} not found: {file}")
-    try:
-        with Image.open(file) as img:
-            img.load()
-            image = img.convert(convert)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ParamError(f"Could not read the {label.lower()} {file}: {exc}") from None
+    image = open_user_image(path, label, convert)
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS if convert == "RGB" else Image.Resampling.BILINEAR)
     return image

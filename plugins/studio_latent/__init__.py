@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
+from studio.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 VAE_MODES = ("edit", "info", "encode", "walk", "quality", "fit")
@@ -92,18 +93,12 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
 )
 
 
-def repo_root() -> Path:
-    import studio
-
-    return Path(studio.__file__).resolve().parent.parent
-
-
 def default_vae_folder() -> Path:
-    return repo_root() / "assets" / "models" / "shapes-vae"
+    return builtin_model_folder("shapes-vae")
 
 
 def default_sd_folder() -> Path:
-    return repo_root() / "assets" / "models" / "shapes-sd"
+    return builtin_model_folder("shapes-sd")
 
 
 def is_vector_vae_folder(path: str | Path) -> bool:

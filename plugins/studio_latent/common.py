@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from studio.core.latent import directions as dirfile
+from studio.core.images import open_user_image
 from studio.plugin_api import ParamError
 
 log = logging.getLogger(__name__)
@@ -52,19 +53,7 @@ def unknown_direction(name: str, known: Iterable[str]) -> ParamError:
 
 
 def open_rgb(path: Any, label: str = "Image"):
-    from PIL import Image, UnidentifiedImageError
-
-    if not path:
-        raise ParamError(f"{label} is required.")
-    file = Path(str(path)).expanduser()
-    if not file.is_file():
-        raise ParamError(f"{label} not found: {file}")
-    try:
-        with Image.open(file) as img:
-            img.load()
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ParamError(f"Cannot read {label.lower()} {file.name}: {exc}") from None
+    return open_user_image(path, label, "RGB")
 
 
 def directions_with_files(base: dirfile.DirectionSet, cache: dict, request: Any) -> dirfile.DirectionSet:

@@ -7,9 +7,9 @@ imported when a model is loaded.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
+from studio.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 KEYS = ("auto", "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -18,7 +18,7 @@ INSTRUMENT_CHOICES = ("auto", "organ", "piano", "strings", "choir")
 DEFAULT_TEMPO = 72.0
 DEFAULT_SECONDS = 10.0
 MAX_SECONDS = 180.0
-EMBEDDED = Path(__file__).resolve().parents[2] / "assets" / "models" / "chorale"
+EMBEDDED = builtin_model_folder("chorale")
 
 
 class ChoralePlugin:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from studio.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 from .sources import resolve
@@ -53,9 +54,7 @@ PARAMETERS: tuple[Param, ...] = (
 
 
 def default_model_folder() -> Path:
-    import studio
-
-    return Path(studio.__file__).resolve().parent.parent / "assets" / "models" / "text-default"
+    return builtin_model_folder("text-default")
 
 
 class TextPlugin:
