@@ -36,17 +36,18 @@ GRID_PROMPTS = [
 ]
 
 
-def load_pipe(folder: str, threads: int):
+def load_pipe(folder: str, threads: int, device: str = "cpu"):
     import torch
     from diffusers import DiffusionPipeline
 
     torch.set_num_threads(threads)
-    pipe = DiffusionPipeline.from_pretrained(folder)
+    pipe = DiffusionPipeline.from_pretrained(folder).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def generate(pipe, prompts, steps: int, guidance: float, seed: int, batch: int = 8):
+    # CPU generators on any device: the same seeds give the same starting noise on CPU and GPU
     import torch
 
     out = []
@@ -80,15 +81,17 @@ def main():
     ap.add_argument("--guidance", type=float, default=7.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--grid", default=None, help="write a sample grid PNG (GRID_PROMPTS x 3 seeds)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--not-heldout", action="store_true", help="use any combination instead of held-out ones")
     args = ap.parse_args()
 
-    pipe = load_pipe(args.model, args.threads)
+    pipe = load_pipe(args.model, args.threads, args.device)
     items = suite.build_suite(args.n, seed=args.seed, heldout=not args.not_heldout)
     t0 = time.time()
-    images = generate(pipe, [it.prompt for it in items], args.steps, args.guidance, args.seed)
+    images = generate(pipe, [it.prompt for it in items], args.steps, args.guidance, args.seed, args.batch)
     dt = time.time() - t0
     res = suite.score_suite(items, images)
     print(f"ShapeEval: {args.model}  steps={args.steps} guidance={args.guidance} n/category={args.n} "
@@ -96,7 +99,7 @@ def main():
     print(suite.format_table(res))
     if args.grid:
         prompts = [p for p in GRID_PROMPTS for _ in range(3)]
-        imgs = generate(pipe, prompts, args.steps, args.guidance, seed=1000)
+        imgs = generate(pipe, prompts, args.steps, args.guidance, seed=1000, batch=args.batch)
         save_grid(imgs, args.grid, cols=6)
         Path(args.grid).with_suffix(".txt").write_text(
             "Rows of 6 tiles = 2 prompts x 3 seeds, in order:\n" + "\n".join(GRID_PROMPTS) + "\n")

@@ -259,18 +259,18 @@ def stage_latents(args):
 # text encoder + UNet
 
 
-def make_text_encoder(tok):
+def make_text_encoder(tok, config: dict | None = None):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     cfg = CLIPTextConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, **TEXT_CONFIG)
+                         pad_token_id=tok.pad_token_id, **(config or TEXT_CONFIG))
     return CLIPTextModel(cfg)
 
 
-def make_unet():
+def make_unet(config: dict | None = None):
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(**UNET_CONFIG)
+    return UNet2DConditionModel(**(config or UNET_CONFIG))
 
 
 def make_train_scheduler(prediction_type: str = "v_prediction"):
@@ -392,8 +392,9 @@ def build_pipeline(use_ema: bool = True):
 
     tok = load_tokenizer()
     st = load_ckpt(RUN / "unet_ckpt.pt")
-    te = make_text_encoder(tok)
-    unet = make_unet()
+    # checkpoints record their own architecture (the accelerator script can train other widths)
+    te = make_text_encoder(tok, st.get("text_config"))
+    unet = make_unet(st.get("unet_config"))
     te.load_state_dict(st["ema_te" if use_ema else "te"])
     unet.load_state_dict(st["ema_unet" if use_ema else "unet"])
     vae = AutoencoderKL.from_pretrained(str(RUN / "vae"))
