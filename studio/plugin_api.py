@@ -333,6 +333,12 @@ class LoadedModel(Protocol):
 
 @runtime_checkable
 class Plugin(Protocol):
+    """A plugin.  Besides the members below it may have an optional ``prewarm()`` method
+    (no arguments): import the heavy libraries the first ``load`` needs, without loading any
+    weights.  The engine calls it once, on its worker thread, when it is idle after the window
+    is shown (or just before the first load), with the garbage collector paused; a failure is
+    logged and ignored (the load then imports as usual)."""
+
     id: str  # stable, lowercase; used in history and the CLI
     label: str
     kind: Kind

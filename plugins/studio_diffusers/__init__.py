@@ -83,6 +83,17 @@ class DiffusersPlugin:
                                 defaults=folder_defaults(folder))]
         return []
 
+    def prewarm(self) -> None:
+        """Import what the first load and run need (torch, diffusers, the auto pipelines, the
+        built-in model's component classes), without loading weights.  The engine calls this
+        on its worker thread when idle, with the GC paused; see studio/core/warmup.py."""
+        from studio.core.warmup import preload_torch_libraries
+
+        preload_torch_libraries()
+        from . import model
+
+        model.import_for_first_run(default_model_folder())
+
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
         from . import sources
 

@@ -9,9 +9,11 @@ after every denoising step.
 from __future__ import annotations
 
 import gc
-import math
 import hashlib
+import importlib
 import inspect
+import json
+import math
 import queue
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
@@ -93,6 +95,33 @@ def _open_image(path: Any, label: str, size: tuple[int, int], convert: str) -> I
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS if convert == "RGB" else Image.Resampling.BILINEAR)
     return image
+
+
+def import_for_first_run(folder: Path | None = None) -> None:
+    """Import the modules a first load + run would import: the pipelines ``pipe_for`` uses, and
+    the component classes named in ``folder``'s ``model_index.json`` (when it has one)."""
+    loading._quiet_libraries()  # first: importing the pipelines prints notices otherwise
+    from diffusers import (AutoPipelineForImage2Image, AutoPipelineForInpainting,  # noqa: F401
+                           AutoPipelineForText2Image, DiffusionPipeline)
+
+    if folder is None:
+        return
+    try:
+        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    names = [("diffusers", index.get("_class_name"))]
+    names += [tuple(v) for v in index.values() if isinstance(v, list) and len(v) == 2]
+    for library, class_name in names:
+        if library in ("diffusers", "transformers") and isinstance(class_name, str):
+            cls = getattr(importlib.import_module(library), class_name, None)
+            compatibles = getattr(cls, "_get_compatibles", None)  # schedulers: the sampler list
+            if callable(compatibles):
+                compatibles()
+    try:
+        importlib.import_module("diffusers.guiders")  # from_pretrained looks for guider components
+    except ImportError:
+        pass
 
 
 class DiffusersModel:
@@ -369,8 +398,15 @@ class DiffusersModel:
 
         def work() -> None:
             try:
-                result = pipe(**kwargs, callback_on_step_end=on_step,
-                              callback_on_step_end_tensor_inputs=["latents"])
+                # Inference mode (the pipelines only turn off autograd) skips version counting
+                # and view tracking on every tensor op: ~5% faster on the CPU for the built-in
+                # model, same pixels.  Nothing made in the call outlives it as a tensor (the
+                # scheduler is a fresh one, the images leave as PIL), except with CPU offload,
+                # whose hooks move the weights inside the call: those must stay normal tensors
+                # (LoRA loading later updates them in place).
+                with torch.inference_mode(not self.options.cpu_offload):
+                    result = pipe(**kwargs, callback_on_step_end=on_step,
+                                  callback_on_step_end_tensor_inputs=["latents"])
                 events.put(("done", result.images))
             except _Abort:
                 events.put(("aborted", None))

@@ -76,6 +76,14 @@ class TextPlugin:
                                 "A 4M-parameter model trained for Studio on Jane Austen's novels.")]
         return []
 
+    def prewarm(self) -> None:
+        """Import torch and transformers (no weights); the engine calls this on its worker thread
+        before the first load, with the GC paused (see studio/core/warmup.py)."""
+        from studio.core.warmup import preload_torch_libraries
+
+        preload_torch_libraries()
+        from . import model  # noqa: F401
+
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
         resolved = resolve(source, options.allow_pickle)  # clear errors before heavy imports
         progress("Importing torch and transformers")

@@ -15,6 +15,7 @@ import time
 import traceback
 import uuid
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -26,6 +27,7 @@ from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
+from studio.core.warmup import paused_gc, responsive_gil
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError,
                                Result, validate_request)
 
@@ -130,7 +132,10 @@ class Engine:
         self._listeners: list[Listener] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._warming = False
         self._numbers = itertools.count(1)
+        self._to_warm: deque[str] = deque()  # plugin ids whose libraries to import when idle
+        self._warmed: set[str] = set()
         self._thread = threading.Thread(target=self._work, name="studio-engine", daemon=True)
         self._thread.start()
 
@@ -207,6 +212,33 @@ class Engine:
             return True
         return False
 
+    def prewarm(self, plugin_id: str) -> bool:
+        """Import ``plugin_id``'s heavy libraries on the worker thread once it is idle, so that
+        the first job does not wait for (or stall the GUI with) that import.
+
+        Optional and best-effort: only plugins with a ``prewarm()`` method take part; jobs
+        always go first (a job queued meanwhile waits for an import already under way, which
+        cannot be interrupted); a failure is logged and forgotten, and the first load then
+        imports as it always did.  Returns whether a prewarm was scheduled."""
+        try:
+            plugin = self.registry.get(plugin_id)
+        except LookupError:
+            return False
+        if not callable(getattr(plugin, "prewarm", None)):
+            return False
+        with self._cond:
+            if self._stopping or plugin_id in self._warmed or plugin_id in self._to_warm:
+                return False
+            self._to_warm.append(plugin_id)
+            self._cond.notify()
+        return True
+
+    @property
+    def warming(self) -> bool:
+        """Whether prewarms are still pending or under way."""
+        with self._cond:
+            return bool(self._to_warm) or self._warming
+
     def queued(self) -> list[Job]:
         with self._cond:
             return list(self._queue)
@@ -238,25 +270,62 @@ class Engine:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._queue and not self._to_warm and not self._stopping:
                     self._cond.wait()
                 if self._stopping:
                     return
-                job = self._queue.popleft()
-                self._current = job
+                if not self._queue:  # idle: prewarm
+                    plugin_id = self._to_warm.popleft()
+                    self._warming = True
+                    job = None
+                else:
+                    job = self._queue.popleft()
+                    self._current = job
+            if job is None:
+                try:
+                    self._warm(plugin_id)
+                finally:
+                    with self._cond:
+                        self._warming = False
+                continue
             try:
                 self._run(job)
             finally:
                 with self._cond:
                     self._current = None
 
+    def _warm(self, plugin_id: str) -> None:
+        """Run the plugin's ``prewarm()`` once (worker thread only), with the GC paused; never raises."""
+        with self._cond:
+            if plugin_id in self._warmed:
+                return
+            self._warmed.add(plugin_id)
+        started = time.perf_counter()
+        try:
+            prewarm = getattr(self.registry.get(plugin_id), "prewarm", None)
+            if not callable(prewarm):
+                return
+            # Freeze the imported objects for good only while no model is loaded: a frozen model
+            # could never be collected after its unload.
+            with paused_gc(freeze=not self.residency.loaded()), responsive_gil():
+                prewarm()
+        except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
+            log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
+            return
+        log.info("prewarmed plugin %s in %.2f s", plugin_id, time.perf_counter() - started)
+
     def _run(self, job: Job) -> None:
         spec = job.spec
         plugin = self.registry.get(spec.plugin_id)
         self._set_state(job, JobState.LOADING, f"Loading {spec.model}")
+        loading = not self.residency.has(plugin, spec.model, spec.options)
+        if loading:
+            # The first load imports the plugin's libraries: do it the low-stall way, once.
+            self._warm(spec.plugin_id)
         try:
-            model = self.residency.get(plugin, spec.model, spec.options,
-                                       lambda message: self._emit(job, Log(message)))
+            with responsive_gil() if loading else nullcontext():  # a load runs much Python
+                model = self.residency.get(plugin, spec.model, spec.options,
+                                           lambda message: self._emit(job, Log(message)))
         except Exception as exc:  # noqa: BLE001
             self._fail(job, exc, "load")
             return

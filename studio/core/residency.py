@@ -27,6 +27,9 @@ class Residency:
     def key(plugin: Plugin, source: str, options: LoadOptions) -> Key:
         return (plugin.id, source, astuple(options))
 
+    def has(self, plugin: Plugin, source: str, options: LoadOptions) -> bool:
+        return self.key(plugin, source, options) in self._models
+
     def loaded(self) -> list[LoadedModel]:
         """Most recently used last."""
         return list(self._models.values())

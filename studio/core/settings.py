@@ -40,6 +40,7 @@ class Settings:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    prewarm: bool = True  # import the Image panel's libraries in the background once the window is up
     recent_models: dict[str, list[str]] = field(default_factory=dict)
 
     @property

@@ -34,6 +34,8 @@ def run_gui(argv: list[str] | None = None) -> int:
         window.show()
         # After the window is up: offer jobs a crash or restart left behind (an info bar, no dialog).
         QTimer.singleShot(0, window.offer_unfinished)
+        # Then import the Image panel's libraries in the background (engine worker thread).
+        window.prewarm_when_shown()
         return app.exec()
     finally:
         signal.signal(signal.SIGINT, previous_handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                                QWidget)
@@ -20,6 +21,7 @@ from studio.qt.panels.music import MusicPanel
 from studio.qt.panels.text import TextPanel
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.imaging import IMAGE_FILTER
+from studio.qt.import_hook import lighten_pyside_import_hook
 
 
 def device_name(device: str | None) -> str:
@@ -32,6 +34,7 @@ def device_name(device: str | None) -> str:
 class MainWindow(QMainWindow):
     def __init__(self, context, parent=None):
         super().__init__(parent)
+        lighten_pyside_import_hook()  # the libraries a model load imports later are read once, not cached
         self.context = context
         self.confirm_close = True
         self.setWindowTitle("Studio")
@@ -39,6 +42,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(900, 600)
         self.bridge = EngineBridge(context.engine, self)
         self._closed = False
+        self._prewarm_tries = 0
 
         central = QWidget(self)
         column = QVBoxLayout(central)
@@ -155,6 +159,31 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Studio",
                           "<b>Studio</b><br>Images, text, music and latent editing on local models.<br>"
                           f"Data folder: {studio_home()}<br>Outputs: {self.context.store.root}")
+
+    # ----------------------------------------------------------------------------- prewarm
+    PREWARM_DELAY_MS = 300
+
+    def prewarm_when_shown(self, delay_ms: int | None = None) -> None:
+        """Once the window is on screen, have the engine import the Image panel's libraries
+        (torch, diffusers, …) on its worker thread, so the first Generate neither waits for
+        that import nor stalls the window with it.  Never imports anything here; off when the
+        Settings say so; a failed prewarm only means the first job imports as before."""
+        if not self.context.settings.prewarm:
+            return
+        self._prewarm_tries = 0
+        QTimer.singleShot(self.PREWARM_DELAY_MS if delay_ms is None else delay_ms, self._prewarm_if_shown)
+
+    def _prewarm_if_shown(self) -> None:
+        if self._closed:
+            return
+        handle = self.windowHandle()
+        if (handle is None or not handle.isExposed()) and self._prewarm_tries < 20:
+            self._prewarm_tries += 1  # not painted yet (or minimised): look again shortly
+            QTimer.singleShot(250, self._prewarm_if_shown)
+            return
+        plugin = self.image_panel.session.plugin
+        if plugin is not None:
+            self.context.engine.prewarm(plugin.id)
 
     # ----------------------------------------------------------------------------- crash recovery
     def offer_unfinished(self) -> list:

@@ -171,3 +171,30 @@ def test_text_panel_sends_a_prompt_to_the_image_panel(make_window):
     window.text_panel.use_as_image_prompt.emit("a small blue square top left, white background")
     assert window.tabs.currentWidget() is window.image_panel
     assert window.image_panel.form.values()["prompt"] == "a small blue square top left, white background"
+
+
+def test_prewarm_waits_for_the_window_and_honours_the_setting(qtbot, make_window, monkeypatch):
+    from studio.core.settings import Settings
+
+    window = make_window()
+    asked = []
+    monkeypatch.setattr(window.context.engine, "prewarm", lambda plugin_id: asked.append(plugin_id) or True)
+    window.prewarm_when_shown(delay_ms=0)
+    qtbot.waitUntil(lambda: asked == [window.image_panel.session.plugin.id], timeout=TIMEOUT)
+
+    off = make_window(settings=Settings(prewarm=False))
+    asked_off = []
+    monkeypatch.setattr(off.context.engine, "prewarm", lambda plugin_id: asked_off.append(plugin_id) or True)
+    off.prewarm_when_shown(delay_ms=0)
+    qtbot.wait(100)
+    assert asked_off == []
+
+
+def test_settings_dialog_has_the_prewarm_switch(make_window):
+    window = make_window()
+    dialog = window.open_settings()
+    assert dialog.prewarm.isChecked() is True
+    dialog.prewarm.setChecked(False)
+    dialog.apply()
+    assert dialog.settings.prewarm is False
+    dialog.close()

@@ -71,6 +71,10 @@ class SettingsDialog(QDialog):
                                            models)
         self.trust_remote_code.setChecked(settings.trust_remote_code)
         form.addRow("", self.trust_remote_code)
+        self.prewarm = QCheckBox("Prepare the image libraries in the background after start-up "
+                                 "(a quicker first Generate)", models)
+        self.prewarm.setChecked(settings.prewarm)
+        form.addRow("", self.prewarm)
         layout.addWidget(models)
 
         memory = QGroupBox("Low memory", self)
@@ -114,6 +118,7 @@ class SettingsDialog(QDialog):
         s.allow_download = self.allow_download.isChecked()
         s.allow_pickle = self.allow_pickle.isChecked()
         s.trust_remote_code = self.trust_remote_code.isChecked()
+        s.prewarm = self.prewarm.isChecked()
         s.attention_slicing = self.attention_slicing.isChecked()
         s.vae_tiling = self.vae_tiling.isChecked()
         s.cpu_offload = self.cpu_offload.isChecked()
