@@ -3,20 +3,25 @@
 Streaming: MusicGen's ``generate`` in this transformers line hands a ``streamer`` only the
 prompt (its sampling loop is started without it), so the tokens are tapped from a stopping
 criterion instead, which sees the whole sequence after every step.  A :class:`CodeStreamer`
-collects them;
-once enough new *complete* frames exist (MusicGen delays codebook k by k steps) the run
-loop decodes them with the EnCodec decoder, with a few frames of left context, and yields a
-``Preview`` with the new samples (decoding is spaced out so it takes at most a small share
-of the time).  The finished clip is decoded once from all the codes, so it is exactly what
-``generate`` itself would return, and the last preview is the rest of that exact clip.
+runs there, on the generate thread: once enough new *complete* frames exist (MusicGen delays
+codebook k by k steps) it decodes them with the EnCodec decoder, with a few frames of left
+context, between two sampling steps, and hands the ``Preview`` to the run loop.  Decoding
+there costs exactly the decode time (a decode on another thread fights the sampling loop for
+the GIL, op by op, and slows both several-fold), so the measured decode time is the real
+cost, and it is kept within a small share of the elapsed time; a decode is also made when
+the listener would otherwise run out of audio.  The finished clip is decoded once from all
+the codes, so it is exactly what ``generate`` itself would return, and the last preview is
+the rest of that exact clip.
 
 Cancel: a stopping criterion reads the cancel token, so generation stops within one step.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,10 +37,44 @@ from studio_musicgen.audio_io import read_wav, resample
 WINDOW_SECONDS = 30.0  # the published checkpoints were trained on 30 s clips
 CONTEXT_FRAMES = 8  # left context for streamed decoding
 # Streamed decoding may take at most this share of the wall time, so previews never slow the
-# generation itself noticeably (decodes are spaced out when they are slow next to generation).
-# The first preview comes after half the preview interval; later ones only while all the
-# decoding so far stays within the budget.
-PREVIEW_BUDGET = 0.015
+# generation itself noticeably.  The decode time is measured where it is spent (between two
+# sampling steps), so the share is the real cost.  The first preview comes once half the
+# preview interval is there, whatever it costs (or, when generation is fast, with up to two
+# intervals if those are there within FIRST_PREVIEW_WAIT: one decode then covers a listener for
+# longer); later ones (in order, one or two intervals of audio each) while all the decoding so
+# far plus the next decode stays within the budget, or when a listener is about to run out of
+# audio (playback assumed to start with the first one).
+PREVIEW_BUDGET = 0.01
+FIRST_PREVIEW_WAIT = 0.15  # seconds after generation starts
+PLAYBACK_MARGIN = 0.25  # seconds of streamed audio left to play that call for a decode, budget or not
+PROGRESS_INTERVAL = 0.5  # seconds between progress reports from the run loop (each wakes it: kept rare)
+
+
+_malloc_tuned = False
+
+
+def _reuse_freed_memory_on_threads() -> None:
+    """glibc only, best-effort, once per process: fix malloc's mmap and trim thresholds at the
+    values its dynamic tuning reaches on the main thread (32 MB, 64 MB).
+
+    Generation and decoding run on worker threads, whose malloc arenas kept handing freed
+    blocks back to the system and faulting them in again: a 20 s EnCodec decode took 60-65 ms
+    with 6-14 thousand page faults on a thread against 45 ms and none on the main thread (where
+    a script calling ``generate`` runs).  With the thresholds fixed both take the same time."""
+    global _malloc_tuned
+    if _malloc_tuned or not sys.platform.startswith("linux"):
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        # The mmap threshold first: setting either turns the dynamic tuning off.
+        if mallopt(M_MMAP_THRESHOLD, 32 << 20):
+            mallopt(M_TRIM_THRESHOLD, 64 << 20)
+    except (OSError, AttributeError):  # not glibc (musl, ...): leave malloc alone
+        pass
 
 
 def _looks_like_path(source: str) -> bool:
@@ -66,38 +105,130 @@ def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], N
             raise OSError(f"{source} is not on this computer; allow downloads in Settings to fetch it") from None
         raise OSError(f"cannot load MusicGen from {where}: {str(exc).splitlines()[0]}") from None
     model = model.to(device).eval()
+    _reuse_freed_memory_on_threads()
     return LoadedMusicGen(source, model, processor, device)
 
 
+class PreviewSchedule:
+    """When to decode streamed audio and how much, over all the windows of one run.
+
+    Frames are absolute (the given clip first); ``emitted`` frames have been streamed."""
+
+    def __init__(self, every: int, given: int, frame_rate: float, started: float):
+        self.every = every  # frames per preview (0: previews off)
+        self.given = given
+        self.emitted = given
+        self.frame_rate = frame_rate
+        self.started = started  # when generation began (perf_counter)
+        self.decode_seconds = 0.0  # spent on streamed decoding so far, measured
+        self.per_frame = 0.0  # seconds per decoded frame, measured on the last decode
+        self.heard = False  # has the first preview of new audio gone out
+        self.play_until: float | None = None  # when a listener will have played all streamed audio
+        self.not_before = 0.0  # no decode can be due before this time (perf_counter)
+
+    def wanted(self) -> int:
+        """New complete frames needed before a decode can be due."""
+        return max(1, self.every // 2) if not self.heard else self.every
+
+    def frames_due(self, absolute: int, now: float) -> int:
+        """How many frames to decode now (0: none), with ``absolute`` frames complete."""
+        pending = absolute - self.emitted
+        if not self.every or pending < self.wanted():
+            return 0
+        # Up to two intervals at once when behind: a longer decode costs less per frame.
+        frames = min(pending, 2 * self.every)
+        if not self.heard:
+            return frames if frames == 2 * self.every or now - self.started >= FIRST_PREVIEW_WAIT else 0
+        predicted = self.decode_seconds + self.per_frame * (frames + CONTEXT_FRAMES)
+        if predicted <= PREVIEW_BUDGET * (now - self.started):
+            return frames
+        # Over budget, but the listener is about to run out (and has not yet): keep it fed.
+        ahead = (self.play_until or now) - now
+        if 0 < ahead < PLAYBACK_MARGIN:
+            return frames
+        # Neither can change before the budget has grown enough or the margin is reached.
+        budget_at = self.started + predicted / PREVIEW_BUDGET if PREVIEW_BUDGET > 0 else math.inf
+        self.not_before = min(budget_at, now + ahead - PLAYBACK_MARGIN if ahead > 0 else math.inf)
+        return 0
+
+    def record(self, frames: int, decoded: int, spent: float, now: float) -> None:
+        """``frames`` new frames streamed, from a decode of ``decoded`` frames taking ``spent`` s."""
+        self.decode_seconds += spent
+        self.per_frame = spent / max(1, decoded)
+        self.heard = self.heard or self.emitted + frames > self.given
+        self.played(frames / self.frame_rate, now)
+        self.emitted += frames
+
+    def played(self, seconds: float, now: float) -> None:
+        """``seconds`` more audio streamed at ``now``: a listener plays it after what it has (or at once)."""
+        self.play_until = max(self.play_until or now, now) + seconds
+
+
 class CodeStreamer:
-    """Holds the newest token sequence; wakes the consumer every ``every`` new tokens.
+    """Sees the token sequence after every step of one window's ``generate`` (from the stopping
+    criterion, on the generate thread) and decodes a preview there when one is due; the run
+    loop is woken only to hand previews on, and by its own timer for progress.
 
     ``generate`` builds a new ``input_ids`` tensor every step (it concatenates), so keeping a
-    reference to the latest one is safe and costs nothing per step: no copies, no locks
-    except when the consumer is to be woken."""
+    reference to the latest one is safe and costs nothing per step."""
 
-    def __init__(self, num_codebooks: int, every: int):
-        self.num_codebooks = num_codebooks
-        self.every = max(1, every)
+    def __init__(self, model: "LoadedMusicGen", schedule: PreviewSchedule, codes: torch.Tensor, context: int,
+                 new: int):
+        self.model = model
+        self.schedule = schedule
+        self.num_codebooks = model.num_codebooks
+        self.codes = codes  # (K, N) on the CPU: every frame before this window's new ones
+        self.base = codes.shape[-1] - context  # absolute frame of this window's frame 0
+        self.limit = context + new  # frames this window will hold
         self.latest: torch.Tensor | None = None
+        self.length = 0
+        self.ready: collections.deque = collections.deque()
         self.done = False
         self.cond = threading.Condition()
-        self._next_wake = None
+        self._check_at = 0  # the next sequence length worth looking at
 
-    @property
-    def length(self) -> int:
-        latest = self.latest
-        return 0 if latest is None else latest.shape[-1]
+    def complete(self, length: int | None = None) -> int:
+        """Complete frames of this window (context included) in a sequence of ``length``."""
+        length = self.length if length is None else length
+        return max(0, min(length - self.num_codebooks, self.limit))
 
-    def update(self, input_ids: torch.Tensor) -> None:
+    def update(self, input_ids: torch.Tensor, previews: bool = True) -> None:
         self.latest = input_ids
-        length = input_ids.shape[-1]
-        if self._next_wake is None:
-            self._next_wake = length + self.every
-        elif length >= self._next_wake:
-            self._next_wake = length + self.every
+        length = self.length = input_ids.shape[-1]
+        if length < self._check_at or not previews:
+            return
+        schedule, now = self.schedule, time.perf_counter()
+        if now < schedule.not_before:
+            return
+        absolute = self.base + self.complete(length)
+        frames = schedule.frames_due(absolute, now)
+        if frames:
+            preview = self._decode(input_ids, frames)
             with self.cond:
+                self.ready.append(preview)
                 self.cond.notify_all()
+        # Nothing can be due before enough new frames exist; after that, time decides.
+        self._check_at = length + max(1, schedule.emitted + schedule.wanted() - absolute) if schedule.every \
+            else 1 << 62
+
+    def _decode(self, sequence: torch.Tensor, frames: int) -> Preview:
+        schedule, K = self.schedule, self.num_codebooks
+        emitted = schedule.emitted
+        start, end = max(0, emitted - CONTEXT_FRAMES), emitted + frames
+        started = time.perf_counter()
+        parts = []
+        known = self.codes.shape[-1]
+        if start < known:
+            parts.append(self.codes[:, start:min(end, known)].to(sequence.device))
+        first, last = max(start, known) - self.base, end - self.base  # this window's frames
+        if last > first:
+            parts.append(torch.stack([sequence[k, 1 + k + first:1 + k + last] for k in range(K)]))
+        audio = self.model.decode(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
+        now = time.perf_counter()
+        schedule.record(frames, end - start, now - started, now)
+        hop = audio.shape[0] / (end - start)
+        return Preview(step=end - schedule.given, audio=audio[int(round((emitted - start) * hop)):],
+                       sample_rate=self.model.sample_rate)
 
     def end(self) -> None:
         with self.cond:
@@ -120,20 +251,21 @@ def undelay(sequence: torch.Tensor, num_codebooks: int) -> torch.Tensor:
 
 
 class _Tap:
-    """A stopping criterion: hands new tokens to the streamer and reads the cancel token
+    """A stopping criterion: hands the sequence to the streamer and reads the cancel token
     (called after every generated token, so a cancel stops within one step)."""
 
     def __init__(self, cancel: CancelToken, streamer: CodeStreamer):
         self.cancel = cancel
         self.streamer = streamer
-        self._answers: dict = {}
+        self._answers: dict[bool, torch.Tensor | None] = {False: None, True: None}
 
     def __call__(self, input_ids, scores, **kwargs):
-        self.streamer.update(input_ids)
-        key = (input_ids.shape[0], input_ids.device, self.cancel.is_set)
-        answer = self._answers.get(key)
-        if answer is None:  # made once, reused every step (generate only reads it)
-            answer = self._answers[key] = torch.full(key[:1], key[2], dtype=torch.bool, device=key[1])
+        stop = self.cancel.is_set
+        self.streamer.update(input_ids, previews=not stop)
+        answer = self._answers[stop]
+        if answer is None or answer.shape[0] != input_ids.shape[0]:  # made once, reused (generate only reads it)
+            answer = self._answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
+                                                      device=input_ids.device)
         return answer
 
 
@@ -244,18 +376,18 @@ class LoadedMusicGen:
                                         is not None else 1.0) * fr))
         inputs = self._inputs(prompt, guidance)
         torch.manual_seed(int(seed))
-        emitted = given  # frames already streamed (the given clip is streamed first)
-        decode_seconds = 0.0  # spent on streamed decoding so far
-        per_frame = 0.0  # seconds per decoded frame, measured
-        generation_started = time.perf_counter()
-        if given and preview_every:
-            yield Preview(step=0, audio=self.decode(codes), sample_rate=self.sample_rate)
+        given_audio = self.decode(codes) if given and preview_every else None
+        # The budget covers decoding while generating (the given clip's preview is made once, before).
+        schedule = PreviewSchedule(preview_every, given, fr, time.perf_counter())
+        if given_audio is not None:
+            schedule.played(given / fr, time.perf_counter())
+            yield Preview(step=0, audio=given_audio, sample_rate=self.sample_rate)
         made = 0
         interrupted = False
         for chunk in range(chunks):
             context = codes[:, -overlap:] if chunk > 0 else codes
             new = min(total_new - made, self.window_frames - context.shape[-1])
-            streamer = CodeStreamer(K, max(1, preview_every // 2) if preview_every else 10**9)
+            streamer = CodeStreamer(self, schedule, codes, context.shape[-1], new)
             kwargs = dict(inputs, max_new_tokens=new + K - 1, stopping_criteria=[_Tap(cancel, streamer)],
                           **sampling)
             if context.shape[-1]:
@@ -274,37 +406,20 @@ class LoadedMusicGen:
 
             thread = threading.Thread(target=work, name="musicgen-generate", daemon=True)
             thread.start()
-            base = codes.shape[-1] - context.shape[-1]  # absolute frame of this chunk's frame 0
+            reported = made
             try:
                 while True:
                     with streamer.cond:
-                        streamer.cond.wait(0.5)
+                        if not streamer.ready and not streamer.done:
+                            streamer.cond.wait(PROGRESS_INTERVAL)
+                        ready = list(streamer.ready)
+                        streamer.ready.clear()
                         finished = streamer.done
-                    sequence = streamer.sequence()
-                    frames = undelay(sequence, K)
-                    complete = min(frames.shape[-1], context.shape[-1] + new)
-                    absolute = base + complete
-                    step = made + max(0, complete - context.shape[-1])
-                    if complete > context.shape[-1]:
+                    step = made + max(0, streamer.complete() - context.shape[-1])
+                    if step > reported:
+                        reported = step
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
-                    first = emitted == given
-                    # Allowed when everything decoded so far plus this decode (predicted from the
-                    # cost per frame seen so far) stays within the budget of the time spent.
-                    predicted = decode_seconds + per_frame * (absolute - emitted + CONTEXT_FRAMES)
-                    due = first or predicted <= PREVIEW_BUDGET * (time.perf_counter() - generation_started)
-                    wanted = max(1, preview_every // 2) if first else preview_every
-                    if preview_every and due and not finished and absolute - emitted >= wanted:
-                        window = torch.cat([codes, frames[:, context.shape[-1]:complete]], dim=-1)
-                        start = max(0, emitted - CONTEXT_FRAMES)
-                        decode_started = time.perf_counter()
-                        audio = self.decode(window[:, start:absolute])
-                        spent = time.perf_counter() - decode_started
-                        decode_seconds += spent
-                        per_frame = spent / max(1, absolute - start)
-                        hop = audio.shape[0] / max(1, absolute - start)
-                        yield Preview(step=step, audio=audio[int(round((emitted - start) * hop)):],
-                                      sample_rate=self.sample_rate)
-                        emitted = absolute
+                    yield from ready
                     if finished:
                         break
             finally:
@@ -322,6 +437,7 @@ class LoadedMusicGen:
                     raise Cancelled()
                 interrupted = True
                 break
+        emitted = schedule.emitted
         hop = self.sample_rate / fr
         if chunks == 1 and returned and returned[0].shape[-1] == int(round(codes.shape[-1] * hop)):
             # One window: generate already decoded exactly these codes; do not decode twice.

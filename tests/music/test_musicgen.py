@@ -83,6 +83,44 @@ def test_continuation_of_a_wav_clip(loaded, tmp_path):
     assert result.artifacts[0].audio.shape[0] == 2 * 16000  # the given second + one new second
 
 
+def test_continuation_streams_the_given_clip_then_tiles_the_rest(loaded, tmp_path, monkeypatch):
+    monkeypatch.setattr("studio_musicgen.loaded.PREVIEW_BUDGET", float("inf"))
+    clip = tmp_path / "clip.wav"
+    t = np.arange(16000) / 16000
+    clip.write_bytes(wav_bytes(np.sin(2 * np.pi * 220 * t)[:, None] * 0.3, 16000))
+    events = list(drive(loaded, request(prompt="", seconds=2, seed=3, continue_from=str(clip), preview_seconds=0.5),
+                        CancelToken()))
+    previews = [e for e in events if isinstance(e, Preview)]
+    audio = events[-1].artifacts[0].audio
+    assert previews[0].step == 0 and len(previews[0].audio) == 16000  # the given second, first
+    assert len(previews) >= 4 and sum(len(p.audio) for p in previews) == len(audio) == 3 * 16000
+
+
+def test_preview_schedule():
+    from studio_musicgen.loaded import FIRST_PREVIEW_WAIT, PLAYBACK_MARGIN, PREVIEW_BUDGET, PreviewSchedule
+
+    every, rate = 50, 50.0
+    schedule = PreviewSchedule(every, given=0, frame_rate=rate, started=0.0)
+    # The first: half an interval whatever it costs, or up to two if generation is that fast.
+    assert schedule.frames_due(24, FIRST_PREVIEW_WAIT) == 0
+    assert schedule.frames_due(25, FIRST_PREVIEW_WAIT / 2) == 0
+    assert schedule.frames_due(130, FIRST_PREVIEW_WAIT / 2) == 2 * every
+    assert schedule.frames_due(25, FIRST_PREVIEW_WAIT) == 25
+    schedule.record(25, 25, 0.005, 0.01)  # 0.5 s of audio out; a listener has it until 0.51 s
+    assert schedule.frames_due(70, 0.02) == 0  # less than an interval new
+    # Far over budget (0.005 s spent at 0.1 s), and the listener has plenty left: wait.
+    assert schedule.frames_due(300, 0.1) == 0
+    # Still over budget, but the listener is about to run out: keep it fed (two intervals at most).
+    assert schedule.frames_due(300, 0.51 - PLAYBACK_MARGIN / 2) == 2 * every
+    # Already ran dry (generation slower than playback): only the budget decides.
+    assert schedule.frames_due(300, 0.6) == 0
+    # Within budget: one interval when not behind, two when behind.
+    later = (0.005 + schedule.per_frame * (2 * every + 8)) / PREVIEW_BUDGET
+    assert schedule.frames_due(75, later) == every
+    assert schedule.frames_due(300, later) == 2 * every
+    assert PreviewSchedule(0, 0, rate, 0.0).frames_due(500, 100.0) == 0  # previews off
+
+
 def test_bad_clip_is_a_param_error(loaded, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFFxxxxWAVEjunk")
