@@ -78,6 +78,20 @@ class _WhoImportsTorch:
 sys.meta_path.insert(0, _WhoImportsTorch())
 
 
+def _start_probe():
+    """A 5 ms QTimer that records when it fires: gaps between ticks are event-loop stalls."""
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    ticks: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    probe = QTimer()
+    probe.setInterval(5)
+    probe.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e9))
+    probe.start()
+    return clock, ticks, probe
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
@@ -136,13 +150,7 @@ def main() -> int:
     while not (window.windowHandle() and window.windowHandle().isExposed()):
         app.processEvents()
     if not args.no_prewarm:
-        ticks: list[float] = []
-        clock = QElapsedTimer()
-        clock.start()
-        probe = QTimer()
-        probe.setInterval(5)
-        probe.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e9))
-        probe.start()
+        clock, ticks, probe = _start_probe()
         started = time.perf_counter()
         window.prewarm_when_shown()
         deadline = time.perf_counter() + 10
@@ -165,15 +173,9 @@ def main() -> int:
               f"{sum(1 for g in gaps if g > 0.025)} gaps > 25 ms"
               + (" · WARNING: torch was imported on the GUI thread" if heavy_on_gui else ""))
     for run in range(args.runs):
-        ticks: list[float] = []
         sampling_started: list[float] = []
         previews = [0]
-        clock = QElapsedTimer()
-        clock.start()
-        probe = QTimer()
-        probe.setInterval(5)
-        probe.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e9))
-        probe.start()
+        clock, ticks, probe = _start_probe()
 
         def on_state(job, event, marks=sampling_started):
             if event.state is JobState.RUNNING:
