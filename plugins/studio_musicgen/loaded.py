@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import math
 import random
-import sys
 import threading
 import time
 from pathlib import Path
@@ -48,33 +47,6 @@ PREVIEW_BUDGET = 0.01
 FIRST_PREVIEW_WAIT = 0.15  # seconds after generation starts
 PLAYBACK_MARGIN = 0.25  # seconds of streamed audio left to play that call for a decode, budget or not
 PROGRESS_INTERVAL = 0.5  # seconds between progress reports from the run loop (each wakes it: kept rare)
-
-
-_malloc_tuned = False
-
-
-def _reuse_freed_memory_on_threads() -> None:
-    """glibc only, best-effort, once per process: fix malloc's mmap and trim thresholds at the
-    values its dynamic tuning reaches on the main thread (32 MB, 64 MB).
-
-    Generation and decoding run on worker threads, whose malloc arenas kept handing freed
-    blocks back to the system and faulting them in again: a 20 s EnCodec decode took 60-65 ms
-    with 6-14 thousand page faults on a thread against 45 ms and none on the main thread (where
-    a script calling ``generate`` runs).  With the thresholds fixed both take the same time."""
-    global _malloc_tuned
-    if _malloc_tuned or not sys.platform.startswith("linux"):
-        return
-    _malloc_tuned = True
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        # The mmap threshold first: setting either turns the dynamic tuning off.
-        if mallopt(M_MMAP_THRESHOLD, 32 << 20):
-            mallopt(M_TRIM_THRESHOLD, 64 << 20)
-    except (OSError, AttributeError):  # not glibc (musl, ...): leave malloc alone
-        pass
 
 
 def _looks_like_path(source: str) -> bool:
@@ -105,7 +77,6 @@ def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], N
             raise OSError(f"{source} is not on this computer; allow downloads in Settings to fetch it") from None
         raise OSError(f"cannot load MusicGen from {where}: {str(exc).splitlines()[0]}") from None
     model = model.to(device).eval()
-    _reuse_freed_memory_on_threads()
     return LoadedMusicGen(source, model, processor, device)
 
 

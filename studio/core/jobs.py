@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from studio.core.errors import describe
 from studio.core.history import History
+from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
@@ -268,6 +269,9 @@ class Engine:
 
     # -- the worker -----------------------------------------------------------------------
     def _work(self) -> None:
+        # Every model runs on this thread: keep its freed tensors' memory instead of faulting
+        # it in again on every step (see native_memory).
+        reuse_freed_memory_on_threads()
         while True:
             with self._cond:
                 while not self._queue and not self._to_warm and not self._stopping:
