@@ -84,11 +84,17 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--grid", default=None, help="write a sample grid PNG (GRID_PROMPTS x 3 seeds)")
+    ap.add_argument("--vae", default=None, help="evaluate with this VAE folder instead of the pipeline's (a candidate decoder)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--not-heldout", action="store_true", help="use any combination instead of held-out ones")
     args = ap.parse_args()
 
     pipe = load_pipe(args.model, args.threads, args.device)
+    if args.vae:
+        from diffusers import AutoencoderKL
+
+        pipe.vae = AutoencoderKL.from_pretrained(args.vae).to(args.device)
+        args.no_write = True  # the figures are not the folder's own
     items = suite.build_suite(args.n, seed=args.seed, heldout=not args.not_heldout)
     t0 = time.time()
     images = generate(pipe, [it.prompt for it in items], args.steps, args.guidance, args.seed, args.batch)
