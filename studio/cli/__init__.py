@@ -1,0 +1,62 @@
+"""Command line on the same engine as the GUI: ``studio image|text|music|latent|plugins ...``.
+
+One module per subcommand; each has ``add_parser(sub)`` and ``run(args) -> int``. A new
+subcommand is a new module plus one line in :data:`SUBCOMMANDS`.
+
+Exit status: 0 success, 1 the run failed, 2 bad input (one line on stderr, no traceback),
+130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from studio.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    UsageError,
+)
+
+__all__ = ["main", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "UsageError"]
+
+#: subcommand name -> module under studio.cli (imported only for building the parser: light)
+SUBCOMMANDS = {
+    "image": "studio.cli.image",
+    "text": "studio.cli.text",
+    "music": "studio.cli.music",
+    "plugins": "studio.cli.plugins",
+    "latent": "studio.cli.latent",
+}
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="studio", description="Studio: local generative models, from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = _build_parser().parse_args(list(argv) if argv is not None else None)
+    except UsageError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        code: int = importlib.import_module(SUBCOMMANDS[args.command]).run(args)
+        return code
+    except UsageError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

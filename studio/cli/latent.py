@@ -1,0 +1,209 @@
+"""`studio latent directions|walk|edit`: named directions, walks and edits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    UsageError,
+    check_image,
+    looks_like_path,
+    wait,
+)
+
+
+def add_parser(sub: Any) -> None:
+    latent = sub.add_parser("latent", help="latent directions, walks and edits")
+    lsub = latent.add_subparsers(dest="latent_command", required=True, parser_class=Parser)
+
+    def common(p) -> None:
+        p.add_argument("--model", help="vector-VAE folder or diffusers pipeline (default: the built-in Shapes VAE)")
+        p.add_argument("--plugin", default=None, help="latent plugin id (default: from the model folder)")
+        p.add_argument("--directions", action="append", default=[], metavar="FILE",
+                       help="extra directions file (.json / .safetensors); repeatable")
+        p.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+
+    d = lsub.add_parser("directions", help="list the model's named directions")
+    common(d)
+    w = lsub.add_parser("walk", help="walk from A to B and save a GIF / MP4 (or a folder of PNG frames)")
+    common(w)
+    w.add_argument("--from", dest="walk_from", help="A: an image (VAE) or a prompt (diffusion)")
+    w.add_argument("--to", dest="walk_to", help="B: an image (VAE) or a prompt (diffusion)")
+    w.add_argument("--seed-from", type=int, help="A's seed")
+    w.add_argument("--seed-to", type=int, help="B's seed")
+    w.add_argument("--frames", type=int, default=8)
+    w.add_argument("--fps", type=float, default=8.0)
+    w.add_argument("--steps", type=int, help="diffusion: denoising steps")
+    w.add_argument("--cfg", type=float, help="diffusion: CFG scale")
+    w.add_argument("--out", required=True, help="FILE.gif, FILE.mp4 or a folder for PNG frames")
+    e = lsub.add_parser("edit", help="encode IMAGE, move it along a direction, save a PNG")
+    common(e)
+    e.add_argument("image")
+    e.add_argument("--direction", required=True, help="a direction name (see 'studio latent directions'); "
+                                                       "diffusion: also a prompt pair FROM->TO")
+    e.add_argument("--amount", type=float, required=True, help="in the direction's units; 0 = the reconstruction")
+    e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
+    e.add_argument("--prompt", default="", help="diffusion: the image's prompt")
+    e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
+    e.add_argument("--out", required=True, help="FILE.png")
+
+
+def _latent_plugin_for(args, registry):
+    from studio.plugin_api import Kind
+
+    plugins = {p.id: p for p in registry.plugins(Kind.LATENT)}
+    if not plugins:
+        failures = "; ".join(f"{e.name}: {e.error}" for e in registry.failures())
+        raise UsageError("no latent plugin is available" + (f" ({failures})" if failures else ""))
+    if args.plugin:
+        if args.plugin not in plugins:
+            raise UsageError(f"no latent plugin {args.plugin!r} (installed: {', '.join(plugins)})")
+        plugin = plugins[args.plugin]
+        model = args.model or next((m.source for m in plugin.models()), "")
+    elif args.model:
+        path = Path(args.model).expanduser()
+        if not path.exists() and looks_like_path(args.model):
+            raise UsageError(f"model not found: {args.model}")
+        is_vae = (path / "config.json").is_file() and (path / "model.safetensors").is_file() \
+            and not (path / "model_index.json").is_file()
+        plugin = plugins.get("latent-vae" if is_vae else "latent-diffusion") or next(iter(plugins.values()))
+        model = args.model
+    else:
+        plugin = plugins.get("latent-vae") or next(iter(plugins.values()))
+        model = next((m.source for m in plugin.models()), "")
+    if not model:
+        raise UsageError("no model given and the built-in Shapes VAE is not installed; pass --model")
+    for f in args.directions:
+        if not Path(f).is_file():
+            raise UsageError(f"directions file not found: {f}")
+    return plugin, model
+
+
+def _latent_job(context, plugin, model, mode: str, request: dict):
+    from studio.core.jobs import JobSpec
+    from studio.plugin_api import ParamError, validate_request
+
+    try:
+        validate_request(plugin.parameters(), request, mode)
+        job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
+                                            options=context.load_options(), save=False))
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    return job.result if wait(context, job) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.core.context import StudioContext
+    from studio.core.settings import Settings
+
+    if args.latent_command == "walk":
+        suffix = Path(args.out).suffix.lower()
+        if suffix not in (".gif", ".mp4", ""):
+            raise UsageError(f"--out must end in .gif or .mp4, or name a folder for PNG frames (got {args.out})")
+        if not 2 <= args.frames <= 240:
+            raise UsageError(f"--frames must be between 2 and 240 (got {args.frames})")
+    if args.latent_command == "edit":
+        check_image(args.image, "image")
+        if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+            raise UsageError(f"--out must be an image file such as FILE.png (got {args.out})")
+    settings = Settings.load()
+    if args.device:
+        settings.device = args.device
+    context = StudioContext.create(settings)
+    try:
+        plugin, model = _latent_plugin_for(args, context.registry)
+        diffusion = "diffusion" in plugin.id
+        files = [str(Path(f).resolve()) for f in args.directions]
+        if args.latent_command == "directions":
+            result = _latent_job(context, plugin, model, "info", {"direction_files": files})
+            if result is None:
+                return EXIT_FAILED
+            entries = result.info.get("directions", [])
+            for e in entries:
+                lo, hi = e.get("range", (-3, 3))
+                units = e.get("units", "")
+                print(f"{e['name']:<22} {e.get('kind', ''):<11} [{lo:g}, {hi:g}] {units:<28} {e.get('label', '')}")
+            if diffusion:
+                print("(prompt pairs work too: --direction 'red->blue')")
+            elif not entries:
+                print("no directions")
+            return EXIT_OK
+        if args.latent_command == "walk":
+            request: dict = {"frames": args.frames, "direction_files": files} if not diffusion else \
+                {"frames": args.frames}
+            if diffusion:
+                if args.walk_from is None and args.seed_from is None:
+                    raise UsageError("give --from PROMPT and/or --seed-from N")
+                request.update(prompt=args.walk_from or "", prompt_to=args.walk_to or args.walk_from or "",
+                               seed=args.seed_from if args.seed_from is not None else 0)
+                if args.seed_to is not None:
+                    request["seed_to"] = args.seed_to
+                if args.steps is not None:
+                    request["steps"] = args.steps
+                if args.cfg is not None:
+                    request["cfg_scale"] = args.cfg
+            else:
+                for side, image, seed in (("from", args.walk_from, args.seed_from), ("to", args.walk_to, args.seed_to)):
+                    if image:
+                        check_image(image, f"--{side} image")
+                        request[f"{side}_image"] = image
+                    elif seed is not None:
+                        request[f"{side}_seed"] = seed
+                    else:
+                        raise UsageError(f"give --{side} IMAGE or --seed-{side} N")
+            result = _latent_job(context, plugin, model, "walk", request)
+            if result is None:
+                return EXIT_FAILED
+            from studio.core.latent import media
+
+            frames = [a.image for a in result.artifacts]
+            try:
+                paths = media.export(frames, args.out, args.fps)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise UsageError(str(exc)) from None
+            s = result.info.get("smoothness", {})
+            print(paths[0] if len(paths) == 1 else Path(args.out))
+            print(f"{len(frames)} frames; largest step {s.get('max_step', 0):.2f} = {s.get('jump_ratio', 1):.2f}x "
+                  f"the mean", file=sys.stderr)
+            return EXIT_OK
+        # edit
+        request = {"image": str(Path(args.image).resolve()), "direction_files": files}
+        if diffusion:
+            request.update(prompt=args.prompt)
+            if args.steps is not None:
+                request["steps"] = args.steps
+            if "->" in args.direction:
+                a, b = (s.strip() for s in args.direction.split("->", 1))
+                if not a or not b:
+                    raise UsageError(f"a prompt pair looks like FROM->TO (got {args.direction!r})")
+                request["pairs"] = [[a, b, args.amount]]
+            else:
+                request["edits"] = [[args.direction, args.amount]]
+        else:
+            request.update(edits=[[args.direction, args.amount]], keep=list(args.keep))
+        if "edits" in request:  # unknown names: one line, before any encoding
+            info = _latent_job(context, plugin, model, "info", {"direction_files": files})
+            if info is None:
+                return EXIT_FAILED
+            known = [e["name"] for e in info.info.get("directions", [])]
+            for name in [args.direction, *args.keep]:
+                if name not in known:
+                    shown = ", ".join(known[:24]) + (" ..." if len(known) > 24 else "")
+                    raise UsageError(f"unknown direction {name!r}; this model has: {shown or 'none'}"
+                                     + (" (or use a prompt pair FROM->TO)" if diffusion else ""))
+        result = _latent_job(context, plugin, model, "edit", request)
+        if result is None:
+            return EXIT_FAILED
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.artifacts[0].image.save(out)
+        print(out)
+        return EXIT_OK
+    finally:
+        context.close()
