@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
-API_VERSION = 1
+#: Semantic version of this contract.  A plugin declares the version it was built against
+#: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
+#: major numbers match and its minor is not newer than ours: the API only grows within a major.
+API_VERSION = "1.1.0"
 
 
 class Kind(str, Enum):
@@ -333,16 +336,13 @@ class LoadedModel(Protocol):
 
 @runtime_checkable
 class Plugin(Protocol):
-    """A plugin.  Besides the members below it may have an optional ``prewarm()`` method
-    (no arguments): import the heavy libraries the first ``load`` needs, without loading any
-    weights.  The engine calls it once, on its worker thread, when it is idle after the window
-    is shown (or just before the first load), with the garbage collector paused; a failure is
-    logged and ignored (the load then imports as usual)."""
+    """A plugin.  Optional abilities are the capability protocols below (checked with
+    ``isinstance``), never undocumented attributes."""
 
     id: str  # stable, lowercase; used in history and the CLI
     label: str
     kind: Kind
-    api_version: int
+    api_version: str | int  # the API version the plugin was built for, e.g. "1.1"
 
     def parameters(self) -> Sequence[Param]: ...
 
@@ -361,3 +361,96 @@ class Plugin(Protocol):
         of the wrong kind; the studio shows it and keeps running.
         """
         ...
+
+
+# --------------------------------------------------------------------------- capabilities
+#
+# Optional abilities a plugin (or a model it loaded) may have.  The studio checks them with
+# ``isinstance(obj, Capability)`` and never looks for undocumented attributes.  Each says on
+# which object it lives: the plugin (known before any model is loaded) or the loaded model.
+
+
+@runtime_checkable
+class Prewarms(Protocol):
+    """Plugin: import the heavy libraries the first ``load`` needs, without loading weights.
+
+    The engine calls it once, on its worker thread, when it is idle after the window is shown
+    (or just before the first load), with the garbage collector paused; a failure is logged
+    and ignored (the load then imports as usual)."""
+
+    def prewarm(self) -> None: ...
+
+
+@runtime_checkable
+class UnderstandsPrompts(Protocol):
+    """Plugin: read parameter values out of a prompt ("a slow chorale in D minor, organ" ->
+    key, scale, tempo, instrument), so the form can show what the prompt will do."""
+
+    def understand_prompt(self, prompt: str) -> Mapping[str, Any]:
+        """Parameter name -> value for what the prompt says; empty when it says nothing."""
+        ...
+
+    def describe_understood(self, values: Mapping[str, Any]) -> str:
+        """A short human summary of ``values`` (e.g. "key D minor, 60 bpm, organ")."""
+        ...
+
+
+@runtime_checkable
+class MapsA1111(Protocol):
+    """Plugin: map AUTOMATIC1111 ``parameters`` fields onto this plugin's parameters."""
+
+    def from_a1111(self, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(parameter values, the field names that have no place here)."""
+        ...
+
+
+@runtime_checkable
+class ContinuesMidi(Protocol):
+    """Plugin: a symbolic music model; its results carry ``Artifact.midi`` and it can continue
+    a MIDI clip given in the parameter named ``midi_parameter``."""
+
+    midi_parameter: str
+
+
+@runtime_checkable
+class ModelHints(Protocol):
+    """Loaded model: what suits this model, known once it is loaded.
+
+    ``defaults``: parameter name -> value (e.g. its native size); ``choices``: parameter name ->
+    the values valid for this model (e.g. the samplers compatible with a pipeline); ``modes``:
+    the run modes this model supports (a subset of the plugin's ``modes()``)."""
+
+    defaults: Mapping[str, Any]
+    choices: Mapping[str, Sequence[Any]]
+    modes: Sequence[str]
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """Loaded model: count tokens the way the model does (the context meter)."""
+
+    context_length: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class RendersChat(Protocol):
+    """Loaded model: turn a conversation into the prompt text the model sees (its chat template)."""
+
+    def render_chat(self, messages: Sequence[Mapping[str, str]], continue_last: bool) -> str: ...
+
+
+def api_compatible(declared: object) -> str | None:
+    """None when a plugin built for API ``declared`` loads here, else the reason in one sentence."""
+    text = str(declared).strip() if isinstance(declared, (str, int)) and not isinstance(declared, bool) else ""
+    parts = text.split(".")
+    if not text or not all(p.isdigit() for p in parts) or len(parts) > 3:
+        return f"it declares plugin API {declared!r}, which is not a version like \"1.0\""
+    major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    ours_major, ours_minor = (int(p) for p in API_VERSION.split(".")[:2])
+    if major != ours_major:
+        return f"it was built for plugin API {major}.x; this studio speaks {API_VERSION}"
+    if minor > ours_minor:
+        return f"it needs plugin API {major}.{minor}, newer than this studio's {API_VERSION}; update the studio"
+    return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Iterable
 
-from studio.plugin_api import API_VERSION, Kind, Plugin
+from studio.plugin_api import Kind, Plugin, api_compatible
 
 GROUP = "studio.plugins"
 log = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ def _instantiate(name: str, target: str, factory: Callable[[], object]) -> Plugi
         for attribute in ("id", "label", "kind", "parameters", "models", "load"):
             if not hasattr(plugin, attribute):
                 raise TypeError(f"it has no '{attribute}'; see studio/plugin_api.py for the contract")
-        version = getattr(plugin, "api_version", None)
-        if version != API_VERSION:
-            raise TypeError(f"it targets plugin API {version}, this studio speaks {API_VERSION}")
+        problem = api_compatible(getattr(plugin, "api_version", None))
+        if problem:
+            raise TypeError(problem)
         entry.plugin = plugin  # type: ignore[assignment]
     except Exception as exc:  # noqa: BLE001 - any plugin failure becomes data
         entry.error = f"{type(exc).__name__}: {exc}"

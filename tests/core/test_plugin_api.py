@@ -68,3 +68,16 @@ def test_cancel_token_interrupt_keeps_partial():
     token = CancelToken()
     token.cancel()
     assert token.is_set and not token.keep_partial
+
+
+def test_api_version_is_semantic():
+    from studio.plugin_api import API_VERSION, api_compatible
+
+    major = API_VERSION.split(".")[0]
+    assert api_compatible(int(major)) is None            # old plugins said the integer 1
+    assert api_compatible(f"{major}.0") is None          # built for an older minor: loads
+    assert api_compatible(API_VERSION) is None
+    assert "newer" in api_compatible(f"{major}.99")      # needs a minor we do not have
+    assert "built for plugin API" in api_compatible(f"{int(major) + 1}.0")
+    assert "not a version" in api_compatible("banana")
+    assert "not a version" in api_compatible(None)
