@@ -70,17 +70,24 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.sweeps.manifest import FolderBusy
 
+    started_ray = _connect_ray(ray_address) if ray_address is not None else False
     settings.output_dir = str(out)  # the store writes the items into the sweep's folder
     try:
-        runner.begin()
-    except FolderBusy as exc:
-        raise UsageError(str(exc)) from None
-    context = StudioContext.create(settings, registry)
-    try:
-        outcome = _run_backend(runner, context, ray_address, args.workers)
+        try:
+            runner.begin()
+        except FolderBusy as exc:
+            raise UsageError(str(exc)) from None
+        context = StudioContext.create(settings, registry)
+        try:
+            outcome = _run_backend(runner, context, ray_address, args.workers)
+        finally:
+            runner.end()
+            context.close()
     finally:
-        runner.end()
-        context.close()
+        if started_ray:
+            from studio.core.sweeps.ray_backend import import_ray
+
+            import_ray().shutdown()
     for grid in runner.write_grids():
         print(f"grid: {grid}")
     print(f"{runner.done_count} of {runner.total} items done in {out}")
@@ -141,7 +148,7 @@ def _run_backend(runner: Any, context: Any, ray_address: str | None, workers: in
     try:
         if ray_address is None:
             return _run_local(runner, context, state)
-        return _run_ray(runner, context, ray_address or None, workers, state, bar)
+        return _run_ray(runner, context, workers, state, bar)
     finally:
         bar.close()
 
@@ -165,14 +172,19 @@ def _run_local(runner: Any, context: Any, state: dict[str, Any]) -> Any:
     return sweep.outcome
 
 
-def _run_ray(runner: Any, context: Any, address: str | None, workers: int | None, state: dict[str, Any],
-             bar: Any) -> Any:
-    from studio.core.sweeps.ray_backend import RaySweep, RayUnavailable, connect, import_ray
+def _connect_ray(address: str) -> bool:
+    """Start or join Ray before anything is written; one line when it cannot be reached."""
+    from studio.core.sweeps.ray_backend import RayUnavailable, connect
 
     try:
-        started = connect(address)
+        return connect(address or None)
     except RayUnavailable as exc:
         raise UsageError(str(exc)) from None
+
+
+def _run_ray(runner: Any, context: Any, workers: int | None, state: dict[str, Any], bar: Any) -> Any:
+    from studio.core.sweeps.ray_backend import RaySweep
+
     sweep = RaySweep(runner, context.store, context.history, context.load_options(), workers=workers,
                      notify=lambda message: bar.write(message))
     state["sweep"] = sweep
@@ -195,9 +207,6 @@ def _run_ray(runner: Any, context: Any, address: str | None, workers: int | None
         sweep.stop()
         thread.join(30)
         raise
-    finally:
-        if started:
-            import_ray().shutdown()
     return result.get("outcome") or _failed("the Ray driver stopped unexpectedly; see the log")
 
 

@@ -51,8 +51,10 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     """Start a local Ray instance (``address`` None) or join a cluster.  Returns whether this
     call started Ray (and so should shut it down).  An unreachable address is one sentence."""
     ray = import_ray()
+    if address is not None:
+        _check_reachable(address)
     if ray.is_initialized():
-        return False
+        return False  # already connected (an embedding application, the tests' shared instance)
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
         cpus = num_cpus or os.cpu_count() or 1
@@ -62,7 +64,6 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
             log.exception("starting a local Ray instance failed")
             raise RayUnavailable(f"could not start a local Ray instance: {_first_line(exc)}") from None
         return True
-    _check_reachable(address)
     try:
         ray.init(address=address, **quiet)
     except Exception as exc:  # noqa: BLE001
