@@ -149,6 +149,11 @@ class RaySweep:
         self.max_replacements = max_replacements
         self.slots: list[_Slot] = []
         self.load_seconds: float | None = None
+        # Measured for the benchmark and the plan's estimate: when the workers were ready and
+        # the last item came back (perf_counter), and the driver's time spent saving.
+        self.ready_at: float | None = None
+        self.finished_at: float | None = None
+        self.save_seconds = 0.0
         self._in_flight: dict[Any, tuple[_Slot, SweepItem]] = {}
         self._stop = False
 
@@ -209,6 +214,7 @@ class RaySweep:
         devices = ", ".join(sorted({f"{s.info['device']} on {s.info['host']}" for s in self.slots}))
         self.notify(f"{count} Ray worker(s) ready ({devices}; model loaded in "
                     f"{self.load_seconds or 0:.1f} s)")
+        self.ready_at = time.perf_counter()
         try:
             for slot in self.slots:
                 self._fill(slot, queue)
@@ -242,10 +248,13 @@ class RaySweep:
                     continue
                 except exceptions.RayTaskError as exc:
                     return Outcome(False, f"Item {item.index + 1} failed: {_cause(exc)}")
+                saving = time.perf_counter()
+                self._fill(slot, queue)  # the worker starts its next item while the driver saves
                 paths = save_remote_result(self.store, self.history, plan.plugin_id, plan.kind, plan.model,
                                            plan.mode, dict(item.request), artifacts)
                 self.runner.record(item, paths, seconds, self.backend)
-                self._fill(slot, queue)
+                self.save_seconds += time.perf_counter() - saving
+            self.finished_at = time.perf_counter()
             return Outcome(True)
         finally:
             for slot in self.slots:
