@@ -124,7 +124,7 @@ def test_killed_sweep_resumes_and_loses_nothing(tmp_path):
     assert 2 <= done_before < 8
 
     resumed = subprocess.run([sys.executable, "-m", "studio", "sweep", str(sweep), "--out", str(out)],
-                             capture_output=True, text=True, env=env, timeout=600)
+                             check=False, capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{done_before} done, {8 - done_before} to run" in resumed.stdout
     items = manifest_items(out)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from studio.core.jobs import Engine, Failed, Job, JobSpec, JobState, Saved, StateChanged
 from studio.core.sweeps.plan import SweepItem

@@ -15,9 +15,10 @@ import hashlib
 import itertools
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from studio.core.registry import Registry
 from studio.core.sweeps.spec import AXIS_NAMES, AxisSpec, SweepError, SweepFile

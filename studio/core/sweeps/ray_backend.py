@@ -20,8 +20,9 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from studio.core.history import History

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.store import slugify
 from studio.core.sweeps.grid import GridAxis, make_grid, save_grid

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from studio.core.atomic import write_text_atomic
 from studio.core.history import History

@@ -15,8 +15,9 @@ the parameter's own spec afterwards, so this module only expands.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from studio.plugin_api import Param, ParamType
 
@@ -101,7 +102,7 @@ def _linspace(start: float, stop: float, count: int, whole: bool) -> list[Any]:
         points = [start]
     else:
         points = [start + (stop - start) * i / (count - 1) for i in range(count)]
-    return [int(round(p)) for p in points] if whole else [round(p, 10) for p in points]
+    return [round(p) for p in points] if whole else [round(p, 10) for p in points]
 
 
 def _stepped(start: float, stop: float, step: float, whole: bool) -> list[Any]:
@@ -111,7 +112,7 @@ def _stepped(start: float, stop: float, step: float, whole: bool) -> list[Any]:
     if count > MAX_VALUES:
         raise ValuesError(f"the range has {count} values; the limit is {MAX_VALUES}")
     points = [start + step * i for i in range(count)]
-    return [int(round(p)) for p in points] if whole else [round(p, 10) for p in points]
+    return [round(p) for p in points] if whole else [round(p, 10) for p in points]
 
 
 def display(value: Any) -> str:
