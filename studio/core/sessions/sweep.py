@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ class SweepSession:
         self.grids: list[Path] = []
         self.item_clock = ProgressClock()  # over items: the ETA of the whole sweep
         self.step = (0, 0)  # the running item's (step, total)
+        # A form with a random seed gets one seed for the whole sweep, the same in the preview
+        # of the plan and in the run, written into the sweep file.
+        self.random_seed = secrets.randbelow(2**32)
 
     # -- what the dialog offers ---------------------------------------------------------------
     def sweepable_parameters(self) -> list[Param]:
@@ -104,6 +108,9 @@ class SweepSession:
         for name, value in self.values.items():
             if name in visible and name not in swept and name not in _SKIP and value is not None:
                 document[name] = list(value) if isinstance(value, tuple) else value
+        seed = next((p.name for p in self.plugin.parameters() if p.type is ParamType.SEED), None)
+        if seed is not None and seed not in swept and document.get(seed) in (None, -1):
+            document[seed] = self.random_seed  # the file alone remakes the same pictures
         document["axis"] = axes
         return document
 
@@ -115,7 +122,8 @@ class SweepSession:
             self.problem = "Choose a parameter for X and type its values."
         else:
             try:
-                self.plan = build(parse(json.dumps(document), Path("xyz.json")), self.context.registry)
+                self.plan = build(parse(json.dumps(document), Path("xyz.json")), self.context.registry,
+                                  random_seed=self.random_seed)
             except SweepError as exc:
                 self.problem = str(exc).removeprefix("xyz.json: ")
         self.changed.emit("plan")
@@ -134,7 +142,7 @@ class SweepSession:
         folder = self.context.settings.outputs / "sweeps" / _dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
         text = json.dumps(document, indent=2)
         try:
-            plan = build(parse(text, folder / "sweep.json"), self.context.registry)
+            plan = build(parse(text, folder / "sweep.json"), self.context.registry, random_seed=self.random_seed)
         except SweepError as exc:
             self.problem = str(exc).removeprefix("sweep.json: ")
             self.message.emit("error", self.problem)

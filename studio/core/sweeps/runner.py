@@ -78,6 +78,11 @@ class SweepRunner:
             listener(item, done)
         return done
 
+    def manifest_files(self) -> list[Path]:
+        """Every file this plan's finished items made (in item order)."""
+        keys = dict.fromkeys(item.key for item in self.plan.items)
+        return [path for key in keys for path in self.manifest.files_of(key)]
+
     # -- grids -----------------------------------------------------------------------------
     def write_grids(self, force: bool = False) -> list[Path]:
         """One labelled grid per seed and Z value, for image results with at least one axis.

@@ -176,6 +176,11 @@ class ImagePanel(QWidget):
         self.interrupt_button.setToolTip("Stop the running job and keep what it has so far")
         self.interrupt_button.setEnabled(False)
         buttons.addWidget(self.interrupt_button)
+        self.xyz_button = QPushButton("X/Y/Z…", left)  # the sweep dialog (studio/qt/dialogs/xyz.py)
+        self.xyz_button.setMinimumHeight(38)
+        self.xyz_button.setToolTip("X/Y/Z plot: vary up to three of these settings and see the results in a grid")
+        self.xyz_button.clicked.connect(self.open_xyz)
+        buttons.addWidget(self.xyz_button)
         column.addLayout(buttons)
         self.progress = QProgressBar(left)
         self.progress.setTextVisible(True)
@@ -364,6 +369,21 @@ class ImagePanel(QWidget):
         self.last_job = job
         self.refresh_queue()
         return job
+
+    def open_xyz(self) -> None:
+        """The X/Y/Z dialog over the form's current values (a running sweep's dialog comes back)."""
+        from studio.core.sessions.sweep import SweepSession
+        from studio.qt.dialogs.xyz import XYZDialog
+
+        if self.session.plugin is None:
+            return
+        dialog = getattr(self, "_xyz_dialog", None)
+        if dialog is None or not dialog.session.running:
+            session = SweepSession(self.context, self.session.plugin.id, self.model_source(), self.session.mode,
+                                   self.form.values())
+            dialog = self._xyz_dialog = XYZDialog(session, self.bridge, self)
+        dialog.show()
+        dialog.raise_()
 
     def _show_param_error(self, error: ParamError | str) -> None:
         self.form.show_error(error)
