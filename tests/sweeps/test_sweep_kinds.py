@@ -89,3 +89,13 @@ def test_music_sweep_saves_tagged_wavs(tmp_path):
         assert tags["INAM"] == "a slow chorale in D minor, organ"
         tempos.add(json.loads(tags["ICMT"])["tempo"])
     assert tempos == {60.0, 120.0}
+
+
+def test_a_mode_the_plugin_does_not_have_is_named(tmp_path, capsys):
+    sweep = tmp_path / "music.toml"
+    sweep.write_text('kind = "music"\nmode = "fast"\nseeds = [1]\n', encoding="utf-8")
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    assert "the chorale plugin has no run modes; remove mode = 'fast'" in capsys.readouterr().err
+    sweep.write_text('kind = "image"\nmode = "fast"\nseeds = [1]\n', encoding="utf-8")
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    assert "mode must be one of txt2img, img2img, inpaint (got 'fast')" in capsys.readouterr().err

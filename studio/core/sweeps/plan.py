@@ -91,10 +91,13 @@ def build(sweep: SweepFile, registry: Registry, random_seed: int | None = None) 
     model, model_label = _model(sweep, plugin)
     notes: list[str] = []
 
+    file_params = dict(sweep.params)
+    if sweep.mode is not None and not plugin.modes():
+        if "mode" not in params:
+            raise SweepError(f"{name}: the {plugin.id} plugin has no run modes; remove mode = {sweep.mode!r}")
+        file_params["mode"] = sweep.mode  # this plugin has a parameter called "mode"
     base: dict[str, Any] = {}
-    for key, value in sweep.params.items():
-        if key == "mode" and key not in params:
-            continue
+    for key, value in file_params.items():
         param = params.get(key)
         if param is None:
             raise SweepError(f"{name}: unknown parameter {key!r}; the {plugin.id} plugin takes "
