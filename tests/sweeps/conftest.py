@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+#: seconds for the tests that render the example (8 images x 20 steps): a few seconds on an idle
+#: 2-core machine, minutes when it is shared; the session fixture's run counts toward the first.
+SLOW = 900
+
 # Exactly the file from issue #15.
 EXAMPLE = '''kind = "image"                 # image | text | music | latent
 model = "builtin"              # or a folder, a single file, or a hub id, as elsewhere

@@ -10,15 +10,17 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from studio.cli import main
 from studio.core.history import History
 from studio.core.metadata import read_png_parameters
 
-from .conftest import EXAMPLE, files_by_key, item_files, manifest_items
+from .conftest import EXAMPLE, SLOW, files_by_key, item_files, manifest_items
 
 
+@pytest.mark.timeout(SLOW)
 def test_example_makes_8_images_and_2_labelled_grids(local_example, example_file):
     out, stdout, home = local_example
     images = item_files(out)
@@ -50,6 +52,7 @@ def test_example_makes_8_images_and_2_labelled_grids(local_example, example_file
     assert (margin < 128).any(), "the header and axis labels are drawn in the margin"
 
 
+@pytest.mark.timeout(SLOW)
 def test_rerun_runs_nothing_and_writes_nothing(local_example, example_file, capsys):
     out, _, _ = local_example
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
@@ -102,6 +105,7 @@ def test_unreachable_ray_address_is_one_line(example_file, tmp_path, capsys):
     assert "no Ray cluster reachable at 127.0.0.1:9" in err
 
 
+@pytest.mark.timeout(SLOW)
 def test_killed_sweep_resumes_and_loses_nothing(tmp_path):
     """SIGKILL a sweep after its second item; the rerun makes only the rest.  (3 steps instead of
     20 keeps it quick; the example itself is checked above.)"""

@@ -13,7 +13,7 @@ from PIL import Image
 from studio.cli import main
 from studio.core.history import History
 
-from .conftest import files_by_key, item_files, manifest_items
+from .conftest import SLOW, files_by_key, item_files, manifest_items
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs the 'cluster' extra")
 
@@ -25,6 +25,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.timeout(SLOW)
 def test_ray_gives_the_same_8_images_pixel_for_pixel(local_example, example_file, tmp_path, capsys):
     reference, _, reference_home = local_example
     out = tmp_path / "out"
@@ -50,6 +51,7 @@ def test_ray_gives_the_same_8_images_pixel_for_pixel(local_example, example_file
         local.close()
 
 
+@pytest.mark.timeout(SLOW)
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(example_file, tmp_path):
     from studio.core.context import StudioContext
     from studio.core.registry import Registry
