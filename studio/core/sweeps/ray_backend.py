@@ -230,6 +230,9 @@ class RaySweep:
                     artifacts, seconds = ray.get(ref)
                 except exceptions.RayActorError:
                     queue.appendleft(item)  # the worker died: its item runs again elsewhere
+                    for other in self.slots:  # keep the others busy before anything else
+                        if other is not slot:
+                            self._fill(other, queue)
                     if slot.alive:
                         slot.alive = False
                         self.notify(f"Ray worker {slot.info['pid']} on {slot.info['host']} died; "
@@ -237,15 +240,15 @@ class RaySweep:
                         if replacements > 0:
                             replacements -= 1
                             try:
-                                self.slots.extend(start_workers(1))
+                                fresh = start_workers(1)
                             except _WorkerFailed as failed:
                                 self.notify(f"a replacement worker failed to start: {failed}")
-                    live = [s for s in self.slots if s.alive]
-                    if not live:
+                            else:
+                                self.slots.extend(fresh)
+                                self._fill(fresh[0], queue)
+                    if not any(s.alive for s in self.slots):
                         return Outcome(False, "Every Ray worker died; rerun the sweep to carry on "
                                               "(finished items are kept).")
-                    for other in live:
-                        self._fill(other, queue)
                     continue
                 except exceptions.RayTaskError as exc:
                     return Outcome(False, f"Item {item.index + 1} failed: {_cause(exc)}")
@@ -256,6 +259,8 @@ class RaySweep:
                 self.runner.record(item, paths, seconds, self.backend)
                 self.save_seconds += time.perf_counter() - saving
             self.finished_at = time.perf_counter()
+            if queue:  # belt and braces: every path above keeps a live worker busy while items are left
+                return Outcome(False, f"{len(queue)} items were not run; rerun the sweep to carry on.")
             return Outcome(True)
         finally:
             for slot in self.slots:
