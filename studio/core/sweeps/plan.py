@@ -126,7 +126,7 @@ def build(sweep: SweepFile, registry: Registry, random_seed: int | None = None) 
             request = dict(base)
             if seed_param is not None and seed is not None:
                 request[seed_param] = seed
-            for axis, position in zip(axes, (x, y, z)):
+            for axis, position in zip(axes, (x, y, z), strict=False):  # fewer than 3 axes
                 _apply(request, axis, position)
             try:
                 clean = validate_request(list(params.values()), request, mode)
@@ -251,7 +251,7 @@ def _apply(request: dict[str, Any], axis: Axis, position: int) -> None:
 
 
 def _describe(axes: Sequence[Axis], position: tuple[int, int, int]) -> str:
-    return ", ".join(f"{a.param} = {a.labels[p]}" for a, p in zip(axes, position)) or "the base request"
+    return ", ".join(f"{a.param} = {a.labels[p]}" for a, p in zip(axes, position, strict=False)) or "the base request"
 
 
 def _seeds(sweep: SweepFile, seed_param: str | None, swept: set[str], base: dict[str, Any],
