@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
     sweep.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run on Ray: no ADDRESS starts a local Ray instance; ADDRESS joins a cluster "
                             "(host:6379, ray://host:10001 or auto)")
-    sweep.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else one per CPU)")
+    sweep.add_argument("--workers", type=int, help="Ray workers (default: one per GPU; without GPUs, one per as many CPUs as a local run uses threads)")
     sweep.add_argument("--dry-run", action="store_true", help="print the plan and stop")
 
 

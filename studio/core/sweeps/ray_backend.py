@@ -101,9 +101,17 @@ def _first_line(exc: BaseException) -> str:
 class SweepWorker:
     """The actor: one loaded model, many items.  Built by Ray in the worker process."""
 
-    def __init__(self, plugin_id: str, model: str, options: LoadOptions):
+    def __init__(self, plugin_id: str, model: str, options: LoadOptions, threads: str | None):
         from studio.core.registry import Registry
 
+        # Ray sets OMP_NUM_THREADS to the actor's CPU share (1).  The CPU kernels' summation
+        # order depends on the thread count, so a 1-thread worker differs from a local run in a
+        # few pixels by one level.  Before the plugin imports torch, take what a local run takes:
+        # the driver's OMP_NUM_THREADS if it set one, else the library's own default.
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = threads
+        else:
+            os.environ.pop("OMP_NUM_THREADS", None)
         started = time.perf_counter()
         plugin = Registry.discover().get(plugin_id)
         self.model = plugin.load(model, options, lambda message: None)
@@ -160,12 +168,17 @@ class RaySweep:
 
     # -- sizing ------------------------------------------------------------------------------
     def plan_workers(self) -> tuple[int, bool]:
-        """(how many workers, whether each gets a GPU): one per GPU, else one per CPU."""
+        """(how many workers, whether each gets a GPU): one per GPU, else one per local thread count of CPUs."""
         ray = import_ray()
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        available = gpus if gpus else max(1, int(resources.get("CPU", 1)))
-        wanted = max(1, self.requested_workers or available)
+        cpus = max(1, int(resources.get("CPU", 1)))
+        available = gpus if gpus else cpus
+        # A CPU worker runs with a local run's thread count (see SweepWorker), so by default
+        # one worker per that many CPUs; --workers may ask for more (each is scheduled on 1 CPU).
+        threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        default = gpus if gpus else max(1, cpus // max(1, threads))
+        wanted = max(1, self.requested_workers or default)
         if wanted > available:
             # More actors than the cluster has room for would wait for resources forever.
             self.notify(f"asked for {wanted} workers; the cluster has room for {available} "
@@ -194,7 +207,8 @@ class RaySweep:
         replacements = self.max_replacements if self.max_replacements is not None else 2 * count
 
         def start_workers(n: int) -> list[_Slot]:
-            actors = [actor_class.remote(plan.plugin_id, plan.model, self.options) for _ in range(n)]
+            threads = os.environ.get("OMP_NUM_THREADS") or None
+            actors = [actor_class.remote(plan.plugin_id, plan.model, self.options, threads) for _ in range(n)]
             slots = []
             for actor in actors:  # they load in parallel; collect each one's report
                 try:
