@@ -15,7 +15,7 @@ where the panel looks for it, then announces it with ``changed(name)``:
 ``"fitted"``       a newly found direction (kept as a file and offered as a slider)
 =================  ==========================================================================
 
-``job_finished(purpose)`` fires after each job of the panel ends (not when superseded).
+``job_finished(purpose, succeeded)`` fires after each job of the panel ends (not when superseded).
 Slider previews are *interactive* jobs in one lane, so a newer slider value replaces a queued
 older one and only the newest is drawn.
 """
@@ -47,8 +47,8 @@ STARTING_PROMPT = "a red circle on a black background"
 class LatentSession(PanelSession):
     kind = Kind.LATENT
 
-    #: a job of this panel ended (done, interrupted or failed; not superseded): (purpose)
-    job_finished = Signal(str)
+    #: a job of this panel ended (done, interrupted or failed; not superseded): (purpose, succeeded)
+    job_finished = Signal(str, bool)
 
     def __init__(self, context: StudioContext, plugin_id: str | None = None) -> None:
         ids = [p.id for p in context.registry.plugins(Kind.LATENT)]
@@ -162,6 +162,10 @@ class LatentSession(PanelSession):
     def edit_preview(self) -> Job:
         """Queue an interactive preview of the current sliders (newest wins)."""
         return self._submit("preview", "edit", self.edit_request(), interactive=True)
+
+    def edit(self) -> Job:
+        """Queue the edit the sliders describe as an ordinary job (the CLI's ``latent edit``)."""
+        return self._submit("edit", "edit", self.edit_request())
 
     def set_amount(self, name: str, amount: float) -> None:
         if name not in self._names():
@@ -400,14 +404,12 @@ class LatentSession(PanelSession):
             return  # a superseded slider preview: a newer one is on its way
         if state is not JobState.FAILED:
             self._follow_up(purpose)
-        self.job_finished.emit(purpose)
+        self.job_finished.emit(purpose, state is not JobState.FAILED)
 
     def _follow_up(self, purpose: str) -> None:
-        """What a finished job leads to: a first preview once the directions are known, the
-        edited preview of an encoded image, the sliders of a fitted direction."""
-        if purpose in ("info", "encode") and (self.directions or self.is_diffusion):
-            self._try(self.edit_preview)
-        elif purpose == "fit" and self.state.fitted is not None:
+        """A found direction is kept as a file and offered as a slider (the model is asked again).
+        (Drawing a first preview after a load or an encode is the panel's call: the CLI has none.)"""
+        if purpose == "fit" and self.state.fitted is not None:
             fitted = self.state.fitted
             self.keep_fitted()
             score = fitted.directions[0].score

@@ -283,7 +283,7 @@ class LatentPanel(LatentDialogs, QWidget):
         self.message.bind(session)
         self.run_status.bind(session)
         connect_while_alive(self, session.changed, self._session_changed)
-        connect_while_alive(self, session.job_finished, self.jobFinished.emit)
+        connect_while_alive(self, session.job_finished, self._job_finished)
         self.plugin_combo.currentIndexChanged.connect(self._plugin_chosen)
         self.model_picker.picked.connect(lambda _source: self.load_model())
         self.load_button.clicked.connect(self.load_model)
@@ -326,6 +326,14 @@ class LatentPanel(LatentDialogs, QWidget):
             self._show_walk()
         elif what == "quality":
             self._show_quality()
+
+    def _job_finished(self, purpose: str, succeeded: bool) -> None:
+        if succeeded and purpose in ("info", "encode"):  # show the (new) base with the sliders as they are
+            if self.session.directions:
+                self.request_preview()
+            elif self.session.is_diffusion:
+                self._send_preview()
+        self.jobFinished.emit(purpose)
 
     def _text_values(self) -> dict[str, Any]:
         texts = {p.name for p in self.session.parameters() if p.type in (ParamType.TEXT, ParamType.STR)}
