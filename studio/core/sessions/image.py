@@ -174,11 +174,11 @@ class ImageSession(PanelSession):
 
     def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if isinstance(self.plugin, MapsA1111):
-            values, unplaced = self.plugin.from_a1111(fields)
-            return dict(values), [k for k in unplaced if k not in _STUDIO_KEYS]
+            mapped, unplaced = self.plugin.from_a1111(fields)
+            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
         names = {p.name for p in self.parameters()}
         values: dict[str, Any] = {}
-        ignored = []
+        ignored: list[str] = []
         for key, value in fields.items():
             target = _A1111_FALLBACK.get(key)
             if target and target in names:

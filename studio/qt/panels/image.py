@@ -114,18 +114,18 @@ class ImagePanel(ImageDrops, QWidget):
         self.form = ParamForm(self.session.parameters(), custom=custom, exclude=[mask.name] if mask else [],
                               message_bar=self.message)
         self.form.setObjectName("paramForm")
-        self.scroll = QScrollArea(left)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll = QScrollArea(left)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         holder.setObjectName("formHolder")
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(0, 4, 6, 4)
         holder_layout.addWidget(self.form)
         holder_layout.addStretch(1)
-        self.scroll.setWidget(holder)
-        column.addWidget(self.scroll, 1)
+        self.form_scroll.setWidget(holder)
+        column.addWidget(self.form_scroll, 1)
 
         # pinned at the bottom: messages, the buttons, progress, queue
         column.addWidget(self.message)
@@ -189,8 +189,8 @@ class ImagePanel(ImageDrops, QWidget):
         self._show_mode()
 
         self.generate_button.clicked.connect(self.generate)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate)
         self.mode_group.buttonClicked.connect(self._mode_clicked)
         self.queue_view.removeRequested.connect(self.remove_queued)
         self.gallery.recordActivated.connect(self.restore_output)

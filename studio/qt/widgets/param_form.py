@@ -42,8 +42,9 @@ def _repolish(widget: QWidget) -> None:
 
 
 class _Row:
-    def __init__(self, param: Param, editor: QWidget, label: QLabel | None, container: QWidget | None,
+    def __init__(self, param: Param, editor: Any, label: QLabel | None, container: QWidget | None,
                  layout: QFormLayout):
+        # ``editor``: a QWidget with value() / set_value() / changed (see param_editors)
         self.param, self.editor, self.label, self.container, self.layout = param, editor, label, container, layout
 
     @property
@@ -268,7 +269,7 @@ class ParamForm(QWidget):
     def is_shown(self, name: str) -> bool:
         """Whether ``name`` applies in the current mode (folded advanced rows count as shown)."""
         row = self._rows.get(name)
-        return bool(row) and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
+        return row is not None and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
 
     def values(self) -> dict[str, Any]:
         """Every parameter's current value (also those hidden by the mode)."""
