@@ -126,3 +126,17 @@ def test_run_status_and_message_bar_follow_a_real_run(qtbot, session):
     assert not status.interrupt_button.isEnabled() and not status.cancel_button.isEnabled()
     session.message.emit("warning", "Something to say")
     assert bar.text() == "Something to say" and bar.kind == "warning"
+
+
+def test_file_filters_and_custom_editors_are_the_panels_choice(qtbot):
+    from studio.qt.widgets.param_editors import SampleSeedEditor
+
+    params = [Param("continue_from", ParamType.FILE_PATH, None, optional=True),
+              Param("seed", ParamType.SEED, 0)]
+    seed = SampleSeedEditor()
+    form = ParamForm(params, file_filters={"continue_from": "MIDI (*.mid *.midi)"}, custom={"seed": seed})
+    qtbot.addWidget(form)
+    assert form.editor("continue_from").file_filter == "MIDI (*.mid *.midi)"
+    assert form.editor("seed") is seed and form.values()["seed"] == 0
+    seed.new_button.click()
+    assert form.values()["seed"] == seed.spin.value()
