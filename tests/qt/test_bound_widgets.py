@@ -139,4 +139,4 @@ def test_file_filters_and_custom_editors_are_the_panels_choice(qtbot):
     assert form.editor("continue_from").file_filter == "MIDI (*.mid *.midi)"
     assert form.editor("seed") is seed and form.values()["seed"] == 0
     seed.new_button.click()
-    assert form.values()["seed"] == seed.spin.value()
+    assert form.values()["seed"] != 0, "a new sample was drawn"
