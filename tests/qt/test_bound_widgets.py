@@ -51,8 +51,13 @@ def test_model_hints_narrow_choices_and_fill_untouched_fields(qtbot, session):
     form = _form(qtbot, session)
     form.editor("steps").setValue(12)  # the user's: must survive the model's defaults
     job = session.submit(session.job_spec())
+    messages: list[str] = []
+    session.message.connect(lambda level, text: messages.append(text))
     session.handle(job, ModelLoaded(source="tiny", device="cpu", defaults={"steps": 30, "cfg_scale": 5.0},
-                                    choices={"scheduler": ["DDIM", "Euler a"]}))
+                                    choices={"scheduler": ["DDIM", "Euler a"]}, modes=["img2img", "inpaint"]))
+    assert session.model_modes == ["img2img", "inpaint"]
+    assert any("does not support txt2img" in text for text in messages)
+    assert any(text.startswith("Sampler 'Euler' does not suit this model") for text in messages)
     combo = form.editor("scheduler")
     assert [combo.itemText(i) for i in range(combo.count())] == ["DDIM", "Euler a"]
     assert session.values["scheduler"] == "DDIM" and form.values()["scheduler"] == "DDIM"

@@ -208,6 +208,11 @@ class ImagePanel(ImageDrops, QWidget):
             preview = self.session.preview
             if preview is not None and preview.image is not None:
                 self.image_view.set_image(pil_to_qimage(preview.image), f"Preview · step {preview.step}")
+        elif what in ("hints", "model"):  # the modes this model supports, once it has loaded
+            for mode, button in self.mode_buttons.items():
+                supported = mode in self.session.model_modes
+                button.setEnabled(supported or mode == self.session.mode)
+                button.setToolTip(mode if supported else f"{mode}: not supported by this model")
         elif what == "job":
             job = self.session.active_job
             if job is not None and job.state is JobState.LOADING:
