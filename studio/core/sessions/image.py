@@ -165,8 +165,9 @@ class ImageSession(PanelSession):
     def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Through the plugin's MapsA1111 capability; without it, only fields that already carry
         one of the plugin's parameter names apply (the rest is listed, never guessed)."""
-        if isinstance(self.plugin, MapsA1111):
-            mapped, unplaced = self.plugin.from_a1111(fields)
+        plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
+        if isinstance(plugin, MapsA1111):
+            mapped, unplaced = plugin.from_a1111(fields)
             return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
         names = {p.name for p in self.parameters()}
         values = {k: v for k, v in fields.items() if k in names}

@@ -21,7 +21,8 @@ The session stays the one source of truth: a value crosses the form → session 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QToolButton, QVBoxLayout, QWidget
@@ -30,8 +31,17 @@ from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Param, ParamError, ParamType
 from studio.qt.widgets.binding import connect_while_alive
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.widgets.param_editors import (AUTO_TEXT, ChoiceEditor, FloatEditor, IntEditor, PathEditor,
-                                             SeedEditor, SizeEditor, ValueHolder, make_editor)
+from studio.qt.widgets.param_editors import (
+    AUTO_TEXT,
+    ChoiceEditor,
+    FloatEditor,
+    IntEditor,
+    PathEditor,
+    SeedEditor,
+    SizeEditor,
+    ValueHolder,
+    make_editor,
+)
 
 __all__ = ["AUTO_TEXT", "ParamForm", "PathEditor", "SeedEditor", "SizeEditor", "FloatEditor", "IntEditor"]
 
