@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
         context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
+        # The session hears the job's events as the panel's would (here on the worker thread; the
+        # main thread only waits).  What it warns about — a setting this model ignores, a sampler it
+        # replaced — goes to stderr, as the panel shows it in its message bar.
+        session.message.connect(lambda level, text: bar.note(f"studio: warning: {text}") if level == "warning"
+                                else None)
+        context.engine.subscribe(session.handle)
         try:
             ok = wait(context, job)
         finally:
