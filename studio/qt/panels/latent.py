@@ -76,6 +76,7 @@ class LatentPanel(LatentDialogs, QWidget):
         self.setAcceptDrops(True)
         self._loaded_for: str | None = None
         self._texts: dict[str, Any] = {}
+        self._previewed: dict[str, Any] = {}  # the edit request of the newest preview sent
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._send_preview)
@@ -258,7 +259,9 @@ class LatentPanel(LatentDialogs, QWidget):
 
     def _build_form(self) -> None:
         """The base's form, from the current plugin's specs (rebuilt when the plugin changes)."""
-        if self.form is not None:
+        if self.form is not None:  # out of the layout now; Qt deletes it once back in its event loop
+            self.base_layout.removeWidget(self.form)
+            self.form.hide()
             self.form.deleteLater()
         self.seed_editor = SampleSeedEditor()
         self.form = ParamForm(self.session.parameters(), include=FORM_FIELDS, custom={"seed": self.seed_editor},
@@ -302,11 +305,12 @@ class LatentPanel(LatentDialogs, QWidget):
             self._loaded_for = None
             self._clear_views()
         elif what == "values":
-            typed = self._text_values() != self._texts
-            self._texts = self._text_values()
-            self.request_preview(TYPING_MS if typed else THROTTLE_MS)
+            self._values_changed()
         elif what == "directions":
             self.sliders.set_directions(self.session.directions, self.session.amounts, self.session.keep)
+            self.sliders.empty.setText("No directions in files yet: move the prompt pair above, or Load… a "
+                                       "directions file." if self.session.is_diffusion else
+                                       "This model has no directions yet: Find new… or Load… some.")
             self.quality_button.setEnabled(bool(state.info.get("quality_available")))
             self._update_cosines()
         elif what == "edited" and state.preview is not None:
@@ -321,11 +325,17 @@ class LatentPanel(LatentDialogs, QWidget):
 
     def _job_finished(self, purpose: str, succeeded: bool) -> None:
         if succeeded and purpose in ("info", "encode"):  # show the (new) base with the sliders as they are
-            if self.session.directions:
-                self.request_preview()
-            elif self.session.is_diffusion:
-                self._send_preview()
+            self.request_preview()
         self.jobFinished.emit(purpose)
+
+    def _values_changed(self) -> None:
+        """Preview again only when the preview's request changed (not for e.g. a size hint it
+        does not use); wait for a pause while a prompt is being typed."""
+        if self.session.edit_request() == self._previewed:
+            return
+        typed = self._text_values() != self._texts
+        self._texts = self._text_values()
+        self.request_preview(TYPING_MS if typed else THROTTLE_MS)
 
     def _text_values(self) -> dict[str, Any]:
         texts = {p.name for p in self.session.parameters() if p.type in (ParamType.TEXT, ParamType.STR)}
@@ -366,7 +376,11 @@ class LatentPanel(LatentDialogs, QWidget):
         super().showEvent(event)
         # Load lazily: opening the studio must not load the heavy libraries for a tab nobody looked at.
         if self._loaded_for is None and self.session.model:
-            QTimer.singleShot(0, self.load_model)
+            QTimer.singleShot(0, self._load_if_not_yet)
+
+    def _load_if_not_yet(self) -> None:
+        if self._loaded_for is None:  # a plugin switch may have loaded meanwhile
+            self.load_model()
 
     def load_model(self) -> None:
         self.session.set_model(self.model_picker.source() or self.session.model)
@@ -375,7 +389,9 @@ class LatentPanel(LatentDialogs, QWidget):
         self.run_command(self.session.load_info)
 
     def _clear_views(self) -> None:
+        self._previewed = {}
         self.sliders.set_directions([])
+        self.sliders.empty.setText("No directions yet: load a model.")
         self.preview_view.clear()
         self._show_encoded()
         self.strip.clear()
@@ -443,13 +459,17 @@ class LatentPanel(LatentDialogs, QWidget):
     def request_preview(self, delay_ms: int = THROTTLE_MS) -> None:
         """Throttle: ticks within ``delay_ms`` collapse into one job; the engine keeps only the
         newest queued one."""
-        if self._loaded_for is None or (not self.session.directions and not self.session.is_diffusion):
+        if self._loaded_for is None:
             return
         self.last_tick = time.perf_counter()
         if not self._timer.isActive() or delay_ms > THROTTLE_MS:
             self._timer.start(delay_ms)
 
     def _send_preview(self) -> None:
+        request = self.session.edit_request()
+        if request == self._previewed:
+            return  # e.g. a load's hints and its end asked at once: that preview is already on its way
+        self._previewed = request
         self.run_command(self.session.edit_preview)
 
     def _update_cosines(self) -> None:
