@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 
@@ -10,12 +9,17 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.context import StudioContext
+from studio.core.logs import setup_logging
+from studio.core.settings import ensure_writable_home
 from studio.qt.main_window import MainWindow
 from studio.qt.theme import apply_theme
 
 
 def run_gui(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Tracebacks go to <data>/logs/studio.log, never the terminal; a read-only data folder is
+    # swapped for a temp one for this session (the window says so).
+    ensure_writable_home()
+    setup_logging()
     args = list(sys.argv) if argv is None else [sys.argv[0] if sys.argv else "studio", *argv]
     app = QApplication.instance() or QApplication(args)
     app.setApplicationName("Studio")
