@@ -50,7 +50,7 @@ def check_image(path: str | None, what: str) -> None:
         return
     from PIL import Image
 
-    from studio.core.image_limits import check_declared_size, image_limit
+    from studio.core.image_limits import bomb_sentence, check_declared_size, image_limit
     from studio.plugin_api import ParamError
 
     try:
@@ -60,7 +60,9 @@ def check_image(path: str | None, what: str) -> None:
                 image.verify()
     except ParamError as exc:
         raise UsageError(str(exc)) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise UsageError(bomb_sentence(exc, f"{what} {path}")) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise UsageError(f"cannot read {what} {path}: {exc}") from None
 
 

@@ -55,6 +55,13 @@ def run_guarded(body: Callable[[], int]) -> int:
         log.info("bad input: %s", exc)
         say(str(exc))
         return EXIT_BAD_INPUT
+    except LookupError as exc:
+        if type(exc) is not LookupError:  # a KeyError/IndexError is a bug, not the user's input
+            log.exception("the command failed")
+            say(describe(exc).rstrip(".") + "." + see_log())
+            return EXIT_FAILED
+        say(str(exc))  # the registry's "no plugin named X (installed: ...)"
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED

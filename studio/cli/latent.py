@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.latent_command == "walk":
         if not 2 <= args.frames <= 240:
             raise UsageError(f"--frames must be between 2 and 240 (got {args.frames})")
-        out = plan_out(args.out, 1, WALK_SUFFIXES)  # a .gif/.mp4 file, or a folder of PNG frames
+        out = plan_out(args.out, 1, WALK_SUFFIXES, folder_allowed=False)  # .gif/.mp4, or a frames folder
         if out.folder is not None and any(out.folder.glob("frame-*.png")):
             raise UsageError(f"--out: {out.folder} already holds walk frames; they are never replaced, "
                              "choose another folder")

@@ -8,6 +8,7 @@ set to the same figure, so code that opens images directly refuses them too.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -25,8 +26,7 @@ def set_max_pixels(pixels: int) -> None:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency
         return
-    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that; ours refuses above the limit.
-    Image.MAX_IMAGE_PIXELS = _max_pixels
+    Image.MAX_IMAGE_PIXELS = _pillow_guard()
 
 
 def max_pixels() -> int:
@@ -38,8 +38,22 @@ def image_limit() -> Iterator[None]:
     """Pillow's guard at the current limit for the block (it is process-wide state)."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = _max_pixels
+    Image.MAX_IMAGE_PIXELS = _pillow_guard()
     yield
+
+
+def _pillow_guard() -> int:
+    """Pillow warns above MAX_IMAGE_PIXELS and refuses (at open) above twice that: half our limit
+    makes it refuse exactly where we do; its warning in between goes to the log."""
+    return max(1, _max_pixels // 2)
+
+
+def bomb_sentence(exc: Exception, what: str) -> str:
+    """Our sentence for Pillow's DecompressionBombError (it stopped the file at open)."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+    return (f"The {what} has {size}, more than the limit of {_max_pixels / 1e6:g} megapixels; raise "
+            "'Largest image' in Settings if you trust it.")
 
 
 def check_declared_size(size: tuple[int, int], what: str) -> None:

@@ -47,7 +47,7 @@ def plan_out(out: str, count: int = 1, suffixes: tuple[str, ...] = IMAGE_SUFFIXE
         if not folder_writable(path.parent if str(path.parent) else Path(".")):
             raise ParamError(f"{flag}: cannot write in the folder {path.parent} (read-only or not allowed).")
         return OutPlan(None, tuple(files))
-    if path.suffix and not folder_allowed:
+    if not folder_allowed:
         raise ParamError(f"{flag} must end in {' or '.join(suffixes)} (got {out}).")
     if path.exists() and not path.is_dir():
         raise ParamError(f"{flag} {out} is an existing file; give a new file name ending in "
