@@ -31,8 +31,9 @@ def _note(text: str) -> None:
 
 def run_guarded(body: Callable[[], int]) -> int:
     from studio.core.errors import describe
-    from studio.core.logs import see_log, setup_logging
-    from studio.core.settings import ensure_writable_home
+    from studio.core.image_limits import set_max_pixels
+    from studio.core.logs import setup_logging, with_log_hint
+    from studio.core.settings import Settings, ensure_writable_home
     from studio.plugin_api import ParamError
 
     from studio.core.data_files import listen
@@ -41,6 +42,7 @@ def run_guarded(body: Callable[[], int]) -> int:
     try:
         ensure_writable_home()
         setup_logging()
+        set_max_pixels(Settings.load().max_image_pixels)  # also says if the settings were damaged
     except Exception as exc:  # noqa: BLE001 - even a broken data folder is one line, not a traceback
         say(f"cannot start: {describe(exc)}")
         return EXIT_FAILED
@@ -58,7 +60,7 @@ def run_guarded(body: Callable[[], int]) -> int:
     except LookupError as exc:
         if type(exc) is not LookupError:  # a KeyError/IndexError is a bug, not the user's input
             log.exception("the command failed")
-            say(describe(exc).rstrip(".") + "." + see_log())
+            say(with_log_hint(describe(exc)))
             return EXIT_FAILED
         say(str(exc))  # the registry's "no plugin named X (installed: ...)"
         return EXIT_BAD_INPUT
@@ -67,5 +69,5 @@ def run_guarded(body: Callable[[], int]) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place every unexpected failure becomes a sentence
         log.exception("the command failed")
-        say(describe(exc).rstrip(".") + "." + see_log())
+        say(with_log_hint(describe(exc)))
         return EXIT_FAILED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +22,10 @@ MAX_BYTES = 1_000_000
 BACKUPS = 3
 
 _handler: logging.Handler | None = None
+#: environment variable -> (the library's logger, the value that makes its import quiet)
+_QUIET_IMPORTS = {"TORCH_LOGS": ("torch", "-torch"), "DIFFUSERS_VERBOSITY": ("diffusers", "error"),
+                  "TRANSFORMERS_VERBOSITY": ("transformers", "error")}
+_quieted: set[str] = set()
 
 
 def default_log_path() -> Path:
@@ -40,6 +45,14 @@ def setup_logging(path: Path | None = None, level: int = logging.INFO) -> Path:
     the terminal.  A data folder that cannot be written gets a log in the temp folder.
     Returns the log file's path.  Calling it again moves the log (tests, a new data folder)."""
     global _handler
+    # torch, diffusers and transformers attach their own terminal handler to their logger when
+    # they are imported (inside the first model load) and may warn during that very import,
+    # before we can re-point the handler: their own settings keep the import quiet (a user's own
+    # values win), and adopt_console_handlers() then sends their warnings to the log file.
+    for variable, (logger_name, value) in _QUIET_IMPORTS.items():
+        if variable not in os.environ:
+            os.environ[variable] = value
+            _quieted.add(logger_name)
     target = path or default_log_path()
     try:
         handler = _open_handler(target)
@@ -95,3 +108,5 @@ def adopt_console_handlers() -> None:
             logger.removeHandler(h)
         if console and _handler not in logger.handlers and not logger.propagate:
             logger.addHandler(_handler)
+        if console and logger.name in _quieted:
+            logger.setLevel(logging.WARNING)  # from now on its warnings reach the log file

@@ -41,11 +41,11 @@ def ensure_writable_home() -> Path:
         return home
     fallback = fallback_data_folder()
     source = home / "settings.json"
-    if source.is_file() and not (fallback / "settings.json").exists():
-        try:
+    try:
+        if source.is_file() and not (fallback / "settings.json").exists():
             shutil.copyfile(source, fallback / "settings.json")
-        except OSError:
-            pass
+    except OSError:  # unreadable too: the defaults, and the notice below
+        pass
     os.environ["STUDIO_HOME"] = str(fallback)
     notify(f"The data folder {home} cannot be written; this session keeps its history, settings "
            f"and outputs in {fallback}.")
