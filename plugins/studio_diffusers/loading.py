@@ -62,6 +62,36 @@ def _no_safety_kwargs(index: dict) -> dict[str, Any]:
     return {}
 
 
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (its header and size disagree), or None.
+    Reads only the header: 8 bytes of length, a JSON table of tensors with their byte ranges."""
+    import json
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "shorter than a safetensors header"
+            (length,) = struct.unpack("<Q", head)
+            if length > size - 8:
+                return f"the header says {length} bytes but the file has {size}"
+            table = json.loads(handle.read(length))
+    except (OSError, ValueError) as exc:
+        return f"unreadable header: {exc}"
+    ends = [int(v["data_offsets"][1]) for k, v in table.items() if k != "__metadata__" and isinstance(v, dict)]
+    needed = 8 + length + max(ends, default=0)
+    return f"{size} of {needed} bytes" if size < needed else None
+
+
+def _broken_safetensors(folder: Path) -> Path | None:
+    for path in sorted(folder.glob("*/*.safetensors")):
+        if _safetensors_problem(path) is not None:
+            return path
+    return None
+
+
 def _denoiser_weights(folder: Path) -> Path | None:
     for sub in ("unet", "transformer", "prior", "decoder"):
         d = folder / sub
@@ -331,7 +361,13 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
             pipe = DiffusionPipeline.from_pretrained(
                 folder, dtype=dtype, local_files_only=True,
                 use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index))
-        except (OSError, EnvironmentError) as exc:
+        except Exception as exc:
+            broken = _broken_safetensors(folder)
+            if broken is not None:  # the weights are there but cut short or damaged
+                raise ValueError(f"{broken.relative_to(folder)} in {folder.name} is truncated or corrupt "
+                                 f"({_safetensors_problem(broken)}); copy or download it again.") from exc
+            if not isinstance(exc, OSError):
+                raise
             if not options.allow_pickle and "safetensors" in str(exc).lower():
                 raise ValueError(f"{folder.name} has only pickle (.bin) weights; turn on 'allow pickle' in "
                                  f"the load options if you trust where it came from.") from exc

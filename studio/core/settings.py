@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -63,6 +64,12 @@ def _problem(name: str, value: Any, default: Any) -> str | None:
     if isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok and value > 0 else "must be a whole number above 0"
+    if name == "device":
+        ok = isinstance(value, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value.strip().lower())
+        return None if ok else "must be auto, cpu, cuda, cuda:N or mps"
+    if name == "dtype":
+        ok = value in ("auto", "float32", "float16", "bfloat16")
+        return None if ok else "must be auto, float32, float16 or bfloat16"
     if isinstance(default, str):
         return None if isinstance(value, str) else "must be text"
     if isinstance(default, dict):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.core.context import StudioContext
-from studio.core.logs import setup_logging
+from studio.core.errors import describe
+from studio.core.logs import setup_logging, with_log_hint
 from studio.core.settings import ensure_writable_home
 from studio.qt.main_window import MainWindow
 from studio.qt.theme import apply_theme
@@ -29,6 +32,24 @@ def _close_when_shown(window: MainWindow, shown_file: Path) -> None:
     window.close()
 
 
+def _report_unexpected(window: MainWindow):
+    """An exception escaping a Qt slot would print a traceback on the terminal (PySide6 calls
+    sys.excepthook): log it, and tell the user in one sentence in the window's info bar."""
+    log = logging.getLogger("studio.qt")
+
+    def hook(kind, exc, tb) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            window.close()
+            return
+        log.error("unexpected error in the window", exc_info=(kind, exc, tb))
+        try:
+            window.info_bar.show_message(with_log_hint(f"Something went wrong: {describe(exc)}"), "error")
+        except Exception:  # noqa: BLE001 - the window itself may be what failed; the log has it
+            pass
+
+    return hook
+
+
 def run_gui(argv: list[str] | None = None) -> int:
     # Tracebacks go to <data>/logs/studio.log, never the terminal; a read-only data folder is
     # swapped for a temp one for this session (the window says so).
@@ -42,6 +63,11 @@ def run_gui(argv: list[str] | None = None) -> int:
     apply_theme(app)
     context = StudioContext.create()
     window = MainWindow(context)
+    previous_hook, previous_thread_hook = sys.excepthook, threading.excepthook
+    sys.excepthook = _report_unexpected(window)
+    threading.excepthook = lambda a: logging.getLogger("studio").error(
+        "unexpected error in thread %s", a.thread.name if a.thread else "?",
+        exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
     # Ctrl+C in the terminal closes the window cleanly (Python only sees signals between Qt events,
     # so a slow no-op timer gives it the chance).
     previous_handler = signal.signal(signal.SIGINT, lambda *_: window.close())
@@ -60,5 +86,6 @@ def run_gui(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        sys.excepthook, threading.excepthook = previous_hook, previous_thread_hook
         heartbeat.stop()
         window.shutdown()
