@@ -24,7 +24,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 _TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
 #: a temp file this old is stale whatever its process id says (ids are reused)
@@ -59,14 +59,14 @@ def _unlink_quietly(path: Path) -> None:
 
 
 @contextmanager
-def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write through a handle; on success the file replaces ``path`` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -156,7 +156,7 @@ class History:
             cursor = self._db.execute(
                 "INSERT INTO outputs (job_id, kind, path, seed, parameters, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (job_id, kind, str(path), seed, json.dumps(parameters, default=str), time.time()))
-            return int(cursor.lastrowid)
+            return int(cursor.lastrowid or 0)
 
     def outputs_of_job(self, job_id: str) -> list[OutputRecord]:
         """In the order they were saved."""

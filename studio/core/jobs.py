@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.errors import describe
-from studio.core.history import History
+from studio.core.history import History, JobRecord
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
@@ -419,12 +419,12 @@ class Engine:
         job.done.set()
 
     # -- crash recovery -------------------------------------------------------------------
-    def unfinished_from_last_session(self) -> list:
+    def unfinished_from_last_session(self) -> list[JobRecord]:
         """Jobs that were queued or running when the studio last stopped (not this session's)."""
         mine = {job.id for job in self.queued()} | ({self._current.id} if self._current else set())
         return [record for record in self.history.unfinished() if record.id not in mine]
 
-    def resubmit(self, record) -> Job | None:
+    def resubmit(self, record: JobRecord) -> Job | None:
         """Run a job from last session again, minus the outputs it saved before it stopped
         (image 3 of 4 killed: images 3 and 4 only).  None when nothing was missing."""
         stored = record.request
@@ -440,5 +440,5 @@ class Engine:
         self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}{kept}.")
         return job
 
-    def discard(self, record) -> None:
+    def discard(self, record: JobRecord) -> None:
         self.history.set_state(record.id, "cancelled", "Discarded after restart.")

@@ -65,7 +65,7 @@ def _problem(name: str, value: Any, default: Any) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok and value > 0 else "must be a whole number above 0"
     if name == "device":
-        ok = isinstance(value, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value.strip().lower())
+        ok = isinstance(value, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value.strip().lower()) is not None
         return None if ok else "must be auto, cpu, cuda, cuda:N or mps"
     if name == "dtype":
         ok = value in ("auto", "float32", "float16", "bfloat16")
