@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from studio.core.progress import ProgressClock
+from studio.plugin_kit.sources import looks_like_path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -50,7 +51,7 @@ def check_image(path: str | None, what: str) -> None:
         return
     from PIL import Image
 
-    from studio.core.image_limits import bomb_sentence, check_declared_size, image_limit
+    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
     from studio.plugin_api import ParamError
 
     try:
@@ -106,11 +107,6 @@ def checked_request_and_model(plugin, request: dict, mode: str | None, given: st
     if given and looks_like_path(given) and not Path(given).exists():
         raise UsageError(f"model not found: {given}")
     return model
-
-
-def looks_like_path(text: str) -> bool:
-    return text.startswith((".", "/", "~")) or text.endswith((".safetensors", ".ckpt")) or Path(text).exists() \
-        or text.count("/") != 1
 
 
 class ProgressBar:

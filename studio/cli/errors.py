@@ -31,7 +31,7 @@ def _note(text: str) -> None:
 
 def run_guarded(body: Callable[[], int]) -> int:
     from studio.core.errors import describe
-    from studio.core.image_limits import set_max_pixels
+    from studio.plugin_kit.image_limits import set_max_pixels
     from studio.core.logs import setup_logging, with_log_hint
     from studio.core.settings import Settings, ensure_writable_home
     from studio.plugin_api import ParamError

@@ -82,17 +82,11 @@ def validate_args(args: argparse.Namespace) -> None:
 
 
 def machine_devices() -> list[str]:
-    """The devices this machine's torch can use (imports torch: only called for a device other
-    than auto/cpu)."""
-    import torch
+    """The devices this machine has (the plugin kit's one device policy; imports torch, so only
+    called for a device other than auto/cpu)."""
+    from studio.plugin_kit.devices import machine_devices as found
 
-    found = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append("mps")
-    return found
+    return found()
 
 
 def check_device(device: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studio.core.history import History
-from studio.core.image_limits import set_max_pixels
+from studio.plugin_kit.image_limits import set_max_pixels
 from studio.core.jobs import Engine
 from studio.core.registry import Registry
 from studio.core.residency import Residency

@@ -28,12 +28,12 @@ from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.warmup import paused_gc, responsive_gil
 from studio.core.hub_offline import hub_offline
 from studio.core.logs import adopt_console_handlers, with_log_hint
 from studio.core.resume import remaining_request
 from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Kind, LoadOptions, Log,
                                ParamError, Result, validate_request)
+from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
 from studio.core.jobs import Job, JobSpec
-from studio.core.image_limits import bomb_sentence, image_limit
+from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 from studio.core.metadata import read_png_parameters
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError
 

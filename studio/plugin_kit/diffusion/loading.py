@@ -1,4 +1,4 @@
-"""Turn a resolved :class:`~studio_diffusers.sources.Source` into a diffusers pipeline.
+"""Turn a resolved :class:`~studio.plugin_kit.diffusion.sources.Source` into a diffusers pipeline.
 
 Imports torch and diffusers: only imported from ``DiffusersPlugin.load``.
 """
@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from studio.plugin_api import LoadOptions
-from studio.torch_devices import dtype_named, pick_device
+from studio.plugin_kit.devices import dtype_named, pick_device
 
 from .sources import Source
 
@@ -241,12 +241,14 @@ def _cached_hub_config(repo: str) -> str | None:
 def _missing_config_message(path: Path, model_type: str, repo: str, allow_download: bool, cause: str = "") -> str:
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     label = _SINGLE_FILE_TYPES.get(model_type, (model_type, ""))[0]
-    if _hub_offline():
-        download = "or unset HF_HUB_OFFLINE and turn on 'allow download' in the load options to fetch it"
-    elif allow_download:
-        download = f"or check the network connection and try again (the download failed: {cause})"
-    else:
+    # With downloads off the studio itself sets HF_HUB_OFFLINE for the load: say "allow download"
+    # first; only a user's own HF_HUB_OFFLINE with downloads on is worth naming.
+    if not allow_download:
         download = "or turn on 'allow download' in the load options to fetch it (configuration files only)"
+    elif _hub_offline():
+        download = "or unset HF_HUB_OFFLINE to let 'allow download' fetch it"
+    else:
+        download = f"or check the network connection and try again (the download failed: {cause})"
     return (f"{path.name} looks like a {label} checkpoint; loading it needs the diffusers configuration of that "
             f"architecture ({repo} on the Hugging Face hub), which is not in the local Hugging Face cache "
             f"({_hub_cache()}). Put a diffusers config folder of the same architecture (a pipeline folder with "
@@ -327,8 +329,8 @@ def _is_hub_error(exc: BaseException) -> bool:
     return False
 
 
-def _offline_help(what: str) -> str:
-    hint = ("HF_HUB_OFFLINE is set, so nothing can be downloaded" if _hub_offline()
+def _offline_help(what: str, allow_download: bool = False) -> str:
+    hint = ("HF_HUB_OFFLINE is set, so nothing can be downloaded" if allow_download and _hub_offline()
             else "turn on 'allow download' in the load options to fetch it")
     return f"{what} is not in the local Hugging Face cache ({_hub_cache()}); {hint}, or use a local diffusers folder."
 
@@ -387,7 +389,7 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
             if any(k in text for k in ("offline", "local_files_only", "cache", "connect", "not found", "404")):
                 raise FileNotFoundError(
                     f"Model not found: {source.location} is neither a local file or folder nor a hub model "
-                    f"available here. " + _offline_help(source.location)) from exc
+                    f"available here. " + _offline_help(source.location, options.allow_download)) from exc
             raise
         try:
             from huggingface_hub import snapshot_download

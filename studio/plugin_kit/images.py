@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from studio.core.image_limits import bomb_sentence, check_declared_size, image_limit
+from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 from studio.plugin_api import ParamError
 
 
