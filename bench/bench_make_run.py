@@ -6,7 +6,10 @@ the running interpreter's site-packages through a .pth file, so nothing is downl
 `make run` once to set it up (the slow first time, also timed), then `make run` --runs times
 more, each until the window reports itself exposed (``STUDIO_SHOWN_FILE``; offscreen Qt).
 
-    python bench/bench_make_run.py [--runs 5]
+    python bench/bench_make_run.py [--runs 5] [--setup-sh OTHER.sh]
+
+``--setup-sh`` runs the same measurement with another setup script in the copy (e.g. the one
+before the stamp: ``git show 26e8d96:scripts/setup.sh > /tmp/old-setup.sh``).
 """
 
 from __future__ import annotations
@@ -63,11 +66,14 @@ def one_run(folder: Path, home: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--setup-sh", type=Path, help="use this setup script instead of the project's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-make-run-") as tmp:
         folder, home = Path(tmp) / "studio", Path(tmp) / "home"
         folder.mkdir()
         copy_project(folder)
+        if args.setup_sh:
+            shutil.copy(args.setup_sh, folder / "scripts" / "setup.sh")
         make_venv(folder)
         first, _ = one_run(folder, home)
         print(f"first make run (setup installs the project): window after {first:.2f} s")
