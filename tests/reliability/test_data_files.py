@@ -122,3 +122,36 @@ def test_a_read_only_data_folder_still_starts_and_says_where_it_keeps_things(tmp
     assert list(home.iterdir()) == [home / "settings.json", home / "history.sqlite"] or \
         sorted(home.iterdir()) == sorted([home / "settings.json", home / "history.sqlite"])  # nothing added
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_read_only_files_in_a_writable_folder_are_moved_aside(tmp_path):
+    """settings.json and history.sqlite the user cannot write (another user's, say): moved aside,
+    the settings' values kept in a new file, a new history started."""
+    import sqlite3
+    import tempfile
+
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("root without setpriv")
+    base = Path(tempfile.mkdtemp(prefix="studio-rofiles-"))
+    base.chmod(0o755)
+    home = base / "home"
+    home.mkdir()
+    (home / "settings.json").write_text(json.dumps({"memory_budget_gb": 3.0}))
+    db = sqlite3.connect(home / "history.sqlite")
+    db.execute("CREATE TABLE outputs (id INTEGER)")
+    db.commit()
+    db.close()
+    for path in (home / "settings.json", home / "history.sqlite"):
+        path.chmod(0o444)
+    if os.geteuid() == 0:
+        os.chown(home, 65534, 65534)  # the folder is the unprivileged user's; the files are not
+    env = dict(os.environ, STUDIO_HOME=str(home), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]))
+    script = ("from studio.core.context import StudioContext\nfrom studio.core.registry import Registry\n"
+              "c = StudioContext.create(registry=Registry())\nprint('\\n'.join(c.notices))\nc.close()\n")
+    done = subprocess.run(_unprivileged([sys.executable, "-c", script]), env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "is read-only" in done.stdout and "history" in done.stdout, done.stdout
+    assert json.loads((home / "settings.json").read_text())["memory_budget_gb"] == 3.0  # values kept
+    assert list(home.glob("settings.json.broken-*")) and list(home.glob("history.sqlite.broken-*"))
+    shutil.rmtree(base, ignore_errors=True)
