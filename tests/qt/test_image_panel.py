@@ -185,7 +185,7 @@ def test_param_error_shows_message_and_queues_nothing(make_panel, qtbot, tiny_pl
 
     # no model
     panel.set_mode("txt2img")
-    panel.model_combo.setEditText("")
+    panel.model_picker.combo.setEditText("")
     assert click_generate(qtbot, panel) is None
     assert "Choose a model" in panel.message.text()
     assert engine.queued() == [] and tiny_plugin.runs == []
@@ -200,7 +200,7 @@ def test_steps_out_of_range_cannot_be_entered(make_panel):
 
 def test_load_failure_is_shown_in_the_panel(make_panel, qtbot):
     panel = make_panel()
-    panel.model_combo.setEditText("missing-model")
+    panel.model_picker.combo.setEditText("missing-model")
     with qtbot.waitSignal(panel.bridge.failed, timeout=TIMEOUT):
         job = click_generate(qtbot, panel)
     wait_finished(qtbot, panel, job)
