@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.latent_panel, "Latent")
         # Engine events reach these panels' sessions on the GUI thread; the views redraw from them.
-        for session in (self.image_panel.session,):
+        for session in (self.image_panel.session, self.text_panel.session, self.music_panel.session):
             self.bridge.feed(session)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
                 self.context.engine.discard(record)
                 problems.append(str(exc))
                 continue
-            for session in (self.image_panel.session,):
+            for session in (self.image_panel.session, self.text_panel.session, self.music_panel.session):
                 if session.kind is job.kind:  # its panel shows the re-run and its results
                     session.adopt(job)
         if problems:

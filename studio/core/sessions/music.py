@@ -95,8 +95,7 @@ class MusicSession(PanelSession):
         if plugin_id is None:
             ordered = self.ordered_plugins(context)
             plugin_id = ordered[0].id if ordered else None
-        super().__init__(context, plugin_id)
-        self._understand_prompt()  # the pre-filled prompt speaks too (#14)
+        super().__init__(context, plugin_id)  # reads the pre-filled prompt (_reset_plugin_state)
 
     # -- plugins, models, form -------------------------------------------------------------
     @staticmethod
@@ -114,28 +113,20 @@ class MusicSession(PanelSession):
         """Whether the chosen generator writes MIDI (and can continue a MIDI clip)."""
         return isinstance(self.plugin, ContinuesMidi)
 
+    def _reset_plugin_state(self) -> None:
+        super()._reset_plugin_state()
+        self._from_prompt = set()
+        self._understand_prompt()  # the pre-filled prompt speaks too (#14)
+
     def set_plugin(self, plugin_id: str) -> None:
         """Switch generator: its own models and defaults; the prompt is kept and read again."""
-        if self.plugin is not None and self.plugin.id == plugin_id:
-            return
+        prompt = str(self.values.get("prompt") or "")
         try:
-            plugin = self.context.registry.get(plugin_id)
+            super().set_plugin(plugin_id)
         except LookupError as exc:
             raise ParamError(str(exc)) from None
-        if plugin.kind is not Kind.MUSIC:
-            raise ParamError(f"{plugin_id} does not make music.")
-        prompt = self.values.get("prompt")
-        self.plugin = plugin
-        self.mode = self.modes()[0] if self.modes() else None
-        self.model = self._first_model()
-        self.values = {p.name: p.default for p in self.parameters()}
-        self.hints, self.choices = {}, {}
         if prompt and "prompt" in self.values:
-            self.values["prompt"] = prompt
-        self._from_prompt = set()
-        self._understand_prompt()
-        self.changed.emit("plugin")
-        self.changed.emit("values")
+            self.set_prompt(prompt)
 
     def set_value(self, name: str, value: Any) -> None:
         self.set_values({name: value})

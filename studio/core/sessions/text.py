@@ -95,7 +95,7 @@ class TextSession(PanelSession):
     def busy(self) -> bool:
         """True from submit until :meth:`handle` has seen the job's final state (not merely
         until the worker finished it: its last text may still be on its way to the view)."""
-        return self.active_job is not None
+        return bool(self.pending)
 
     @property
     def is_loaded(self) -> bool:
@@ -360,11 +360,6 @@ class TextSession(PanelSession):
         if isinstance(event, ModelLoaded):
             self.loaded_model = event.source
             self.changed.emit("loaded")
-        elif isinstance(event, Failed):
-            self.notice = event.message
-            if self._target is not None:
-                self._target.stats = {**{k: v for k, v in self._target.stats.items() if k != "streaming"},
-                                      "error": event.message}
         super().handle(job, event)
         if isinstance(event, StateChanged) and event.state.finished:
             self.refresh_context()  # now that the job is over (and the model loaded, if it could be)
@@ -384,6 +379,13 @@ class TextSession(PanelSession):
             self.message.emit("error", event.message)
         if isinstance(event, StateChanged) and event.state.finished:
             del self._utility[job.id]  # a failed count leaves the estimate in place
+
+    def on_failed(self, job: Job, event: Failed) -> None:
+        self.notice = event.message
+        if self._target is not None:
+            self._target.stats = {**{k: v for k, v in self._target.stats.items() if k != "streaming"},
+                                  "error": event.message}
+        super().on_failed(job, event)
 
     def on_other(self, job: Job, event: object) -> None:
         if not isinstance(event, Partial) or job.spec.action != "run":
@@ -405,6 +407,7 @@ class TextSession(PanelSession):
             self.message.emit("warning", self.notice)
         if info.get("continued"):
             stats["continued"] = True
+        self._show_seed(info.get("seed"))
         if self.mode == NOTEBOOK and self._notebook_run is not None:
             self.conversation.document_stats.append({**self._notebook_run, **stats})
         elif self._target is not None:
@@ -464,10 +467,16 @@ class TextSession(PanelSession):
         self._reset_view_state()
         return conv
 
+    def _show_seed(self, seed: Any) -> None:
+        """The seed the run status shows and the seed field offers to reuse."""
+        self.seeds_used = [int(seed)] if seed is not None else []
+        self.changed.emit("seeds")
+
     def _reset_view_state(self) -> None:
         if self.mode != self.conversation.mode:
             self.mode = self.conversation.mode
             self.changed.emit("mode")
+        self._show_seed(self.last_seed())
         self.last_info = {}
         self.notice = ""
         self._changed()
