@@ -69,6 +69,6 @@ def _tempo_map(events: list[tuple[int, Any]], ticks_per_beat: int) -> Callable[[
 
     def seconds(tick: int) -> float:
         mark = next(m for m in reversed(marks) if m[0] <= tick)
-        return mark[1] + mido.tick2second(tick - mark[0], ticks_per_beat, mark[2])
+        return float(mark[1] + mido.tick2second(tick - mark[0], ticks_per_beat, mark[2]))
 
     return seconds

@@ -47,7 +47,7 @@ def _load(context):
 
 
 def test_call_runs_on_the_worker_against_the_loaded_model(make_context):
-    context, plugin = make_context()
+    context, _ = make_context()
     _load(context)
     seen = {}
 

@@ -23,10 +23,11 @@ from tests.music.conftest import no_portaudio  # noqa: E402
 
 @pytest.fixture
 def make_panel(qtbot, tmp_path):
-    from studio.qt.bridge import EngineBridge
-    from studio.qt.panels.music import MusicPanel
     from studio_music import ChoralePlugin
     from studio_musicgen import MusicGenPlugin
+
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.panels.music import MusicPanel
 
     made = []
 

@@ -7,8 +7,14 @@ import threading
 import pytest
 
 from studio.core.jobs import JobState
-from studio.core.sessions.conversations import (BUILTIN_PRESETS, Conversation, ConversationStore, Message,
-                                                PresetStore, describe_stats)
+from studio.core.sessions.conversations import (
+    BUILTIN_PRESETS,
+    Conversation,
+    ConversationStore,
+    Message,
+    PresetStore,
+    describe_stats,
+)
 from studio.core.sessions.inbox import EventInbox
 from studio.core.sessions.text import TextSession
 from studio.plugin_api import ParamError

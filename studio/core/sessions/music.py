@@ -29,7 +29,15 @@ from studio.core.jobs import Job, JobState, Saved
 from studio.core.midi_notes import Note, notes_in_midi
 from studio.core.playback import Player
 from studio.core.sessions.base import PanelSession
-from studio.plugin_api import ContinuesMidi, Kind, ParamError, Plugin, Preview, Result, UnderstandsPrompts
+from studio.plugin_api import (
+    ContinuesMidi,
+    Kind,
+    ParamError,
+    Plugin,
+    Preview,
+    Result,
+    UnderstandsPrompts,
+)
 
 __all__ = ["Clip", "MusicSession", "Note", "Understood"]
 

@@ -18,7 +18,6 @@ model's template (``RendersChat``) and counts it (``CountsTokens``); Unload is a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,39 +26,31 @@ from psygnal import Signal
 
 from studio.core.atomic import write_text_atomic
 from studio.core.context import StudioContext
-from studio.core.jobs import Answered, Failed, Job, JobSpec, JobState, ModelLoaded, StateChanged, Unloaded
+from studio.core.jobs import (
+    Answered,
+    Failed,
+    Job,
+    JobState,
+    ModelLoaded,
+    StateChanged,
+    Unloaded,
+)
 from studio.core.sessions.base import PanelSession
-from studio.core.sessions.conversations import (CHAT, NOTEBOOK, SAMPLING_KEYS, Conversation, ConversationInfo,
-                                                ConversationStore, Message, PresetStore)
-from studio.plugin_api import (CountsTokens, Kind, LoadedModel, Param, ParamError, Partial, Plugin, RendersChat,
-                               Result)
+from studio.core.sessions.context_meter import MeterText, measure
+from studio.core.sessions.conversations import (
+    CHAT,
+    NOTEBOOK,
+    SAMPLING_KEYS,
+    Conversation,
+    ConversationInfo,
+    ConversationStore,
+    Message,
+    PresetStore,
+)
+from studio.plugin_api import Kind, Param, ParamError, Partial, Plugin, Result
 
 #: request keys the conversation fills in; the form shows the other parameters
 CONVERSATION_KEYS = ("messages", "system", "continue_last", "prompt")
-
-
-@dataclass(frozen=True)
-class _MeterText:
-    """What the context meter measures, copied on the GUI thread for the worker to render."""
-
-    notebook: bool
-    document: str
-    messages: tuple[tuple[str, str], ...]
-
-
-def _measure(text: _MeterText, model: LoadedModel) -> tuple[int, int] | None:
-    """(tokens used, context length), counted the way the model counts; worker thread only."""
-    if not isinstance(model, CountsTokens):
-        return None
-    if text.notebook:
-        rendered = text.document
-    elif not text.messages:
-        rendered = ""
-    elif isinstance(model, RendersChat):
-        rendered = model.render_chat([{"role": r, "content": c} for r, c in text.messages], False)
-    else:
-        rendered = "\n".join(c for _, c in text.messages)
-    return model.count_tokens(rendered), int(model.context_length)
 
 
 class TextSession(PanelSession):
@@ -187,8 +178,8 @@ class TextSession(PanelSession):
         messages = [(m["role"], m["content"]) for m in self._chat_messages(conv.messages)]
         if conv.system.strip() and messages:
             messages.insert(0, ("system", conv.system.strip()))
-        text = _MeterText(self.mode == NOTEBOOK, conv.document, tuple(messages))
-        job = self.context.engine.call(self.plugin.id, self.model, partial(_measure, text),
+        text = MeterText(self.mode == NOTEBOOK, conv.document, tuple(messages))
+        job = self.context.engine.call(self.plugin.id, self.model, partial(measure, text),
                                        lane_key=f"text-meter-{id(self)}", label="count tokens")
         self._utility[job.id] = "meter"
         return job
