@@ -131,14 +131,13 @@ def _ui_stall(context, source: str, tokens: int) -> tuple[float, int]:
     app = QApplication.instance() or QApplication([])
     bridge = EngineBridge(context.engine)
     panel = TextPanel(context, bridge)
+    bridge.feed(panel.session)  # as the main window wires it
     panel.resize(1200, 800)
     panel.show()
-    panel.model_box.setEditText(source)
-    panel._model_changed()
-    panel.editors["max_new_tokens"].setValue(tokens)
-    panel.seed_edit.setText("7")
-    panel._values_changed()
-    panel.session.set_values(ignore_eos=True)  # the full length streams, as in the throughput runs
+    panel.model_picker.set_source(source)
+    panel.form.editor("max_new_tokens").set_value(tokens)
+    panel.form.editor("seed").set_value(7)
+    panel.session.set_value("ignore_eos", True)  # the full length streams, as in the throughput runs
     gaps: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -159,7 +158,7 @@ def _ui_stall(context, source: str, tokens: int) -> tuple[float, int]:
     panel.input.setPlainText("Tell me about the ball at Netherfield.")
     panel.send()
     deadline = time.perf_counter() + 600
-    while (panel.session.busy or panel.last_finished_job != panel.session.job.id) and time.perf_counter() < deadline:
+    while panel.session.busy and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.001)
     timer.stop()
