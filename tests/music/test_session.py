@@ -103,3 +103,21 @@ def test_switching_generator_keeps_the_prompt(music_context, fake_audio):
     assert "plugin" in seen and session.understood.summary == ""
     with pytest.raises(ParamError):
         session.set_plugin("nope")
+
+
+def test_a_second_generation_queued_while_the_first_streams(music_context, fake_audio):
+    session = MusicSession(music_context, player=Player(fake_audio))
+    session.set_values({"seconds": 2.0, "seed": 1})
+    inbox = EventInbox(session.context.engine, session)
+    try:
+        first = session.generate()
+        session.set_value("seed", 2)
+        second = session.generate()  # queued behind the first: one lane
+        assert inbox.run_until(first, 60) and inbox.run_until(second, 60)
+    finally:
+        inbox.close()
+    assert len(session.clips()) == 2 and session.current.seed == 2
+    audio = second.result.artifacts[0].audio
+    # The player holds the second clip exactly: its chunks replaced the first clip's.
+    assert session.player._length == len(audio)
+    assert np.allclose(session.player._buffer[:session.player._length], audio)

@@ -99,6 +99,7 @@ class MusicSession(PanelSession):
         self.streaming = False
         self._new_audio: list[tuple[Any, int]] = []  # chunks the views have not drawn yet
         self._streamed_frames = 0
+        self._stream_job: Job | None = None  # the job whose chunks are in the player
         self.last_error = ""
         if plugin_id is None:
             ordered = self.ordered_plugins(context)
@@ -183,9 +184,6 @@ class MusicSession(PanelSession):
         """Queue the current values (ParamError for bad input, before anything changes)."""
         spec = self.job_spec()
         job = self.submit(spec)
-        self.streaming = False
-        self._new_audio = []
-        self._streamed_frames = 0
         self.last_error = ""
         if self.plugin is not None:
             self.context.settings.remember_model(self.plugin.id, self.model)
@@ -193,7 +191,10 @@ class MusicSession(PanelSession):
 
     def on_preview(self, job: Job, event: Preview) -> None:
         if event.audio is not None:
-            if not self.streaming:  # the first chunk: the new clip replaces what was playing
+            if self._stream_job is not job:  # its first chunk: the new clip replaces what was playing
+                self._stream_job = job
+                self._streamed_frames = 0
+                self._new_audio = []
                 self.streaming = True
                 self.current = None
                 self.notes = []
@@ -223,8 +224,9 @@ class MusicSession(PanelSession):
         self.current = clip
         self.notes = self.read_notes(clip)
         audio = event.artifact.audio
-        was_streaming, self.streaming = self.streaming, False
-        if audio is not None and (not was_streaming or self._streamed_frames != len(audio)):
+        streamed = self._streamed_frames if self._stream_job is job else 0
+        self.streaming = False
+        if audio is not None and streamed != len(audio):
             # Nothing (or not exactly the clip) was streamed: the player gets the final clip.
             position = self.player.position
             self.player.load(audio, event.artifact.sample_rate)
