@@ -26,14 +26,16 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from PIL import Image
 
-from studio.core.images import open_user_image
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
                                Preview, Progress, Result)
+from studio.plugin_kit import seeds
+from studio.plugin_kit.diffusion import loading
+from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.images import open_user_image
 
-from . import loading, schedulers, seeds
+from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
-from .sources import Source
 
 MODES = ("txt2img", "img2img", "inpaint")
 IMAGE_MODES = ("img2img", "inpaint")

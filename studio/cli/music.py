@@ -1,4 +1,5 @@
-"""`studio music PROMPT ...`: the chorale model or MusicGen, saved as WAV (+ MIDI)."""
+"""`studio music PROMPT ...`: any music plugin (the embedded chorale model, MusicGen), saved as WAV
+(+ MIDI from symbolic models), through the Music panel's session."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from studio.cli.common import (
     looks_like_path,
     wait,
 )
+from studio.plugin_kit.sources import looks_like_hub_id
 
 
 def add_parser(sub: Any) -> None:
@@ -68,15 +70,11 @@ def choose_plugin(context: Any, model: str | None, wanted: str | None) -> Any:
     for plugin in plugins:
         if model in {choice.source for choice in plugin.models()}:
             return plugin
-    audio = _is_hub_id(model) or _is_transformers_folder(Path(model).expanduser())
+    audio = looks_like_hub_id(model) or _is_transformers_folder(Path(model).expanduser())
     for plugin in plugins:
         if isinstance(plugin, ContinuesMidi) != audio:
             return plugin
     return plugins[0]
-
-
-def _is_hub_id(text: str) -> bool:
-    return not looks_like_path(text)
 
 
 def _is_transformers_folder(path: Path) -> bool:

@@ -36,9 +36,9 @@ from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.warmup import paused_gc, responsive_gil
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log,
                                ParamError, Result, validate_request)
+from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
 
