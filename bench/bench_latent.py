@@ -66,7 +66,8 @@ def bench_slider(args, tmp: Path) -> None:
     context = StudioContext.create(Settings(), registry)
     bridge = EngineBridge(context.engine)
     panel = LatentPanel(context, bridge)
-    panel.model_combo.setEditText(folder)
+    bridge.feed(panel.session)
+    panel.model_picker.combo.setEditText(folder)
     panel.resize(1300, 900)
     shown: list[float] = []
     panel.previewShown.connect(shown.append)

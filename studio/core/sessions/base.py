@@ -68,6 +68,8 @@ class PanelSession:
         self.values: dict[str, Any] = {p.name: p.default for p in self.parameters()}
         #: names the user set (form edits, CLI flags, restores); model defaults never overwrite them
         self.touched: set[str] = set()
+        #: names whose value came from the current model's defaults (undone when the model changes)
+        self.model_supplied: set[str] = set()
         self.hints: dict[str, Any] = {}  # what the loaded model says suits it (ModelLoaded)
         self.choices: dict[str, list[Any]] = {}
         self.apply_model_defaults(self.model_defaults(self.model))
@@ -110,6 +112,7 @@ class PanelSession:
     def set_values(self, values: dict[str, Any]) -> None:
         """The user's values (form edits, CLI flags): they win over any model's defaults."""
         self.touched.update(values)
+        self.model_supplied.difference_update(values)
         changed = {k: v for k, v in values.items() if self.values.get(k) != v}
         if changed:
             self.values.update(changed)
@@ -118,7 +121,9 @@ class PanelSession:
     def apply_model_defaults(self, defaults: dict[str, Any]) -> None:
         """Take a model's suggested values (its native size, ...) for what the user left alone."""
         names = {p.name for p in self.parameters()}
-        fresh = {k: v for k, v in defaults.items() if k in names and k not in self.touched and self.values.get(k) != v}
+        fresh = {k: v for k, v in defaults.items() if k in names and k not in self.touched}
+        self.model_supplied.update(fresh)
+        fresh = {k: v for k, v in fresh.items() if self.values.get(k) != v}
         if fresh:
             self.values.update(fresh)
             self.changed.emit("values")
@@ -146,7 +151,14 @@ class PanelSession:
         if source != self.model:
             self.model = source
             self.hints, self.choices = {}, {}
+            # The old model's suggestions (its native size, ...) do not suit the new one.
+            specs = {p.name: p for p in self.parameters()}
+            restored = {n: specs[n].default for n in self.model_supplied if n in specs}
+            self.model_supplied = set()
+            self.values.update(restored)
             self.changed.emit("model")
+            if restored:
+                self.changed.emit("values")
             self.apply_model_defaults(self.model_defaults(source))
 
     def request_values(self) -> dict[str, Any]:

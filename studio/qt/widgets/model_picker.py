@@ -22,15 +22,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
+from studio.plugin_kit.sources import looks_like_hub_id  # the one folder / file / hub-id rule
 from studio.qt.icons import icon
 from studio.qt.widgets.binding import connect_while_alive
-
-
-def looks_like_hub_id(text: str) -> bool:
-    """``org/name`` that is not a path on this machine nor a checkpoint file name."""
-    text = text.strip()
-    return (text.count("/") == 1 and not text.startswith((".", "/", "~")) and not Path(text).exists()
-            and not text.endswith((".safetensors", ".ckpt")))
 
 
 class ModelPicker(QWidget):
