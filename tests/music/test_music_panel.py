@@ -75,7 +75,7 @@ def test_prompt_fills_the_controls(make_panel, fake_audio):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("a slow chorale in D minor, organ")
     assert panel.form.editor("key").value() == "D"
-    assert panel.form.editor("mode").value() == "minor"
+    assert panel.form.editor("scale").value() == "minor"
     assert panel.form.editor("tempo").value() == 60.0
     assert panel.form.editor("instrument").value() == "organ"
     assert "D minor" in panel.understood.text() and "tempo 60" in panel.understood.text()
@@ -121,7 +121,7 @@ def test_history_survives_a_restart(make_panel, fake_audio, qtbot):
     again.history.setCurrentRow(0)
     assert again.waveform.frames > 0 and again.piano_roll.notes
     again.restore_selected()
-    assert again.session.values["key"] == "E" and again.form.editor("mode").value() == "minor"
+    assert again.session.values["key"] == "E" and again.form.editor("scale").value() == "minor"
 
 
 def test_without_portaudio_the_panel_says_so_and_still_works(make_panel, qtbot, tmp_path):
@@ -163,6 +163,6 @@ def test_prompt_edits_keep_only_what_is_said_and_the_users_choices(make_panel, f
     panel.form.editor("instrument").set_value("piano")  # the user's own choice
     panel.prompt.setPlainText("a chorale in G")
     assert panel.form.editor("key").value() == "G"
-    assert panel.form.editor("mode").value() == "auto"  # no longer said: back to auto
+    assert panel.form.editor("scale").value() == "auto"  # no longer said: back to auto
     assert panel.form.editor("tempo").value() is None
     assert panel.form.editor("instrument").value() == "piano"  # kept

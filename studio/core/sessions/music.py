@@ -26,7 +26,6 @@ from studio.core.atomic import write_bytes_atomic
 from studio.core.audio_files import read_wav, wav_bytes
 from studio.core.context import StudioContext
 from studio.core.jobs import Job, JobState, Saved
-from studio.core.midi_notes import Note, notes_in_midi
 from studio.core.playback import Player
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import (
@@ -38,6 +37,8 @@ from studio.plugin_api import (
     Result,
     UnderstandsPrompts,
 )
+from studio.plugin_kit.midi import MidiError, read_midi
+from studio.plugin_kit.midi import TimedNote as Note
 
 __all__ = ["Clip", "MusicSession", "Note", "Understood"]
 
@@ -279,11 +280,16 @@ class MusicSession(PanelSession):
             self.set_model(str(source))
         self.changed.emit("values")
 
-    @staticmethod
-    def read_notes(clip: Clip | None) -> list[Note]:
+    def read_notes(self, clip: Clip | None) -> list[Note]:
+        """The clip's notes in seconds, for the piano roll (read with the kit's MIDI codec);
+        an unreadable MIDI file is one warning, and the clip still plays."""
         if clip is None or clip.midi_path is None or not clip.symbolic:
             return []
-        return notes_in_midi(clip.midi_path.read_bytes())
+        try:
+            return read_midi(clip.midi_path.read_bytes()).timed_notes()
+        except (OSError, MidiError) as exc:
+            self.message.emit("warning", f"Cannot show the notes of {clip.midi_path.name}: {exc}")
+            return []
 
     # -- export ----------------------------------------------------------------------------
     def export_wav(self, clip: Clip, target: str | Path) -> Path:
