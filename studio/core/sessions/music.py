@@ -38,6 +38,7 @@ from studio.plugin_api import (
     UnderstandsPrompts,
 )
 from studio.plugin_kit.midi import MidiError, read_midi
+from studio.plugin_kit.sources import FILE, FOLDER, classify
 from studio.plugin_kit.midi import TimedNote as Note
 
 __all__ = ["Clip", "MusicSession", "Note", "Understood"]
@@ -83,7 +84,7 @@ class Understood:
 def has_model_on_disk(plugin: Plugin) -> bool:
     """Whether the plugin's first offered model is a local folder or file (it works offline)."""
     offered = list(plugin.models())
-    return bool(offered) and Path(offered[0].source).expanduser().exists()
+    return bool(offered) and classify(offered[0].source) in (FOLDER, FILE)
 
 
 class MusicSession(PanelSession):
