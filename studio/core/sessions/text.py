@@ -358,7 +358,7 @@ class TextSession(PanelSession):
     def _handle_utility(self, job: Job, event: object) -> None:
         what = self._utility[job.id]
         if isinstance(event, Answered) and what == "meter":
-            if event.value is not None:
+            if event.value is not None and job.spec.model == self.model:  # not a model left meanwhile
                 self.context_used, self.context_max = event.value
                 self.context_exact = True
                 self.changed.emit("context")
