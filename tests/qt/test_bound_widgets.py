@@ -51,8 +51,13 @@ def test_model_hints_narrow_choices_and_fill_untouched_fields(qtbot, session):
     form = _form(qtbot, session)
     form.editor("steps").setValue(12)  # the user's: must survive the model's defaults
     job = session.submit(session.job_spec())
+    messages: list[str] = []
+    session.message.connect(lambda level, text: messages.append(text))
     session.handle(job, ModelLoaded(source="tiny", device="cpu", defaults={"steps": 30, "cfg_scale": 5.0},
-                                    choices={"scheduler": ["DDIM", "Euler a"]}))
+                                    choices={"scheduler": ["DDIM", "Euler a"]}, modes=["img2img", "inpaint"]))
+    assert session.model_modes == ["img2img", "inpaint"]
+    assert any("does not support txt2img" in text for text in messages)
+    assert any(text.startswith("Sampler 'Euler' does not suit this model") for text in messages)
     combo = form.editor("scheduler")
     assert [combo.itemText(i) for i in range(combo.count())] == ["DDIM", "Euler a"]
     assert session.values["scheduler"] == "DDIM" and form.values()["scheduler"] == "DDIM"
@@ -126,3 +131,17 @@ def test_run_status_and_message_bar_follow_a_real_run(qtbot, session):
     assert not status.interrupt_button.isEnabled() and not status.cancel_button.isEnabled()
     session.message.emit("warning", "Something to say")
     assert bar.text() == "Something to say" and bar.kind == "warning"
+
+
+def test_file_filters_and_custom_editors_are_the_panels_choice(qtbot):
+    from studio.qt.widgets.param_editors import SampleSeedEditor
+
+    params = [Param("continue_from", ParamType.FILE_PATH, None, optional=True),
+              Param("seed", ParamType.SEED, 0)]
+    seed = SampleSeedEditor()
+    form = ParamForm(params, file_filters={"continue_from": "MIDI (*.mid *.midi)"}, custom={"seed": seed})
+    qtbot.addWidget(form)
+    assert form.editor("continue_from").file_filter == "MIDI (*.mid *.midi)"
+    assert form.editor("seed") is seed and form.values()["seed"] == 0
+    seed.new_button.click()
+    assert form.values()["seed"] != 0, "a new sample was drawn"

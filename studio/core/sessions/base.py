@@ -72,6 +72,8 @@ class PanelSession:
         self.model_supplied: set[str] = set()
         self.hints: dict[str, Any] = {}  # what the loaded model says suits it (ModelLoaded)
         self.choices: dict[str, list[Any]] = {}
+        #: the run modes the loaded model supports (all of the plugin's until one has loaded)
+        self.model_modes: list[str] = self.modes()
         self.apply_model_defaults(self.model_defaults(self.model))
 
     # -- what the form shows -------------------------------------------------------------
@@ -150,7 +152,7 @@ class PanelSession:
         source = source.strip()
         if source != self.model:
             self.model = source
-            self.hints, self.choices = {}, {}
+            self.hints, self.choices, self.model_modes = {}, {}, self.modes()
             # The old model's suggestions (its native size, ...) do not suit the new one.
             specs = {p.name: p for p in self.parameters()}
             restored = {n: specs[n].default for n in self.model_supplied if n in specs}
@@ -282,6 +284,10 @@ class PanelSession:
 
     def _model_loaded(self, event: ModelLoaded) -> None:
         self.hints, self.choices = dict(event.defaults), {k: list(v) for k, v in event.choices.items()}
+        self.model_modes = [m for m in event.modes if m in self.modes()] or self.modes()
+        if self.mode is not None and self.mode not in self.model_modes:
+            self.message.emit("warning", f"This model does not support {self.mode}; it supports "
+                                         f"{', '.join(self.model_modes)}.")
         self.apply_model_defaults(self.hints)
         specs = {p.name: p for p in self.parameters()}
         for name, offered in self.choices.items():

@@ -26,20 +26,10 @@ from studio.core.metadata import read_png_parameters
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Kind, MapsA1111, Param, ParamError, ParamType
 
-# Fallback for image plugins without the MapsA1111 capability: A1111 keys (as parsed by
-# core.metadata) -> the parameter names image plugins conventionally use.
-_A1111_FALLBACK = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "steps": "steps",
-    "cfg_scale": "cfg_scale",
-    "seed": "seed",
-    "sampler": "scheduler",
-    "denoising_strength": "strength",
-}
-# Fields the studio itself reads (mode, model) or that only describe an output: never "ignored".
+# Fields the studio itself reads (mode, model) or that only describe one output of a run: never
+# reported as "not applied".
 _STUDIO_KEYS = ("mode", "model", "model_hash", "model_source", "batch_index", "batch_size", "interrupted_at",
-                "width", "height", "size", "lora_hashes", "loras")
+                "lora_hashes")
 
 
 @dataclass
@@ -173,21 +163,15 @@ class ImageSession(PanelSession):
         return restored
 
     def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        if isinstance(self.plugin, MapsA1111):
-            values, unplaced = self.plugin.from_a1111(fields)
-            return dict(values), [k for k in unplaced if k not in _STUDIO_KEYS]
+        """Through the plugin's MapsA1111 capability; without it, only fields that already carry
+        one of the plugin's parameter names apply (the rest is listed, never guessed)."""
+        plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
+        if isinstance(plugin, MapsA1111):
+            mapped, unplaced = plugin.from_a1111(fields)
+            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
         names = {p.name for p in self.parameters()}
-        values: dict[str, Any] = {}
-        ignored = []
-        for key, value in fields.items():
-            target = _A1111_FALLBACK.get(key)
-            if target and target in names:
-                values[target] = value
-            elif key not in _STUDIO_KEYS:
-                ignored.append(key)
-        if "width" in fields and "height" in fields and "size" in names:
-            values["size"] = (int(fields["width"]), int(fields["height"]))
-        return values, ignored
+        values = {k: v for k, v in fields.items() if k in names}
+        return values, [k for k in fields if k not in names and k not in _STUDIO_KEYS]
 
     def find_model(self, name: str) -> str | None:
         """The source of the offered model ``name`` refers to (its source, label, folder or file name)."""

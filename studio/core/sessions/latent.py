@@ -294,13 +294,14 @@ class LatentSession(PanelSession):
 
     def save_directions(self, path: str | Path, names: list[str] | None = None) -> Path:
         """Save the chosen (default: all) directions with known vectors to .json / .safetensors."""
-        chosen = [d for d in self.directions if d.vector is not None and (names is None or d.name in names)]
+        chosen = [(d, d.vector) for d in self.directions
+                  if d.vector is not None and (names is None or d.name in names)]
         if not chosen:
             raise ParamError("No directions with vectors to save (text-embedding directions are saved by the "
                              "plugin when you edit with a prompt pair).")
         dset = dirfile.DirectionSet(
-            [dirfile.Direction(name=d.name, vector=d.vector, kind=d.kind, label=d.label, scale=d.scale,
-                               range=d.range, units=d.units, score=d.score, notes=d.notes) for d in chosen],
+            [dirfile.Direction(name=d.name, vector=vector, kind=d.kind, label=d.label, scale=d.scale,
+                               range=d.range, units=d.units, score=d.score, notes=d.notes) for d, vector in chosen],
             self.state.info.get("space", "vae-latent"), str(self.state.info.get("model", "")),
             tuple(self.state.info.get("latent_shape") or ()))
         try:

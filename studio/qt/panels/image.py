@@ -14,8 +14,18 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.history import OutputRecord
 from studio.core.jobs import Job, JobState, Saved
@@ -114,18 +124,18 @@ class ImagePanel(ImageDrops, QWidget):
         self.form = ParamForm(self.session.parameters(), custom=custom, exclude=[mask.name] if mask else [],
                               message_bar=self.message)
         self.form.setObjectName("paramForm")
-        self.scroll = QScrollArea(left)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll = QScrollArea(left)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         holder.setObjectName("formHolder")
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(0, 4, 6, 4)
         holder_layout.addWidget(self.form)
         holder_layout.addStretch(1)
-        self.scroll.setWidget(holder)
-        column.addWidget(self.scroll, 1)
+        self.form_scroll.setWidget(holder)
+        column.addWidget(self.form_scroll, 1)
 
         # pinned at the bottom: messages, the buttons, progress, queue
         column.addWidget(self.message)
@@ -189,8 +199,8 @@ class ImagePanel(ImageDrops, QWidget):
         self._show_mode()
 
         self.generate_button.clicked.connect(self.generate)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate)
         self.mode_group.buttonClicked.connect(self._mode_clicked)
         self.queue_view.removeRequested.connect(self.remove_queued)
         self.gallery.recordActivated.connect(self.restore_output)
@@ -208,6 +218,11 @@ class ImagePanel(ImageDrops, QWidget):
             preview = self.session.preview
             if preview is not None and preview.image is not None:
                 self.image_view.set_image(pil_to_qimage(preview.image), f"Preview · step {preview.step}")
+        elif what in ("hints", "model"):  # the modes this model supports, once it has loaded
+            for mode, button in self.mode_buttons.items():
+                supported = mode in self.session.model_modes
+                button.setEnabled(supported or mode == self.session.mode)
+                button.setToolTip(mode if supported else f"{mode}: not supported by this model")
         elif what == "job":
             job = self.session.active_job
             if job is not None and job.state is JobState.LOADING:

@@ -14,14 +14,32 @@ Engine events reach the session through the bridge (wired by the main window).
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QScrollArea, QSlider, QSpinBox,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.sessions.latent import LatentSession, WalkSpec
 from studio.plugin_api import ParamType
@@ -33,6 +51,7 @@ from studio.qt.widgets.latent_sliders import DirectionSliders
 from studio.qt.widgets.latent_strip import FrameStrip, scaled_pixmap
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.widgets.model_picker import ModelPicker
+from studio.qt.widgets.param_editors import SampleSeedEditor
 from studio.qt.widgets.param_form import ParamForm
 from studio.qt.widgets.run_status import RunStatus
 
@@ -40,33 +59,6 @@ THROTTLE_MS = 15
 TYPING_MS = 700  # a prompt being typed: preview once the typing pauses, not per key
 #: the plugin parameters the form shows (those a plugin lacks are left out)
 FORM_FIELDS = ("seed", "prompt", "negative_prompt", "steps", "cfg_scale", "encode_method", "img2img_strength")
-
-
-class SampleSeed(QWidget):
-    """The base sample's seed: a number (never "random": the preview must not jump) and a
-    button that draws a new one."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        self.spin = QSpinBox(self)
-        self.spin.setRange(0, 2**31 - 1)
-        self.spin.valueChanged.connect(self.changed)
-        row.addWidget(self.spin, 1)
-        self.new_button = QPushButton("New sample", self)
-        self.new_button.setToolTip("Start from another random sample")
-        self.new_button.clicked.connect(lambda: self.spin.setValue(secrets.randbelow(2**31 - 1)))
-        row.addWidget(self.new_button)
-
-    def value(self) -> int:
-        return int(self.spin.value())
-
-    def set_value(self, value: Any) -> None:
-        self.spin.setValue(0 if value is None else int(value))
 
 
 class LatentPanel(LatentDialogs, QWidget):
@@ -268,7 +260,7 @@ class LatentPanel(LatentDialogs, QWidget):
         """The base's form, from the current plugin's specs (rebuilt when the plugin changes)."""
         if self.form is not None:
             self.form.deleteLater()
-        self.seed_editor = SampleSeed()
+        self.seed_editor = SampleSeedEditor()
         self.form = ParamForm(self.session.parameters(), include=FORM_FIELDS, custom={"seed": self.seed_editor},
                               labels={"seed": "Seed"}, message_bar=self.message)
         self.form.setObjectName("latentForm")

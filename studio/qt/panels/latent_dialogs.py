@@ -8,8 +8,9 @@ A mixin for :class:`~studio.qt.panels.latent.LatentPanel` (it uses ``session``, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 

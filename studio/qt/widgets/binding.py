@@ -8,7 +8,8 @@ never run, so the connection is dropped when the widget is destroyed.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject
 

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.plugin_kit.sources import looks_like_hub_id  # the one folder / file / hub-id rule
 from studio.qt.icons import icon
@@ -51,7 +60,9 @@ class ModelPicker(QWidget):
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(10)
-        self.combo.lineEdit().setPlaceholderText(placeholder)
+        line = self.combo.lineEdit()
+        assert line is not None  # an editable combo box has one
+        line.setPlaceholderText(placeholder)
         if tooltip:
             self.combo.setToolTip(tooltip)
         self.row.addWidget(self.combo, 1)

@@ -8,13 +8,29 @@ numbers get an "auto" entry below their minimum that means ``None``.
 from __future__ import annotations
 
 import random
+import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap, QRegularExpressionValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.plugin_api import Param, ParamType
 from studio.qt.icons import icon
@@ -221,6 +237,33 @@ class SeedEditor(QWidget):
 
     def randomize(self) -> None:
         self.set_value(random.randrange(2**32))
+
+
+class SampleSeedEditor(QWidget):
+    """A seed that is always a number (never "random": e.g. a latent preview must not jump
+    between slider ticks) with a button that draws a new one."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        self.spin = QSpinBox(self)
+        self.spin.setRange(0, 2**31 - 1)
+        self.spin.valueChanged.connect(self.changed)
+        row.addWidget(self.spin, 1)
+        self.new_button = QPushButton("New sample", self)
+        self.new_button.setToolTip("Start from another random sample")
+        self.new_button.clicked.connect(lambda: self.spin.setValue(secrets.randbelow(2**31 - 1)))
+        row.addWidget(self.new_button)
+
+    def value(self) -> int:
+        return int(self.spin.value())
+
+    def set_value(self, value: Any) -> None:
+        self.spin.setValue(0 if value is None else int(value))
 
 
 class SizeEditor(QWidget):

@@ -21,7 +21,8 @@ The session stays the one source of truth: a value crosses the form → session 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QToolButton, QVBoxLayout, QWidget
@@ -30,8 +31,17 @@ from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Param, ParamError, ParamType
 from studio.qt.widgets.binding import connect_while_alive
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.widgets.param_editors import (AUTO_TEXT, ChoiceEditor, FloatEditor, IntEditor, PathEditor,
-                                             SeedEditor, SizeEditor, ValueHolder, make_editor)
+from studio.qt.widgets.param_editors import (
+    AUTO_TEXT,
+    ChoiceEditor,
+    FloatEditor,
+    IntEditor,
+    PathEditor,
+    SeedEditor,
+    SizeEditor,
+    ValueHolder,
+    make_editor,
+)
 
 __all__ = ["AUTO_TEXT", "ParamForm", "PathEditor", "SeedEditor", "SizeEditor", "FloatEditor", "IntEditor"]
 
@@ -42,8 +52,9 @@ def _repolish(widget: QWidget) -> None:
 
 
 class _Row:
-    def __init__(self, param: Param, editor: QWidget, label: QLabel | None, container: QWidget | None,
+    def __init__(self, param: Param, editor: Any, label: QLabel | None, container: QWidget | None,
                  layout: QFormLayout):
+        # ``editor``: a QWidget with value() / set_value() / changed (see param_editors)
         self.param, self.editor, self.label, self.container, self.layout = param, editor, label, container, layout
 
     @property
@@ -268,7 +279,7 @@ class ParamForm(QWidget):
     def is_shown(self, name: str) -> bool:
         """Whether ``name`` applies in the current mode (folded advanced rows count as shown)."""
         row = self._rows.get(name)
-        return bool(row) and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
+        return row is not None and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
 
     def values(self) -> dict[str, Any]:
         """Every parameter's current value (also those hidden by the mode)."""
