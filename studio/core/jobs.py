@@ -23,21 +23,35 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.errors import describe
-from studio.core.history import History
+from studio.core.history import History, JobRecord
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log, ModelHints,
-                               ParamError, Plugin, Prewarms, Result, validate_request)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadedModel,
+    LoadOptions,
+    Log,
+    ModelHints,
+    ParamError,
+    Plugin,
+    Prewarms,
+    Result,
+    validate_request,
+)
 from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
@@ -111,7 +125,7 @@ class ModelLoaded:
     modes: list[str] = field(default_factory=list)  # the run modes this model supports
 
     @classmethod
-    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> "ModelLoaded":
+    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> ModelLoaded:
         """What ``model`` says about itself (:class:`ModelHints`); a model without hints
         supports every mode of its plugin.  API 1.0 documented ``defaults`` and ``choices``
         as optional attributes of a loaded model, so those are still read on their own."""
@@ -488,12 +502,12 @@ class Engine:
         job.done.set()
 
     # -- crash recovery -------------------------------------------------------------------
-    def unfinished_from_last_session(self) -> list:
+    def unfinished_from_last_session(self) -> list[JobRecord]:
         """Jobs that were queued or running when the studio last stopped (not this session's)."""
         mine = {job.id for job in self.queued()} | ({self._current.id} if self._current else set())
         return [record for record in self.history.unfinished() if record.id not in mine]
 
-    def resubmit(self, record) -> Job:
+    def resubmit(self, record: JobRecord) -> Job:
         stored = record.request
         job = self.submit(JobSpec(plugin_id=record.plugin_id, model=record.model,
                                   request=stored.get("request", {}), mode=stored.get("mode"),
@@ -501,5 +515,5 @@ class Engine:
         self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}.")
         return job
 
-    def discard(self, record) -> None:
+    def discard(self, record: JobRecord) -> None:
         self.history.set_state(record.id, "cancelled", "Discarded after restart.")

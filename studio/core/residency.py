@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import astuple
-from typing import Any, Callable
+from typing import Any
 
 from studio.plugin_api import LoadedModel, LoadOptions, Plugin
 

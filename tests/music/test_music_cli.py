@@ -67,14 +67,13 @@ def test_midi_with_musicgen_is_refused(tiny_musicgen, tmp_path, capsys):
 
 def test_plugin_choice_follows_capabilities_not_ids(tmp_path, tiny_musicgen):
     """Renamed plugins are chosen the same way: by what they declare and what the model is."""
-    from studio_music import EMBEDDED, ChoralePlugin
-    from studio_musicgen import MusicGenPlugin
-
     from studio.cli.common import UsageError
     from studio.cli.music import choose_plugin
     from studio.core.context import StudioContext
     from studio.core.registry import Registry
     from studio.core.settings import Settings
+    from studio_music import EMBEDDED, ChoralePlugin
+    from studio_musicgen import MusicGenPlugin
 
     class Symbolic(ChoralePlugin):
         id = "my-symbolic"

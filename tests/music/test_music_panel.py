@@ -23,11 +23,10 @@ from tests.music.conftest import no_portaudio  # noqa: E402
 
 @pytest.fixture
 def make_panel(qtbot, tmp_path):
-    from studio_music import ChoralePlugin
-    from studio_musicgen import MusicGenPlugin
-
     from studio.qt.bridge import EngineBridge
     from studio.qt.panels.music import MusicPanel
+    from studio_music import ChoralePlugin
+    from studio_musicgen import MusicGenPlugin
 
     made = []
 

@@ -38,8 +38,8 @@ from studio.plugin_api import (
     UnderstandsPrompts,
 )
 from studio.plugin_kit.midi import MidiError, read_midi
-from studio.plugin_kit.sources import FILE, FOLDER, classify
 from studio.plugin_kit.midi import TimedNote as Note
+from studio.plugin_kit.sources import FILE, FOLDER, classify
 
 __all__ = ["Clip", "MusicSession", "Note", "Understood"]
 
@@ -163,7 +163,7 @@ class MusicSession(PanelSession):
         return self.understood
 
     def _understand_prompt(self) -> None:
-        plugin = self.plugin
+        plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
         if not isinstance(plugin, UnderstandsPrompts):
             self.understood = Understood()
             self.changed.emit("understood")

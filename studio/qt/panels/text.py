@@ -69,7 +69,8 @@ class TextPanel(QWidget):
         top.addWidget(QLabel("Model:"))
         self.model_picker = ModelPicker(self, placeholder="Model folder or hub id",
                                         folder_title="Choose a transformers model folder",
-                                        tooltip="The built-in model, a transformers model folder, or a Hugging Face id.")
+                                        tooltip="The built-in model, a transformers model folder, "
+                                                "or a Hugging Face id.")
         top.addWidget(self.model_picker, 1)
         self.load_button = QPushButton("Load")
         self.unload_button = QPushButton("Unload")
@@ -213,7 +214,7 @@ class TextPanel(QWidget):
         self.conversation_list.itemClicked.connect(self._open_item)
         self.export_md_button.clicked.connect(lambda: self._export("md"))
         self.export_json_button.clicked.connect(lambda: self._export("json"))
-        self.transcript.messageAction.connect(self._message_action)
+        self.transcript.message_action.connect(self._message_action)
         self.preset_box.activated.connect(self._apply_preset)
         self.save_preset_button.clicked.connect(self._save_preset)
         self.system_edit.textChanged.connect(lambda: session.set_system(self.system_edit.toPlainText()))

@@ -42,7 +42,7 @@ def transcript_html(messages: Sequence[Message], busy: bool) -> str:
 
 class Transcript(QTextBrowser):
     #: a message's edit or delete link was clicked: (action, message index)
-    messageAction = Signal(str, int)
+    message_action = Signal(str, int)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -62,7 +62,7 @@ class Transcript(QTextBrowser):
         except ValueError:
             return
         if action in ("edit", "delete"):
-            self.messageAction.emit(action, index)
+            self.message_action.emit(action, index)
 
 
 class StreamPainter(QObject):
