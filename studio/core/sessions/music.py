@@ -182,9 +182,10 @@ class MusicSession(PanelSession):
         self.changed.emit("understood")
 
     # -- generating ----------------------------------------------------------------------
-    def generate(self) -> Job:
-        """Queue the current values (ParamError for bad input, before anything changes)."""
-        spec = self.job_spec()
+    def generate(self, **overrides: Any) -> Job:
+        """Queue the current values (ParamError for bad input, before anything changes);
+        ``overrides`` are JobSpec fields (the CLI's exact output ``targets``)."""
+        spec = self.job_spec(**overrides)
         job = self.submit(spec)
         self.last_error = ""
         if self.plugin is not None:
