@@ -32,7 +32,8 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--strength", type=float)
     image.add_argument("--mask", help="inpaint mask (white = repaint)")
     image.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]")
-    image.add_argument("--out", help="output folder (default: the studio's output folder)")
+    image.add_argument("--out", help="FILE.png (a batch adds -1, -2...) or an output folder "
+                                     "(default: the studio's output folder)")
     image.add_argument("--plugin", default=None, help="image plugin id (default: the first one)")
     image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
@@ -41,13 +42,15 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
+    from studio.core.out_paths import plan_out
     from studio.core.sessions.image import ImageSession
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
 
     settings = Settings.load()
-    if args.out:
-        settings.output_dir = args.out
+    out = plan_out(args.out, args.batch) if args.out else None  # before any generation
+    if out is not None and out.folder is not None:
+        settings.output_dir = str(out.folder)
     if args.allow_download:
         settings.allow_download = True
     if args.allow_pickle:
@@ -97,11 +100,19 @@ def run(args: argparse.Namespace) -> int:
         model = checked_request_and_model(session.plugin, session.request_values(), mode, args.model)
         session.set_model(model)
         try:
+            if out is not None:  # --out FILE.png: exactly these files, never replacing one
+                overrides["targets"] = tuple(str(f) for f in out.files)
             job = session.submit(session.job_spec(**overrides))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
         context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
+        # The session hears the job's events as the panel's would (here on the worker thread; the
+        # main thread only waits).  What it warns about — a setting this model ignores, a sampler it
+        # replaced — goes to stderr, as the panel shows it in its message bar.
+        session.message.connect(lambda level, text: bar.note(f"studio: warning: {text}") if level == "warning"
+                                else None)
+        context.engine.subscribe(session.handle)
         try:
             ok = wait(context, job)
         finally:

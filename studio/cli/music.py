@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,10 +88,11 @@ def _is_transformers_folder(path: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Generate through the Music panel's own session (one request-building path), fed on this
-    thread; save as the panel does, then copy to ``--out`` / ``--midi``."""
-    from studio.core.atomic import write_bytes_atomic
-    from studio.core.audio_files import wav_bytes
+    thread; the clip is saved where ``--out`` says (never replacing a file), the MIDI of a
+    symbolic model beside it or at ``--midi``."""
+    from studio.core.atomic import publish_new
     from studio.core.context import StudioContext
+    from studio.core.out_paths import plan_out
     from studio.core.playback import Player
     from studio.core.sessions.inbox import EventInbox
     from studio.core.sessions.music import MusicSession
@@ -112,9 +112,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read clip {clip}: not a MIDI or WAV file")
     if args.model and looks_like_path(args.model) and not Path(args.model).expanduser().exists():
         raise UsageError(f"model not found: {args.model}")
-    # A failed load is reported as one line below; keep the engine's traceback off the terminal.
-    logging.getLogger("studio.core.jobs").setLevel(logging.CRITICAL)
+    out = plan_out(args.out, 1, (".wav",)) if args.out else None  # before any generation
+    midi_out = plan_out(args.midi, 1, (".mid", ".midi"), "--midi", folder_allowed=False) if args.midi else None
     settings = Settings.load()
+    if out is not None and out.folder is not None:
+        settings.output_dir = str(out.folder)
     if args.allow_download:
         settings.allow_download = True
     if args.device:
@@ -122,8 +124,14 @@ def run(args: argparse.Namespace) -> int:
     context = StudioContext.create(settings)
     try:
         plugin = choose_plugin(context, args.model, args.plugin)
-        if args.midi and not isinstance(plugin, ContinuesMidi):
+        symbolic = isinstance(plugin, ContinuesMidi)
+        if args.midi and not symbolic:
             raise UsageError(f"--midi needs a symbolic model (one that writes MIDI); {plugin.label} makes audio only")
+        beside = out.files[0].with_suffix(".mid") if out is not None and out.files else None
+        same = midi_out is not None and midi_out.files[0] == beside
+        if beside is not None and symbolic and beside.exists() and not same:
+            raise UsageError(f"--out: {beside} (the clip's MIDI, kept beside the WAV) already exists and is never "
+                             "replaced; choose another name")
         # Nobody listens on a terminal: the session's player is never started.
         session = MusicSession(context, plugin.id, player=Player(_no_sound_card), autoplay=False)
         session.set_prompt(args.prompt)
@@ -156,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         session.message.connect(_note)
         inbox = EventInbox(context.engine, session)
         try:
-            job = session.generate()
+            job = session.generate(targets=tuple(str(f) for f in out.files) if out else ())
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         try:
@@ -174,14 +182,11 @@ def run(args: argparse.Namespace) -> int:
         for path in job.saved:
             print(path)
         artifact = job.result.artifacts[0] if job.result and job.result.artifacts else None
-        if artifact is not None and args.out:
-            out = Path(args.out)
-            write_bytes_atomic(out, wav_bytes(artifact.audio, artifact.sample_rate, artifact.parameters))
-            print(out)
-        if artifact is not None and args.midi:
+        if artifact is not None and midi_out is not None:
             if artifact.midi:
-                write_bytes_atomic(Path(args.midi), artifact.midi)
-                print(args.midi)
+                if midi_out.files[0] not in [p.with_suffix(".mid") for p in job.saved]:  # written beside
+                    publish_new(midi_out.files[0], artifact.midi)  # never replaces a file
+                print(midi_out.files[0])
             else:
                 print("studio: note: this clip has no MIDI", file=sys.stderr)
         return EXIT_OK

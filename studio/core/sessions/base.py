@@ -134,9 +134,12 @@ class PanelSession:
         """Switch to another plugin of this kind: its own modes, models and default values."""
         if self.plugin is not None and self.plugin.id == plugin_id:
             return
-        plugin = self.context.registry.get(plugin_id)
-        if plugin is None or plugin.kind is not self.kind:
-            raise ParamError(f"No {self.kind.value} plugin {plugin_id!r} is available.")
+        try:
+            plugin = self.context.registry.get(plugin_id)
+        except LookupError as exc:  # not installed, or it failed to load: the registry says which
+            raise ParamError(str(exc)) from None
+        if plugin.kind is not self.kind:
+            raise ParamError(f"{plugin_id!r} is a {plugin.kind.value} plugin, not a {self.kind.value} one.")
         self.plugin = plugin
         self._reset_plugin_state()
         self.changed.emit("plugin")

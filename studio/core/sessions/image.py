@@ -25,6 +25,7 @@ from studio.core.jobs import Failed, Job, Saved
 from studio.core.metadata import read_png_parameters
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Kind, MapsA1111, Param, ParamError, ParamType
+from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 
 # Fields the studio itself reads (mode, model) or that only describe one output of a run: never
 # reported as "not applied".
@@ -189,9 +190,14 @@ class ImageSession(PanelSession):
 
     def restore_from_png(self, path: str | Path) -> Restored:
         """Restore from a PNG's A1111 ``parameters``; raises ParamError when there are none."""
+        from PIL import Image
+
         try:
-            parsed = read_png_parameters(str(path))
-        except OSError as exc:
+            with image_limit():  # a dropped decompression bomb is refused at its header
+                parsed = read_png_parameters(str(path))
+        except Image.DecompressionBombError as exc:
+            raise ParamError(bomb_sentence(exc, f"image {path}")) from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ParamError(f"Cannot read {path}: {exc}") from None
         if parsed is None:
             raise ParamError(f"{Path(path).name} has no generation parameters to restore.")

@@ -26,17 +26,13 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
     QPushButton,
     QScrollArea,
     QSlider,
-    QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -45,10 +41,11 @@ from studio.core.sessions.latent import LatentSession, WalkSpec
 from studio.plugin_api import ParamType
 from studio.qt.imaging import IMAGE_FILTER, dropped_image_path, pil_to_qimage
 from studio.qt.panels.latent_dialogs import LatentDialogs
+from studio.qt.panels.latent_results import QualityBox, WalkBox
 from studio.qt.widgets.binding import connect_while_alive
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.latent_sliders import DirectionSliders
-from studio.qt.widgets.latent_strip import FrameStrip, scaled_pixmap
+from studio.qt.widgets.latent_strip import scaled_pixmap
 from studio.qt.widgets.message_bar import MessageBar
 from studio.qt.widgets.model_picker import ModelPicker
 from studio.qt.widgets.param_editors import SampleSeedEditor
@@ -76,6 +73,7 @@ class LatentPanel(LatentDialogs, QWidget):
         self.setAcceptDrops(True)
         self._loaded_for: str | None = None
         self._texts: dict[str, Any] = {}
+        self._previewed: dict[str, Any] = {}  # the edit request of the newest preview sent
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._send_preview)
@@ -196,8 +194,14 @@ class LatentPanel(LatentDialogs, QWidget):
         pair_col.addStretch(1)
         top_row.addLayout(pair_col, 1)
         rc.addLayout(top_row, 3)
-        rc.addWidget(self._build_walk(right))
-        rc.addWidget(self._build_quality(right), 1)
+        self.walk_box = WalkBox(right, on_export=self.export_dialog)
+        rc.addWidget(self.walk_box)
+        self.quality_box = QualityBox(right)
+        rc.addWidget(self.quality_box, 1)
+        # the walk's and the quality table's widgets, by the names the panel's users know
+        for name in ("walk_from", "walk_to", "frames_spin", "walk_button", "strip", "walk_info", "export_buttons"):
+            setattr(self, name, getattr(self.walk_box, name))
+        self.quality_button, self.quality_table = self.quality_box.quality_button, self.quality_box.quality_table
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setSizes([440, 900])
@@ -210,55 +214,11 @@ class LatentPanel(LatentDialogs, QWidget):
         label.setFrameShape(QFrame.Shape.StyledPanel)
         return label
 
-    def _build_walk(self, parent: QWidget) -> QGroupBox:
-        walk = QGroupBox("Walk from A to B", parent)
-        wl = QVBoxLayout(walk)
-        wrow = QHBoxLayout()
-        self.walk_from = QLineEdit(walk)
-        self.walk_to = QLineEdit(walk)
-        self.frames_spin = QSpinBox(walk)
-        self.frames_spin.setRange(2, 240)
-        self.frames_spin.setValue(8)
-        self.walk_button = QPushButton("Walk", walk)
-        wrow.addWidget(self.walk_from, 2)
-        wrow.addWidget(QLabel("→", walk))
-        wrow.addWidget(self.walk_to, 2)
-        wrow.addWidget(QLabel("Frames", walk))
-        wrow.addWidget(self.frames_spin)
-        wrow.addWidget(self.walk_button)
-        wl.addLayout(wrow)
-        self.strip = FrameStrip(walk)
-        wl.addWidget(self.strip)
-        erow = QHBoxLayout()
-        self.walk_info = QLabel("", walk)
-        self.walk_info.setObjectName("hint")
-        erow.addWidget(self.walk_info, 1)
-        self.export_buttons: dict[str, QPushButton] = {}
-        for label, what in (("GIF…", "gif"), ("MP4…", "mp4"), ("Frames…", "frames")):
-            button = QPushButton(f"Export {label}", walk)
-            button.setEnabled(False)
-            button.clicked.connect(lambda _=False, w=what: self.export_dialog(w))
-            self.export_buttons[what] = button
-            erow.addWidget(button)
-        wl.addLayout(erow)
-        return walk
-
-    def _build_quality(self, parent: QWidget) -> QGroupBox:
-        quality = QGroupBox("Edit quality (read back with the Shapes scorer)", parent)
-        ql = QVBoxLayout(quality)
-        self.quality_button = QPushButton("Measure slider quality", quality)
-        ql.addWidget(self.quality_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self.quality_table = QTableWidget(0, 5, quality)
-        self.quality_table.setHorizontalHeaderLabels(["Direction", "Moves", "Selectivity", "Monotonicity", "Verdict"])
-        self.quality_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.quality_table.setMaximumHeight(200)
-        ql.addWidget(self.quality_table)
-        self.quality_box = quality
-        return quality
-
     def _build_form(self) -> None:
         """The base's form, from the current plugin's specs (rebuilt when the plugin changes)."""
-        if self.form is not None:
+        if self.form is not None:  # out of the layout now; Qt deletes it once back in its event loop
+            self.base_layout.removeWidget(self.form)
+            self.form.hide()
             self.form.deleteLater()
         self.seed_editor = SampleSeedEditor()
         self.form = ParamForm(self.session.parameters(), include=FORM_FIELDS, custom={"seed": self.seed_editor},
@@ -302,11 +262,12 @@ class LatentPanel(LatentDialogs, QWidget):
             self._loaded_for = None
             self._clear_views()
         elif what == "values":
-            typed = self._text_values() != self._texts
-            self._texts = self._text_values()
-            self.request_preview(TYPING_MS if typed else THROTTLE_MS)
+            self._values_changed()
         elif what == "directions":
             self.sliders.set_directions(self.session.directions, self.session.amounts, self.session.keep)
+            self.sliders.empty.setText("No directions in files yet: move the prompt pair above, or Load… a "
+                                       "directions file." if self.session.is_diffusion else
+                                       "This model has no directions yet: Find new… or Load… some.")
             self.quality_button.setEnabled(bool(state.info.get("quality_available")))
             self._update_cosines()
         elif what == "edited" and state.preview is not None:
@@ -315,17 +276,24 @@ class LatentPanel(LatentDialogs, QWidget):
         elif what == "encoded":
             self._show_encoded()
         elif what == "walk":
-            self._show_walk()
+            self.walk_box.show_walk(state.walk_frames, state.walk_smoothness)
         elif what == "quality":
-            self._show_quality()
+            self.quality_box.show_quality(state.quality)
+            self.sliders.set_quality(state.quality)
 
     def _job_finished(self, purpose: str, succeeded: bool) -> None:
         if succeeded and purpose in ("info", "encode"):  # show the (new) base with the sliders as they are
-            if self.session.directions:
-                self.request_preview()
-            elif self.session.is_diffusion:
-                self._send_preview()
+            self.request_preview()
         self.jobFinished.emit(purpose)
+
+    def _values_changed(self) -> None:
+        """Preview again only when the preview's request changed (not for e.g. a size hint it
+        does not use); wait for a pause while a prompt is being typed."""
+        if self.session.edit_request() == self._previewed:
+            return
+        typed = self._text_values() != self._texts
+        self._texts = self._text_values()
+        self.request_preview(TYPING_MS if typed else THROTTLE_MS)
 
     def _text_values(self) -> dict[str, Any]:
         texts = {p.name for p in self.session.parameters() if p.type in (ParamType.TEXT, ParamType.STR)}
@@ -358,15 +326,20 @@ class LatentPanel(LatentDialogs, QWidget):
         diffusion = self.session.is_diffusion
         self.diffusion_box.setVisible(diffusion)
         self.quality_box.setVisible(not diffusion)
-        self.walk_from.setPlaceholderText("A: prompt or seed:N (empty: the prompt above)" if diffusion else
-                                          "A: seed or image path (empty: the current base)")
-        self.walk_to.setPlaceholderText("B: prompt or seed:N" if diffusion else "B: seed or image path")
+        if diffusion:
+            self.walk_box.set_placeholders("A: prompt or seed:N (empty: the prompt above)", "B: prompt or seed:N")
+        else:
+            self.walk_box.set_placeholders("A: seed or image path (empty: the current base)", "B: seed or image path")
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         # Load lazily: opening the studio must not load the heavy libraries for a tab nobody looked at.
         if self._loaded_for is None and self.session.model:
-            QTimer.singleShot(0, self.load_model)
+            QTimer.singleShot(0, self._load_if_not_yet)
+
+    def _load_if_not_yet(self) -> None:
+        if self._loaded_for is None:  # a plugin switch may have loaded meanwhile
+            self.load_model()
 
     def load_model(self) -> None:
         self.session.set_model(self.model_picker.source() or self.session.model)
@@ -375,7 +348,9 @@ class LatentPanel(LatentDialogs, QWidget):
         self.run_command(self.session.load_info)
 
     def _clear_views(self) -> None:
+        self._previewed = {}
         self.sliders.set_directions([])
+        self.sliders.empty.setText("No directions yet: load a model.")
         self.preview_view.clear()
         self._show_encoded()
         self.strip.clear()
@@ -443,13 +418,17 @@ class LatentPanel(LatentDialogs, QWidget):
     def request_preview(self, delay_ms: int = THROTTLE_MS) -> None:
         """Throttle: ticks within ``delay_ms`` collapse into one job; the engine keeps only the
         newest queued one."""
-        if self._loaded_for is None or (not self.session.directions and not self.session.is_diffusion):
+        if self._loaded_for is None:
             return
         self.last_tick = time.perf_counter()
         if not self._timer.isActive() or delay_ms > THROTTLE_MS:
             self._timer.start(delay_ms)
 
     def _send_preview(self) -> None:
+        request = self.session.edit_request()
+        if request == self._previewed:
+            return  # e.g. a load's hints and its end asked at once: that preview is already on its way
+        self._previewed = request
         self.run_command(self.session.edit_preview)
 
     def _update_cosines(self) -> None:
@@ -469,29 +448,8 @@ class LatentPanel(LatentDialogs, QWidget):
                                   prompts=self.session.is_diffusion)
         self.run_command(lambda: self.session.walk(spec))
 
-    def _show_walk(self) -> None:
-        state = self.session.state
-        self.strip.set_frames(state.walk_frames)
-        s = state.walk_smoothness
-        if s:
-            self.walk_info.setText(f"{len(state.walk_frames)} frames · largest step {s.get('max_step', 0):.1f} "
-                                   f"= {s.get('jump_ratio', 1):.2f}× the mean")
-        for button in self.export_buttons.values():
-            button.setEnabled(bool(state.walk_frames))
-
     def measure_quality(self, bases: int = 6, sweep: int = 9) -> None:
         self.run_command(lambda: self.session.measure_quality(bases, sweep))
-
-    def _show_quality(self) -> None:
-        quality = self.session.state.quality
-        self.quality_table.setRowCount(len(quality))
-        for i, (name, row) in enumerate(quality.items()):
-            mono = row.get("monotonicity")
-            cells = [name, str(row.get("target", "?")), f"{row.get('selectivity', 0):.2f}",
-                     "n/a" if mono is None else f"{mono:+.2f}", row.get("grade", "")]
-            for j, text in enumerate(cells):
-                self.quality_table.setItem(i, j, QTableWidgetItem(text))
-        self.sliders.set_quality(quality)
 
     def shutdown(self) -> None:
         self._timer.stop()
