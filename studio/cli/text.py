@@ -58,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
         if not plugins:
             failures = "; ".join(f"{e.name}: {e.error}" for e in context.registry.failures())
             raise UsageError("no text plugin is available" + (f" ({failures})" if failures else ""))
-        if args.plugin and args.plugin not in {p.id for p in plugins}:
-            raise UsageError(f"no text plugin {args.plugin!r} (have: {', '.join(p.id for p in plugins)})")
+        if args.plugin:
+            try:
+                wanted = context.registry.get(args.plugin)
+            except LookupError as exc:
+                raise UsageError(str(exc)) from None
+            if wanted.kind is not Kind.TEXT:
+                raise UsageError(f"plugin {args.plugin} does not write text")
         session = TextSession(context, args.plugin or plugins[0].id, autosave=False)
         plugin = plugins[0] if session.plugin is None else session.plugin
         values = {key: getattr(args, key) for key in SAMPLING_FLAGS if getattr(args, key) is not None}
