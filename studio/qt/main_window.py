@@ -63,7 +63,7 @@ class MainWindow(QMainWindow):
         self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.latent_panel, "Latent")
         # Engine events reach these panels' sessions on the GUI thread; the views redraw from them.
-        for session in (self.image_panel.session, self.latent_panel.session):
+        for session in self.sessions():
             self.bridge.feed(session)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -134,6 +134,11 @@ class MainWindow(QMainWindow):
         if path:
             self.tabs.setCurrentWidget(self.image_panel)
             self.image_panel.restore_png(path)
+
+    def sessions(self) -> tuple:
+        """Every panel's session (each is fed the engine's events and may adopt a re-run)."""
+        return (self.image_panel.session, self.text_panel.session, self.music_panel.session,
+                self.latent_panel.session)
 
     def use_as_image_prompt(self, text: str) -> None:
         """The Text panel's "Use as image prompt": fill the Image panel's prompt and show it."""
@@ -215,7 +220,7 @@ class MainWindow(QMainWindow):
                 self.context.engine.discard(record)
                 problems.append(str(exc))
                 continue
-            for session in (self.image_panel.session, self.latent_panel.session):
+            for session in self.sessions():
                 if session.kind is job.kind:  # its panel shows the re-run and its results
                     session.adopt(job)
         if problems:
