@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic import write_text_atomic
+from studio.core.atomic import publish_new
 from studio.core.history import History
 from studio.core.store import OutputStore
 from studio.plugin_api import Artifact, Kind
@@ -47,5 +47,6 @@ def write_text_twin(artifact: Artifact, path: Path) -> Iterable[Path]:
         return []
     twin = path.with_suffix(".json")
     document = {"text": artifact.text, "seed": artifact.seed, "parameters": artifact.parameters}
-    write_text_atomic(twin, json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    # Its number is the text file's, just claimed under the store's lock; never replace a file.
+    publish_new(twin, json.dumps(document, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
     return [twin]
