@@ -30,7 +30,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 def sweep_text(items: int, steps: int) -> str:
     seeds = max(1, items // 4)
     return (f'kind = "image"\nmodel = "builtin"\nprompt = "a red circle on a black background"\n'
-            f"steps = {steps}\nseeds = \"1-{seeds}\"\n\n[[axis]]\nparam = \"cfg_scale\"\nvalues = [3.0, 5.0, 7.0, 9.0]\n")
+            f"steps = {steps}\nseeds = \"1-{seeds}\"\n\n"
+            f"[[axis]]\nparam = \"cfg_scale\"\nvalues = [3.0, 5.0, 7.0, 9.0]\n")
 
 
 def main() -> int:

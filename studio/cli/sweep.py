@@ -24,7 +24,9 @@ def add_parser(sub: Any) -> None:
     sweep.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run on Ray: no ADDRESS starts a local Ray instance; ADDRESS joins a cluster "
                             "(host:6379, ray://host:10001 or auto)")
-    sweep.add_argument("--workers", type=int, help="Ray workers (default: one per GPU; without GPUs, one per as many CPUs as a local run uses threads)")
+    sweep.add_argument("--workers", type=int,
+                       help="Ray workers (default: one per GPU; without GPUs, one per as many CPUs as "
+                            "a local run uses threads)")
     sweep.add_argument("--dry-run", action="store_true", help="print the plan and stop")
 
 
@@ -68,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     from studio.core.context import StudioContext
-    from studio.core.sweeps.manifest import FolderBusy
+    from studio.core.sweeps.manifest import FolderBusyError
 
     started_ray = _connect_ray(ray_address) if ray_address is not None else False
     settings.output_dir = str(out)  # the store writes the items into the sweep's folder
     try:
         try:
             runner.begin()
-        except FolderBusy as exc:
+        except FolderBusyError as exc:
             raise UsageError(str(exc)) from None
         context = StudioContext.create(settings, registry)
         try:
@@ -174,11 +176,11 @@ def _run_local(runner: Any, context: Any, state: dict[str, Any]) -> Any:
 
 def _connect_ray(address: str) -> bool:
     """Start or join Ray before anything is written; one line when it cannot be reached."""
-    from studio.core.sweeps.ray_backend import RayUnavailable, connect
+    from studio.core.sweeps.ray_backend import RayUnavailableError, connect
 
     try:
         return connect(address or None)
-    except RayUnavailable as exc:
+    except RayUnavailableError as exc:
         raise UsageError(str(exc)) from None
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from studio.core.sweeps.manifest import MANIFEST, FolderBusy, Manifest
+from studio.core.sweeps.manifest import MANIFEST, FolderBusyError, Manifest
 
 
 def test_a_torn_last_line_is_ignored_and_the_next_record_starts_clean(tmp_path):
@@ -29,7 +29,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
     first = Manifest(tmp_path)
     first.lock()
     try:
-        with pytest.raises(FolderBusy, match="another sweep is running into"):
+        with pytest.raises(FolderBusyError, match="another sweep is running into"):
             Manifest(tmp_path).lock()
     finally:
         first.unlock()

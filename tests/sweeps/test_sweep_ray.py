@@ -45,7 +45,8 @@ def test_ray_gives_the_same_8_images_pixel_for_pixel(local_example, example_file
         def rows(history):
             return sorted((r.kind, r.seed, sorted(r.parameters.items())) for r in history.outputs("image"))
         assert rows(mine) == rows(local)
-        assert {history_job.state for history_job in map(mine.job, {r.job_id for r in mine.outputs("image")})} == {"done"}
+        jobs = {r.job_id for r in mine.outputs("image")}
+        assert {record.state for record in map(mine.job, jobs)} == {"done"}
     finally:
         mine.close()
         local.close()

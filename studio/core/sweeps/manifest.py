@@ -30,7 +30,7 @@ class DoneItem:
     backend: str
 
 
-class FolderBusy(RuntimeError):
+class FolderBusyError(RuntimeError):
     """Another sweep is writing into this folder right now."""
 
 
@@ -62,7 +62,7 @@ class Manifest:
 
     # -- writing -----------------------------------------------------------------------------
     def lock(self) -> None:
-        """Take the folder for this process; FolderBusy when another sweep holds it."""
+        """Take the folder for this process; FolderBusyError when another sweep holds it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         handle = open(self.folder / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock()
         try:
@@ -74,7 +74,7 @@ class Manifest:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise FolderBusy(f"another sweep is running into {self.folder}; wait for it or use --out") from None
+            raise FolderBusyError(f"another sweep is running into {self.folder}; wait for it or use --out") from None
         self._lock_handle = handle
 
     def unlock(self) -> None:

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: the worker never idles while the driver saves
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailableError(RuntimeError):
     """Ray is not installed or the cluster cannot be reached; the message is one sentence."""
 
 
@@ -45,7 +45,7 @@ def import_ray() -> Any:
     try:
         return importlib.import_module("ray")
     except ImportError:
-        raise RayUnavailable("--ray needs Ray: pip install 'studio[cluster]' (or pip install ray)") from None
+        raise RayUnavailableError("--ray needs Ray: pip install 'studio[cluster]' (or pip install ray)") from None
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> bool:
@@ -63,13 +63,13 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
             ray.init(include_dashboard=False, num_cpus=cpus, **quiet)
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user gets one sentence
             log.exception("starting a local Ray instance failed")
-            raise RayUnavailable(f"could not start a local Ray instance: {_first_line(exc)}") from None
+            raise RayUnavailableError(f"could not start a local Ray instance: {_first_line(exc)}") from None
         return True
     try:
         ray.init(address=address, **quiet)
     except Exception as exc:  # noqa: BLE001
         log.exception("connecting to Ray at %s failed", address)
-        raise RayUnavailable(f"could not connect to the Ray cluster at {address}: {_first_line(exc)}") from None
+        raise RayUnavailableError(f"could not connect to the Ray cluster at {address}: {_first_line(exc)}") from None
     return True
 
 
@@ -82,14 +82,15 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         port = parsed.port or (10001 if address.startswith("ray://") else 6379)
     except ValueError:
-        raise RayUnavailable(f"{address!r} is not a Ray address such as 10.0.0.5:6379 or ray://head:10001") from None
+        raise RayUnavailableError(f"{address!r} is not a Ray address such as 10.0.0.5:6379 or "
+                                  f"ray://head:10001") from None
     if not host:
-        raise RayUnavailable(f"{address!r} is not a Ray address such as 10.0.0.5:6379 or ray://head:10001")
+        raise RayUnavailableError(f"{address!r} is not a Ray address such as 10.0.0.5:6379 or ray://head:10001")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as exc:
-        raise RayUnavailable(f"no Ray cluster reachable at {address} ({exc.strerror or exc}); "
+        raise RayUnavailableError(f"no Ray cluster reachable at {address} ({exc.strerror or exc}); "
                              f"start one with `ray start --head` or check the address") from None
 
 
@@ -216,7 +217,7 @@ class RaySweep:
                 except exceptions.RayActorError as exc:
                     for other in actors:
                         ray.kill(other)
-                    raise _WorkerFailed(_cause(exc)) from None
+                    raise _WorkerFailedError(_cause(exc)) from None
                 if self.load_seconds is None:
                     self.load_seconds = float(info["load_seconds"])
                 slots.append(_Slot(actor, info))
@@ -224,7 +225,7 @@ class RaySweep:
 
         try:
             self.slots = start_workers(count)
-        except _WorkerFailed as failed:
+        except _WorkerFailedError as failed:
             return Outcome(False, f"Loading the model on a Ray worker failed: {failed}")
         devices = ", ".join(sorted({f"{s.info['device']} on {s.info['host']}" for s in self.slots}))
         self.notify(f"{count} Ray worker(s) ready ({devices}; model loaded in "
@@ -255,7 +256,7 @@ class RaySweep:
                             replacements -= 1
                             try:
                                 fresh = start_workers(1)
-                            except _WorkerFailed as failed:
+                            except _WorkerFailedError as failed:
                                 self.notify(f"a replacement worker failed to start: {failed}")
                             else:
                                 self.slots.extend(fresh)
@@ -289,7 +290,7 @@ class RaySweep:
             slot.in_flight += 1
 
 
-class _WorkerFailed(Exception):
+class _WorkerFailedError(Exception):
     pass
 
 

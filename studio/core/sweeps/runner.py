@@ -113,9 +113,9 @@ class SweepRunner:
                 header = self._header(seed_index, z)
                 image = make_grid(tiles, GridAxis(x_axis.title, x_axis.labels),
                                   GridAxis(y_axis.title, y_axis.labels) if y_axis else None, header)
-                texts = {"sweep": plan.sweep.text, "sweep_file": plan.sweep.path.name,
-                         "sweep_grid": json.dumps({"seed": plan.seeds[seed_index], "z": z_axis.labels[z] if z_axis else None,
-                                                   "x": list(x_axis.labels), "y": list(y_axis.labels) if y_axis else None})}
+                where = {"seed": plan.seeds[seed_index], "z": z_axis.labels[z] if z_axis else None,
+                         "x": list(x_axis.labels), "y": list(y_axis.labels) if y_axis else None}
+                texts = {"sweep": plan.sweep.text, "sweep_file": plan.sweep.path.name, "sweep_grid": json.dumps(where)}
                 written.append(save_grid(path, image, texts))
         return written
 

@@ -24,16 +24,11 @@ the plugin and is checked against the plugin's specs by :mod:`studio.core.sweeps
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads JSON sweep files only
-    tomllib = None
 
 KINDS = ("image", "text", "music", "latent")
 #: top-level keys that describe the sweep rather than one request
@@ -125,8 +120,10 @@ def _load(text: str, path: Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise SweepError(f"{path.name}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
     else:
-        if tomllib is None:  # pragma: no cover
-            raise SweepError(f"{path.name}: TOML needs Python 3.11 or newer; write the sweep as JSON")
+        try:  # the standard library's TOML reader (Python 3.11+); typed loosely for 3.10's checkers
+            tomllib: Any = importlib.import_module("tomllib")
+        except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+            raise SweepError(f"{path.name}: TOML needs Python 3.11 or newer; write the sweep as JSON") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
