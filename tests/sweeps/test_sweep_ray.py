@@ -20,7 +20,10 @@ ray = pytest.importorskip("ray", reason="the Ray backend needs the 'cluster' ext
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    from studio.core.sweeps.ray_backend import LOCAL_OBJECT_STORE
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=LOCAL_OBJECT_STORE)
     yield
     ray.shutdown()
 

@@ -34,6 +34,7 @@ from studio.core.sweeps.saving import save_remote_result
 from studio.plugin_api import Artifact, LoadOptions
 
 log = logging.getLogger(__name__)
+LOCAL_OBJECT_STORE = 256 * 2**20  # bytes, for a local instance
 IN_FLIGHT_PER_WORKER = 2  # one running, one waiting: the worker never idles while the driver saves
 
 
@@ -60,7 +61,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     if address is None:
         cpus = num_cpus or os.cpu_count() or 1
         try:
-            ray.init(include_dashboard=False, num_cpus=cpus, **quiet)
+            # Results are a few images in flight per worker: a small object store is plenty and
+            # keeps a CI box's shared memory free (Ray's default takes 30% of RAM).
+            ray.init(include_dashboard=False, num_cpus=cpus, object_store_memory=LOCAL_OBJECT_STORE, **quiet)
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user gets one sentence
             log.exception("starting a local Ray instance failed")
             raise RayUnavailableError(f"could not start a local Ray instance: {_first_line(exc)}") from None
