@@ -306,10 +306,21 @@ def _offline_help(what: str) -> str:
 def _quiet_libraries() -> None:
     """The studio shows its own progress and messages; the libraries' console progress bars
     and import-time notices (e.g. "requires torchvision") would only clutter a terminal."""
+    import logging
+    import warnings
+
+    # torchao (used for --quantize, imported by diffusers when installed) logs missing optional
+    # kernels and torch deprecation chatter at import time; Studio reports what it applies itself.
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"diffusers\.")
     import diffusers.utils.logging as diffusers_logging
     import transformers.utils.logging as transformers_logging
 
     diffusers_logging.disable_progress_bar()
+    # diffusers' warnings are about its internals (dtype casts, deprecations, "clean_caption"); what
+    # a user must know about their settings, Studio says itself (notices, one-line errors).
+    diffusers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
 

@@ -122,6 +122,13 @@ class ProgressBar:
             print(f"step {self.clock.describe()}", file=sys.stderr)
             self.last_print = now
 
+    def note(self, line: str) -> None:
+        """A line of its own on stderr (a notice), without breaking the bar."""
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        print(line, file=sys.stderr)
+        sys.stderr.flush()
+
     def close(self) -> None:
         if self.tty:
             sys.stderr.write("\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pathlib import Path
+
 from studio.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -17,15 +19,38 @@ from studio.cli.common import (
 )
 
 
+def describe_load_memory(memory: dict) -> str:
+    """One line about what loading the model cost (the plugin's ``load_memory`` figures)."""
+    mib = 2**20
+    parts = []
+    if memory.get("seconds") is not None:
+        parts.append(f"loaded in {memory['seconds']:.1f} s")
+    if memory.get("peak_rss_bytes"):
+        parts.append(f"peak RSS {memory['peak_rss_bytes'] / mib:.0f} MiB")
+    if memory.get("peak_vram_bytes"):
+        parts.append(f"peak VRAM {memory['peak_vram_bytes'] / mib:.0f} MiB")
+    if memory.get("weights_bytes"):
+        parts.append(f"weights {memory['weights_bytes'] / mib:.1f} MiB")
+    if memory.get("quantized_saved_bytes"):
+        parts.append(f"{memory.get('quantization', 'quantization')} saved "
+                     f"{memory['quantized_saved_bytes'] / mib:.1f} MiB")
+    return ", ".join(parts)
+
+
 def add_parser(sub: Any) -> None:
     image = sub.add_parser("image", help="generate images from a prompt")
     image.add_argument("prompt")
     image.add_argument("--negative", default="", help="negative prompt")
     image.add_argument("--model", help="diffusers folder, .safetensors file or hub id (default: embedded)")
     image.add_argument("--seed", type=int, default=-1, help="-1 = random")
-    image.add_argument("--steps", type=int)
-    image.add_argument("--cfg", type=float)
-    image.add_argument("--size", help="WIDTHxHEIGHT")
+    image.add_argument("--steps", type=int, help="denoising steps (default: the model's own)")
+    image.add_argument("--cfg", type=float, help="CFG scale (default: the model's own)")
+    image.add_argument("--distilled-guidance", type=float,
+                       help="distilled guidance of guidance-distilled models (Flux.1-dev); default: the model's own")
+    image.add_argument("--size", help="WIDTHxHEIGHT (default: the model's native size)")
+    image.add_argument("--mode", choices=("txt2img", "img2img", "inpaint", "edit"),
+                       help="default: inpaint with --mask, img2img with --init-image, else txt2img; "
+                            "edit uses --init-image as the picture to change (Flux Kontext, Flux.2)")
     image.add_argument("--batch", type=int, default=1)
     image.add_argument("--scheduler", help="sampler name, e.g. 'Euler a', 'DPM++ 2M'")
     image.add_argument("--init-image", help="img2img / inpaint source image")
@@ -37,13 +62,22 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
     image.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    image.add_argument("--transformer", metavar="FILE",
+                       help="denoiser weights to use with --model's other components: a GGUF file "
+                            "(Q8_0, Q4_K ...) or a single-file .safetensors transformer")
+    image.add_argument("--quantize", choices=("none", "int8", "fp8"), default=None,
+                       help="weight-only quantization of the denoiser and text encoders at load "
+                            "(default: the Settings value)")
 
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
-    from studio.plugin_api import Kind, ParamError, Progress
+    from dataclasses import replace
+
+    from studio.core.jobs import ModelLoaded
+    from studio.plugin_api import Kind, Log, ParamError, Progress
 
     settings = Settings.load()
     if args.out:
@@ -54,11 +88,19 @@ def run(args: argparse.Namespace) -> int:
         settings.allow_pickle = True
     if args.device:
         settings.device = args.device
+    if args.quantize:
+        settings.quantize = args.quantize
     check_image(args.init_image, "init image")
     check_image(args.mask, "mask")
-    mode = "inpaint" if args.mask else "img2img" if args.init_image else "txt2img"
+    mode = args.mode or ("inpaint" if args.mask else "img2img" if args.init_image else "txt2img")
     if args.mask and not args.init_image:
         raise UsageError("--mask needs --init-image")
+    if mode != "txt2img" and not args.init_image:
+        raise UsageError(f"--mode {mode} needs --init-image")
+    if mode == "inpaint" and not args.mask:
+        raise UsageError("--mode inpaint needs --mask")
+    if args.transformer and not Path(args.transformer).is_file():
+        raise UsageError(f"transformer file not found: {args.transformer}")
 
     context = StudioContext.create(settings)
     try:
@@ -69,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
         plugin = context.registry.get(args.plugin) if args.plugin else plugins[0]
         request = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed,
                    "batch_count": args.batch}
-        for key, value in (("steps", args.steps), ("cfg_scale", args.cfg), ("size", args.size),
-                           ("scheduler", args.scheduler), ("init_image", args.init_image),
+        # Steps, CFG and size left out are sent as None: the loaded model fills in its own.
+        request.update(steps=args.steps, cfg_scale=args.cfg, size=args.size,
+                       distilled_guidance=args.distilled_guidance)
+        for key, value in (("scheduler", args.scheduler), ("init_image", args.init_image),
                            ("strength", args.strength), ("mask_image", args.mask)):
             if value is not None:
                 request[key] = value
@@ -86,13 +130,27 @@ def run(args: argparse.Namespace) -> int:
         for key, value in next((dict(m.defaults) for m in plugin.models() if m.source == model), {}).items():
             if key in names and given.get(key) is None:
                 request[key] = value
+        options = context.load_options()
+        if args.transformer:
+            options = replace(options, transformer=str(Path(args.transformer).resolve()))
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
-                                                options=context.load_options()))
+                                                options=options))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
-        context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
+
+        def on_event(j: object, event: object) -> None:
+            if j is not job:
+                return
+            if isinstance(event, Progress):
+                bar.update(event)
+            elif isinstance(event, Log) and event.level == "warning":
+                bar.note(f"studio: warning: {event.message}")
+            elif isinstance(event, ModelLoaded) and event.memory:
+                bar.note(f"studio: {describe_load_memory(event.memory)}")
+
+        context.engine.subscribe(on_event)
         try:
             ok = wait(context, job)
         finally:

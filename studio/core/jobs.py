@@ -29,8 +29,8 @@ from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
 from studio.core.warmup import paused_gc, responsive_gil
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError,
-                               Result, validate_request)
+from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ModelHints, ParamError,
+                               ReportsLoadMemory, ReportsUnsupported, Result, validate_request)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,9 @@ class ModelLoaded:
     device: str
     defaults: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, list[Any]] = field(default_factory=dict)
+    modes: list[str] = field(default_factory=list)  # empty: every mode the plugin has
+    unsupported: dict[str, str] = field(default_factory=dict)  # parameter -> why it has no effect here
+    memory: dict[str, Any] = field(default_factory=dict)  # what the load cost (ReportsLoadMemory)
 
 
 @dataclass(frozen=True)
@@ -335,7 +338,10 @@ class Engine:
             return
         self._emit(job, ModelLoaded(source=spec.model, device=str(getattr(model, "device", "") or ""),
                                     defaults=dict(getattr(model, "defaults", None) or {}),
-                                    choices={k: list(v) for k, v in dict(getattr(model, "choices", None) or {}).items()}))
+                                    choices={k: list(v) for k, v in dict(getattr(model, "choices", None) or {}).items()},
+                                    modes=list(model.modes) if isinstance(model, ModelHints) else [],
+                                    unsupported=dict(model.unsupported) if isinstance(model, ReportsUnsupported) else {},
+                                    memory=dict(model.load_memory) if isinstance(model, ReportsLoadMemory) else {}))
         if spec.action == "load":
             self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
             return

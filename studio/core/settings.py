@@ -40,6 +40,7 @@ class Settings:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    quantize: str = "none"  # weight-only quantization at load: none | int8 | fp8
     prewarm: bool = True  # import the Image panel's libraries in the background once the window is up
     recent_models: dict[str, list[str]] = field(default_factory=dict)
 

@@ -101,7 +101,7 @@ def _subprocess_env():
 def test_plugin_declares_itself(plugin):
     assert isinstance(plugin, Plugin)
     assert (plugin.id, plugin.label, plugin.kind) == ("diffusers", "Diffusers", Kind.IMAGE)
-    assert tuple(plugin.modes()) == ("txt2img", "img2img", "inpaint")
+    assert tuple(plugin.modes()) == ("txt2img", "img2img", "inpaint", "edit")
     params = {p.name: p for p in plugin.parameters()}
     assert {"prompt", "negative_prompt", "seed", "steps", "cfg_scale", "size", "batch_count", "scheduler",
             "init_image", "strength", "mask_image", "loras", "preview_every"} <= set(params)
