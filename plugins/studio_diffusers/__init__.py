@@ -6,11 +6,18 @@ are imported by :meth:`DiffusersPlugin.load` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from studio.assets import builtin_model_folder
-from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+from studio.plugin_api import (
+    API_VERSION,
+    Kind,
+    LoadOptions,
+    ModelChoice,
+    Param,
+    ParamType,
+)
+from studio.plugin_kit.assets import builtin_model_folder
 
 from . import schedulers
 
@@ -95,8 +102,8 @@ class DiffusersPlugin:
     def prewarm(self) -> None:
         """Import what the first load and run need (torch, diffusers, the auto pipelines, the
         built-in model's component classes), without loading weights.  The engine calls this
-        on its worker thread when idle, with the GC paused; see studio/core/warmup.py."""
-        from studio.core.warmup import preload_torch_libraries
+        on its worker thread when idle, with the GC paused; see studio/plugin_kit/warmup.py."""
+        from studio.plugin_kit.warmup import preload_torch_libraries
 
         preload_torch_libraries()
         from . import model
@@ -104,7 +111,7 @@ class DiffusersPlugin:
         model.import_for_first_run(default_model_folder())
 
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
-        from . import sources
+        from studio.plugin_kit.diffusion import sources
 
         resolved = sources.resolve(source, options.allow_pickle)  # clear errors before heavy imports
         progress("Importing torch and diffusers")
@@ -113,4 +120,4 @@ class DiffusersPlugin:
         return DiffusersModel.load(source, resolved, options, progress)
 
 
-__all__ = ["DiffusersPlugin", "MODES", "PARAMETERS"]
+__all__ = ["MODES", "PARAMETERS", "DiffusersPlugin"]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 TXT2IMG, IMG2IMG, INPAINT, EDIT = "txt2img", "img2img", "inpaint", "edit"
 
@@ -56,8 +57,8 @@ _SD = Family("Stable Diffusion", flow=False, modes={TXT2IMG: "self", IMG2IMG: "a
              checked=("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-2-1",
                       "stabilityai/stable-diffusion-xl-base-1.0"))
 _FLUX_MODES = {TXT2IMG: "self", IMG2IMG: "FluxImg2ImgPipeline", INPAINT: "FluxInpaintPipeline"}
-_FLUX = dict(cfg="true_cfg_scale", distilled="guidance_scale", packing=2, native_side=1024, latents="packed",
-             scheduler_args=("sigmas", "mu"))
+_FLUX: dict[str, Any] = {"cfg": "true_cfg_scale", "distilled": "guidance_scale", "packing": 2, "native_side": 1024,
+                         "latents": "packed", "scheduler_args": ("sigmas", "mu")}
 
 FAMILIES: dict[str, Family] = {
     "StableDiffusionPipeline": _SD,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from studio.plugin_api import ParamError
-
-from .sources import pickle_refusal
+from studio.plugin_kit.sources import pickle_refusal
 
 
 def parse_entries(entries: Sequence[Any], allow_pickle: bool) -> list[tuple[Path, float]]:

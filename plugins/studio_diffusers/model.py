@@ -15,26 +15,39 @@ import hashlib
 import importlib
 import inspect
 import json
-import queue
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, cast
 
 import torch
 from PIL import Image
 
-from studio.core.images import open_user_image
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
-                               Preview, Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
+from studio.plugin_kit import seeds
+from studio.plugin_kit.diffusion import loading
+from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.images import open_user_image
+from studio.plugin_kit.streaming import ThreadStream
 
-from . import families, loading, plan, schedulers, seeds
+from . import families, plan, schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
-from .sources import Source
 
 MODES = ("txt2img", "img2img", "inpaint", "edit")
 IMAGE_MODES = ("img2img", "inpaint", "edit")
@@ -116,8 +129,12 @@ def import_for_first_run(folder: Path | None = None) -> None:
     """Import the modules a first load + run would import: the pipelines ``pipe_for`` uses, and
     the component classes named in ``folder``'s ``model_index.json`` (when it has one)."""
     loading._quiet_libraries()  # first: importing the pipelines prints notices otherwise
-    from diffusers import (AutoPipelineForImage2Image, AutoPipelineForInpainting,  # noqa: F401
-                           AutoPipelineForText2Image, DiffusionPipeline)
+    from diffusers import (  # noqa: F401
+        AutoPipelineForImage2Image,
+        AutoPipelineForInpainting,
+        AutoPipelineForText2Image,
+        DiffusionPipeline,
+    )
 
     if folder is None:
         return
@@ -187,7 +204,7 @@ class DiffusersModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None], **extra: Any) -> "DiffusersModel":
+             progress: Callable[[str], None], **extra: Any) -> DiffusersModel:
         loaded = loading.load_pipeline(resolved, options, progress, **extra)
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} ({model.family.label}) on {model.device} "
@@ -239,7 +256,7 @@ class DiffusersModel:
                 raise ParamError(self._mode_refusal(mode))
             try:
                 pipe = families.pipeline_for(self._base, self.family, key)
-            except Exception as exc:  # noqa: BLE001 - no such pipeline for this family
+            except Exception as exc:
                 raise ParamError(f"This model ({type(self._base).__name__}) cannot run {mode}: {exc}") from exc
             pipe.set_progress_bar_config(disable=True)
             self._pipes[key] = pipe
@@ -374,67 +391,66 @@ class DiffusersModel:
     def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: _DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
                 n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
-        """Run one pipeline call on a worker thread, yielding its events; returns an _Outcome."""
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        consumer_gone = threading.Event()
+        """Run one pipeline call on the model's thread (the kit's ThreadStream), yielding its
+        events; returns an _Outcome."""
         outcome = _Outcome()
         width, height = size
+        with ThreadStream[Event]("studio-diffusers-run", executor=self._runner) as stream:
 
-        def report(latents: Any, counted: bool) -> None:
-            if not counted:
-                return
-            outcome.steps_done += 1
-            step = offset + outcome.steps_done
-            events.put(Progress(step, grand_total, label))
-            if rgb is not None and preview_every and outcome.steps_done % preview_every == 0:
-                source = recorder.latest if recorder.latest is not None else latents
-                grid = self.preview_grid(source, width, height)
-                if grid is not None and grid.shape[0] == rgb.channels:
-                    events.put(Preview(step, image=rgb.to_image(grid, size)))
-            # No lockstep with the consumer: waiting for it every step cost ~2 ms a step in
-            # thread hand-offs. A cancel sets the token directly, and the token is checked
-            # after every step, so a stop still lands within one step.
+            def report(latents: Any, counted: bool) -> None:
+                if not counted:
+                    return
+                outcome.steps_done += 1
+                step = offset + outcome.steps_done
+                stream.emit(Progress(step, grand_total, label))
+                if rgb is not None and preview_every and outcome.steps_done % preview_every == 0:
+                    source = recorder.latest if recorder.latest is not None else latents
+                    grid = self.preview_grid(source, width, height)
+                    if grid is not None and grid.shape[0] == rgb.channels:
+                        stream.emit(Preview(step, image=rgb.to_image(grid, size)))
+                # No lockstep with the consumer: waiting for it every step cost ~2 ms a step in
+                # thread hand-offs. A cancel sets the token directly, and the token is checked
+                # after every step, so a stop still lands within one step.
 
-        def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
-            if consumer_gone.is_set():
-                p._interrupt = True
-                raise _Abort()
-            n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
-            report(tensors.get("latents"), _counted(i, n_timesteps, p.scheduler.order, n_steps))
-            if cancel.is_set:
-                p._interrupt = True
-                if not cancel.keep_partial:
+            def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
+                if stream.consumer_gone:
+                    p._interrupt = True
                     raise _Abort()
-                if not outcome.interrupted:  # decode the denoised estimate as the partial image
+                n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
+                report(tensors.get("latents"), _counted(i, n_timesteps, p.scheduler.order, n_steps))
+                if cancel.is_set:
+                    p._interrupt = True
+                    if not cancel.keep_partial:
+                        raise _Abort()
+                    if not outcome.interrupted:  # decode the denoised estimate as the partial image
+                        outcome.interrupted = True
+                        x0 = recorder.latest
+                        latents = tensors.get("latents")
+                        best = x0 if x0 is not None and latents is not None and x0.shape == latents.shape else latents
+                        if not self.family.interrupt_flag:  # its loop would go on: leave it, decode here
+                            raise _StopWithPartial(best)
+                        if best is not latents:
+                            return {"latents": best.to(latents.dtype)}
+                return {}
+
+            calls = [0]
+
+            def on_scheduler_step(latents: Any) -> None:
+                # Pipelines without callback_on_step_end: the same, from the scheduler's step.
+                if stream.consumer_gone or (cancel.is_set and not cancel.keep_partial):
+                    raise _Abort()
+                calls[0] += 1
+                order = getattr(pipe.scheduler, "order", 1)
+                report(latents, calls[0] % order == 0)
+                if cancel.is_set:
                     outcome.interrupted = True
-                    x0 = recorder.latest
-                    latents = tensors.get("latents")
-                    best = x0 if x0 is not None and latents is not None and x0.shape == latents.shape else latents
-                    if not self.family.interrupt_flag:  # its loop would go on: leave it, decode here
-                        raise _StopWithPartial(best)
-                    if best is not latents:
-                        return {"latents": best.to(latents.dtype)}
-            return {}
+                    raise _StopWithPartial(recorder.latest if recorder.latest is not None else latents)
 
-        calls = [0]
+            use_callback = self.family.step_callback and "callback_on_step_end" in inspect.signature(
+                type(pipe).__call__).parameters
+            recorder.after_step = None if use_callback else on_scheduler_step
 
-        def on_scheduler_step(latents: Any) -> None:
-            # Pipelines without callback_on_step_end: the same, from the scheduler's step.
-            if consumer_gone.is_set() or (cancel.is_set and not cancel.keep_partial):
-                raise _Abort()
-            calls[0] += 1
-            order = getattr(pipe.scheduler, "order", 1)
-            report(latents, calls[0] % order == 0)
-            if cancel.is_set:
-                outcome.interrupted = True
-                raise _StopWithPartial(recorder.latest if recorder.latest is not None else latents)
-
-        use_callback = self.family.step_callback and "callback_on_step_end" in inspect.signature(
-            type(pipe).__call__).parameters
-        recorder.after_step = None if use_callback else on_scheduler_step
-
-        def work() -> None:
-            try:
+            def call() -> list:
                 # Inference mode (the pipelines only turn off autograd) skips version counting
                 # and view tracking on every tensor op: ~5% faster on the CPU for the built-in
                 # model, same pixels.  Nothing made in the call outlives it as a tensor (the
@@ -449,34 +465,19 @@ class DiffusersModel:
                         else:
                             result = pipe(**kwargs)
                     except _StopWithPartial as stop:
-                        events.put(("done", self._decode_grid(pipe, stop.latents)))
-                        return
-                events.put(("done", result.images))
-            except _Abort:
-                events.put(("aborted", None))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-                events.put(("error", exc))
+                        return self._decode_grid(pipe, stop.latents)
+                return list(result.images)
 
-        worker = self._runner.submit(work)
-        try:
-            while True:
-                item = events.get()
-                if not isinstance(item, tuple):
-                    yield item
-                    continue
-                tag, payload = item
-                if tag == "done":
-                    outcome.images = list(payload)
-                    return outcome
-                if tag == "aborted":
-                    free = getattr(pipe, "maybe_free_model_hooks", None)
-                    if free is not None:
-                        free()
-                    raise Cancelled()
-                raise payload
-        finally:
-            consumer_gone.set()
-            futures_wait([worker])
+            stream.start(call)
+            try:
+                yield from stream
+            except _Abort:
+                free = getattr(pipe, "maybe_free_model_hooks", None)
+                if free is not None:
+                    free()
+                raise Cancelled() from None
+            outcome.images = list(cast(list, stream.result()))
+        return outcome
 
     def _decode_grid(self, pipe: Any, latents: Any) -> list:
         """Decode grid latents (SD-style scaling) to PIL images: the partial result of a pipeline

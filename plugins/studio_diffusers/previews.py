@@ -15,8 +15,9 @@ single frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,7 +149,7 @@ def fit_latent_rgb(vae: Any, device: Any = None, size: int = _FIT_SIZE,
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).mul(2.0).sub(1.0)
     latents = _encode(vae, pixels.to(device=device, dtype=dtype)).float().cpu()
     latents = (space or scaled_space(vae))(latents)  # the space the pipeline's denoising loop works in
-    n, c, h, w = latents.shape
+    _, c, h, w = latents.shape
     target = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(images).permute(0, 3, 1, 2), (h, w))
     x = latents.permute(0, 2, 3, 1).reshape(-1, c).double().numpy()
     y = target.permute(0, 2, 3, 1).reshape(-1, 3).double().numpy()

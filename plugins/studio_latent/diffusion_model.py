@@ -1,6 +1,6 @@
 """Latent navigation on Stable Diffusion style diffusers pipelines.  Imports torch + diffusers.
 
-The pipeline is loaded with the image plugin's own loader (:mod:`studio_diffusers.loading`).
+The pipeline is loaded with the loader the image plugin uses too (:mod:`studio.plugin_kit.diffusion.loading`).
 Every image here is made with a DDIM scheduler built from the pipeline's config, so a frame
 is a deterministic function of (initial noise, text embeddings):
 
@@ -29,12 +29,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.latent import directions as dirfile
-from studio.core.latent import metrics, vectors
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import metrics, vectors
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError, Preview,
                                Progress, Result)
-from studio_diffusers import loading, seeds
-from studio_diffusers.sources import Source
+from studio.plugin_kit import seeds
+from studio.plugin_kit.diffusion import loading
+from studio.plugin_kit.diffusion.sources import Source
 
 from . import common
 

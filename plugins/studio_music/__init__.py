@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from studio.assets import builtin_model_folder
+from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 KEYS = ("auto", "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")

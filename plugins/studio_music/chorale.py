@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -11,6 +10,7 @@ import numpy as np
 
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError, Preview,
                                Progress, Result)
+from studio.plugin_kit.seeds import pick_seed
 from studio_music import DEFAULT_SECONDS, DEFAULT_TEMPO, EMBEDDED
 from studio_music.clip import estimate_key, grid_to_midi, load_midi_file, seconds_per_step
 from studio_music.midi import MidiError
@@ -105,9 +105,7 @@ class LoadedChorale:
                 raise ParamError(f"Cannot continue {Path(source).name}: {exc}.") from None
         chosen = self.settings(request, tokens_to_notes(prefix) if prefix is not None else None, prefix_tempo,
                                prefix_key)
-        seed = request.get("seed")
-        if seed is None:
-            seed = random.randrange(2**32)
+        seed = pick_seed(request.get("seed"))  # a fresh random 32-bit seed when none is given
         tempo = chosen["tempo"]
         step_seconds = seconds_per_step(tempo)
         steps = max(1, int(round(chosen["seconds"] / step_seconds)))

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from studio.core.progress import ProgressClock
+from studio.plugin_kit.sources import looks_like_path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -95,11 +96,6 @@ def checked_request_and_model(plugin, request: dict, mode: str | None, given: st
     if given and looks_like_path(given) and not Path(given).exists():
         raise UsageError(f"model not found: {given}")
     return model
-
-
-def looks_like_path(text: str) -> bool:
-    return text.startswith((".", "/", "~")) or text.endswith((".safetensors", ".ckpt")) or Path(text).exists() \
-        or text.count("/") != 1
 
 
 class ProgressBar:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from studio.cli.common import (
     EXIT_FAILED,
@@ -71,12 +70,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec
-    from studio.core.settings import Settings
     from dataclasses import replace
 
-    from studio.core.jobs import ModelLoaded
+    from studio.core.context import StudioContext
+    from studio.core.jobs import JobSpec, ModelLoaded
+    from studio.core.settings import Settings
     from studio.plugin_api import Kind, Log, ParamError, Progress
 
     settings = Settings.load()

@@ -16,6 +16,7 @@ from studio.cli.common import (
     looks_like_path,
     wait,
 )
+from studio.plugin_kit.sources import looks_like_hub_id
 
 
 def add_parser(sub: Any) -> None:
@@ -50,7 +51,7 @@ def _music_plugin_for(model: str | None) -> str:
         except (OSError, ValueError):
             kind = ""
         return "musicgen" if "musicgen" in str(kind) else "chorale"
-    if not path.exists() and model.count("/") == 1 and not model.startswith((".", "/", "~")):
+    if looks_like_hub_id(model):
         return "musicgen"  # a hub id
     return "chorale"
 

@@ -15,11 +15,12 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.errors import describe
 from studio.core.history import History
@@ -28,9 +29,21 @@ from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.warmup import paused_gc, responsive_gil
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ModelHints, ParamError,
-                               ReportsLoadMemory, ReportsUnsupported, Result, validate_request)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    Log,
+    ModelHints,
+    ParamError,
+    ReportsLoadMemory,
+    ReportsUnsupported,
+    Result,
+    validate_request,
+)
+from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +167,7 @@ class Engine:
         for listener in list(self._listeners):
             try:
                 listener(job, event)
-            except Exception:  # noqa: BLE001 - a broken view must not stop the engine
+            except Exception:
                 log.exception("listener failed on %s", type(event).__name__)
 
     # -- submitting and cancelling ----------------------------------------------------------
@@ -316,7 +329,7 @@ class Engine:
             # could never be collected after its unload.
             with paused_gc(freeze=not self.residency.loaded()), responsive_gil():
                 prewarm()
-        except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
+        except Exception:
             log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
             return
         log.info("prewarmed plugin %s in %.2f s", plugin_id, time.perf_counter() - started)

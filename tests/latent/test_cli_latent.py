@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from studio.cli import main  # noqa: E402
-from studio.core.latent import directions as dirfile  # noqa: E402
+from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
 
 
 def cli(capsys, *argv):

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from studio.core.latent import directions as dirfile  # noqa: E402
-from studio.core.latent import vectors  # noqa: E402
+from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
+from studio.plugin_kit.latent import vectors  # noqa: E402
 from studio.plugin_api import CancelToken, Kind, LoadOptions, ParamError, Result, validate_request  # noqa: E402
 from studio_latent import VectorLatentPlugin  # noqa: E402
 

@@ -7,20 +7,28 @@ cannot make (refused, naming its multiple), every sampler it offers, and an inte
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
+from studio_diffusers import DiffusersPlugin
 
-from studio.plugin_api import (CancelToken, LoadOptions, Log, ModelHints, ParamError, Preview, Progress,  # noqa: E402
-                               ReportsUnsupported, Result, validate_request)
-from studio_diffusers import DiffusersPlugin  # noqa: E402
-from tests.fixtures import families  # noqa: E402
+from studio.plugin_api import (
+    CancelToken,
+    LoadOptions,
+    Log,
+    ModelHints,
+    ParamError,
+    Preview,
+    Progress,
+    ReportsUnsupported,
+    Result,
+    validate_request,
+)
+from tests.fixtures import families
 
 SIZE = (64, 64)
 STEPS = 2

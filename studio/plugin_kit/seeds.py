@@ -1,4 +1,4 @@
-"""Seeds: one random 32-bit seed per request, image i of a batch uses seed + i."""
+"""Seeds: one random 32-bit seed per request when none is given; item i of a batch uses seed + i."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Device and dtype choice shared by the first-party plugins.
+"""Device and dtype choice shared by plugins (the one policy).
 
 This module imports torch, so only plugins' load paths import it — never the core, never
 the Qt layer.  One policy everywhere: "auto" means CUDA, then Apple's MPS, then the CPU;

@@ -1,4 +1,4 @@
-"""Turn a resolved :class:`~studio_diffusers.sources.Source` into a diffusers pipeline.
+"""Turn a resolved :class:`~studio.plugin_kit.diffusion.sources.Source` into a diffusers pipeline.
 
 Imports torch and diffusers: only imported from ``DiffusersPlugin.load``.
 """
@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from studio.plugin_api import LoadOptions
-from studio.torch_devices import dtype_named, pick_device
+from studio.plugin_kit.devices import dtype_named, pick_device
 
 from .sources import Source
 
