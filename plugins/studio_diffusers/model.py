@@ -40,12 +40,13 @@ from studio.plugin_api import (
     Result,
 )
 from studio.plugin_kit import seeds
+from studio.plugin_kit.devices import pick_device
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 from studio.plugin_kit.streaming import ThreadStream
 
-from . import families, plan, schedulers
+from . import families, plan, schedulers, weights
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
 
@@ -162,7 +163,7 @@ class DiffusersModel:
     status bar)."""
 
     def __init__(self, source: str, resolved: Source, loaded: loading.LoadedPipeline,
-                 options: LoadOptions) -> None:
+                 options: LoadOptions, load_memory: Mapping[str, Any] | None = None) -> None:
         self.source = source
         self.name = resolved.name
         self.options = options
@@ -180,8 +181,11 @@ class DiffusersModel:
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-diffusers-run")
-        self.memory_bytes = loading.memory_bytes(self._base)
-        self.load_memory: dict[str, Any] = dict(getattr(loaded, "memory", None) or {})
+        self.memory_bytes = weights.pipeline_bytes(self._base)  # quantized tensors at their real size
+        self.load_memory: dict[str, Any] = dict(load_memory or {})
+        self.transformer_file = Path(options.transformer) if options.transformer else None
+        if self.transformer_file is not None:
+            self._weights_file = self.transformer_file
         self.family, self.known = families.family_of(self._base)
         denoiser = self.denoiser
         self.inpaint_model = denoiser is not None and getattr(denoiser.config, "in_channels", 4) == 9
@@ -204,11 +208,35 @@ class DiffusersModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None], **extra: Any) -> DiffusersModel:
-        loaded = loading.load_pipeline(resolved, options, progress, **extra)
-        model = cls(source, resolved, loaded, options)
+             progress: Callable[[str], None]) -> DiffusersModel:
+        quantize = (options.quantize or "none").lower()
+        if quantize not in weights.QUANTIZE_CHOICES:
+            raise ValueError(f"Quantization must be one of {', '.join(weights.QUANTIZE_CHOICES)} (got {quantize!r}).")
+        device = pick_device(options.device)
+        with weights.LoadMeter(device) as meter:
+            components: dict[str, Any] = {}
+            if options.transformer:
+                if resolved.kind != "folder":
+                    raise ValueError(f"A separate transformer file goes with a diffusers base folder that provides "
+                                     f"the other components; {resolved.name} is not a folder.")
+                dtype = loading.pick_dtype(options.dtype, device, [])
+                components = weights.load_denoiser_file(Path(options.transformer), Path(resolved.location), dtype,
+                                                        progress)
+            loaded = loading.load_pipeline(resolved, options, progress, components=components)
+            figures: dict[str, Any] = {}
+            if quantize != "none":
+                figures = weights.quantize_pipeline(loaded.pipe, quantize, progress)
+        memory = meter.figures()
+        memory.update(figures)
+        memory.setdefault("weights_bytes", weights.pipeline_bytes(loaded.pipe))
+        if options.transformer:
+            memory["transformer_file"] = Path(options.transformer).name
+        model = cls(source, resolved, loaded, options, memory)
+        saved = (f", {quantize} saved {memory['quantized_saved_bytes'] / 2**20:.1f} MiB"
+                 if memory.get("quantized_saved_bytes") else "")
         progress(f"Loaded {model.name} ({model.family.label}) on {model.device} "
-                 f"({model.memory_bytes / 2**20:.0f} MiB)")
+                 f"({model.memory_bytes / 2**20:.1f} MiB weights{saved}; peak RSS "
+                 f"{memory['peak_rss_bytes'] / 2**20:.0f} MiB)")
         return model
 
     # ------------------------------------------------------------------ facts about the model
@@ -371,6 +399,10 @@ class DiffusersModel:
                                   loras=[(path.stem, weight) for path, weight in loras], batch_index=index,
                                   negative_prompt=call.applied.get("negative_prompt", ""),
                                   model_family=self.family.label)
+                    if self.transformer_file is not None:
+                        params["transformer"] = self.transformer_file.name
+                    if (self.options.quantize or "none") != "none":
+                        params["quantize"] = self.options.quantize
                     if self.load_memory:
                         params["load_memory"] = dict(self.load_memory)
                     artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,

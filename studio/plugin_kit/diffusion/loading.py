@@ -325,7 +325,10 @@ def _quiet_libraries() -> None:
     transformers_logging.set_verbosity_error()
 
 
-def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str], None]) -> LoadedPipeline:
+def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str], None],
+                  components: dict[str, Any] | None = None) -> LoadedPipeline:
+    """``components``: modules loaded elsewhere that replace the folder's own (e.g. a GGUF
+    transformer); only for a folder source."""
     _quiet_libraries()
     from diffusers import DiffusionPipeline
 
@@ -341,13 +344,17 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
         try:
             pipe = DiffusionPipeline.from_pretrained(
                 folder, dtype=dtype, local_files_only=True,
-                use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index))
+                use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index),
+                **(components or {}))
         except (OSError, EnvironmentError) as exc:
             if not options.allow_pickle and "safetensors" in str(exc).lower():
                 raise ValueError(f"{folder.name} has only pickle (.bin) weights; turn on 'allow pickle' in "
                                  f"the load options if you trust where it came from.") from exc
             raise
         weights_file = _denoiser_weights(folder)
+    elif components:
+        raise ValueError(f"A separate transformer file goes with a diffusers base folder that provides the other "
+                         f"components; {Path(source.location).name} is not a folder.")
     elif source.kind == "single_file":
         pipe = _load_single_file(source, options, dtype, progress)
         weights_file = Path(source.location)
