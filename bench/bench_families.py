@@ -31,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT, ROOT / "plugins"):
@@ -66,13 +67,14 @@ def bench_jobs(workdir: Path, repeats: int, steps: int, size: int) -> list[dict]
     import torch
 
     os.environ["STUDIO_HOME"] = str(workdir / "home")
+    from studio_diffusers import DiffusersPlugin, plan, schedulers
+    from studio_diffusers.model import _DenoisedRecorder
+
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec, JobState
     from studio.core.registry import Registry
     from studio.core.settings import Settings
     from studio.plugin_api import validate_request
-    from studio_diffusers import DiffusersPlugin, plan, schedulers
-    from studio_diffusers.model import _DenoisedRecorder
     from tests.fixtures import families
 
     registry = Registry()
@@ -138,11 +140,11 @@ def bench_jobs(workdir: Path, repeats: int, steps: int, size: int) -> list[dict]
 def load_once(folder: str, kind: str, transformer: str) -> dict:
     """In this (fresh) process: import the libraries, then load once; the figures as a dict."""
     import torch  # noqa: F401 - imported before the baseline, as the app has it
+    from studio_diffusers import DiffusersPlugin
+    from studio_diffusers import model as _model
+    from studio_diffusers.weights import _rss_bytes
 
     from studio.plugin_api import LoadOptions
-    from studio_diffusers import DiffusersPlugin
-    from studio_diffusers import model as _model  # noqa: F401 - diffusers and friends imported here
-    from studio_diffusers.weights import _rss_bytes
 
     _model.import_for_first_run(Path(folder))
     import diffusers  # noqa: F401

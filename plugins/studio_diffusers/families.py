@@ -45,6 +45,8 @@ class Family:
     step_callback: bool = True  # the pipeline calls callback_on_step_end
     interrupt_flag: bool = True  # its loop stops when ``_interrupt`` is set (Lumina 2's does not)
     fixed: Mapping[str, Any] = field(default_factory=dict)  # kwargs always passed
+    steps: int = 0  # default steps; 0 = the pipeline's own default
+    cfg_default: float = 0.0  # default CFG scale; 0 = the pipeline's own default
     fixed_area: bool = False  # the pipeline rescales every request to its native area (HiDream)
     # denoiser config entries a sibling pipeline reads but the family's checkpoints lack, with the
     # value that means what the checkpoint does (diffusers 0.42's Chroma inpaint reads guidance_embeds)
@@ -53,7 +55,9 @@ class Family:
     checked: tuple[str, ...] = ()
 
 
-_SD = Family("Stable Diffusion", flow=False, modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"},
+# SD-class rows keep A1111's 20 steps and CFG 7 (diffusers' own defaults are 50 and 7.5; Studio and
+# its built-in model have always used 20 and 7).
+_SD = Family("Stable Diffusion", flow=False, steps=20, cfg_default=7.0, modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"},
              checked=("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-2-1",
                       "stabilityai/stable-diffusion-xl-base-1.0"))
 _FLUX_MODES = {TXT2IMG: "self", IMG2IMG: "FluxImg2ImgPipeline", INPAINT: "FluxInpaintPipeline"}
@@ -62,11 +66,11 @@ _FLUX: dict[str, Any] = {"cfg": "true_cfg_scale", "distilled": "guidance_scale",
 
 FAMILIES: dict[str, Family] = {
     "StableDiffusionPipeline": _SD,
-    "StableDiffusionXLPipeline": Family("Stable Diffusion XL", flow=False, checked=_SD.checked,
+    "StableDiffusionXLPipeline": Family("Stable Diffusion XL", flow=False, steps=20, cfg_default=7.0, checked=_SD.checked,
                                         modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"}),
-    "StableDiffusionInpaintPipeline": Family("Stable Diffusion inpainting", flow=False,
+    "StableDiffusionInpaintPipeline": Family("Stable Diffusion inpainting", flow=False, steps=20, cfg_default=7.0,
                                              modes={INPAINT: "self"}),
-    "StableDiffusionXLInpaintPipeline": Family("Stable Diffusion XL inpainting", flow=False,
+    "StableDiffusionXLInpaintPipeline": Family("Stable Diffusion XL inpainting", flow=False, steps=20, cfg_default=7.0,
                                                modes={INPAINT: "self"}),
     "StableDiffusion3Pipeline": Family(
         "Stable Diffusion 3", modes={TXT2IMG: "self", IMG2IMG: "StableDiffusion3Img2ImgPipeline",
@@ -220,6 +224,8 @@ def cfg_kwarg(pipe: Any, family: Family) -> str:
 
 
 def default_cfg(pipe: Any, family: Family) -> float:
+    if family.cfg_default:
+        return family.cfg_default
     kwarg = cfg_kwarg(pipe, family)
     value = _defaults_of(pipe).get(kwarg) if kwarg else None
     if kwarg == "true_cfg_scale" and family.distilled and has_distilled_guidance(pipe, family):
@@ -234,7 +240,9 @@ def default_distilled(pipe: Any, family: Family) -> float | None:
     return float(value) if isinstance(value, (int, float)) else 3.5
 
 
-def default_steps(pipe: Any) -> int:
+def default_steps(pipe: Any, family: Family) -> int:
+    if family.steps:
+        return family.steps
     value = _defaults_of(pipe).get("num_inference_steps")
     return int(value) if isinstance(value, int) and value > 0 else 20
 

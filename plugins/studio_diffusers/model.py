@@ -190,10 +190,13 @@ class DiffusersModel:
         denoiser = self.denoiser
         self.inpaint_model = denoiser is not None and getattr(denoiser.config, "in_channels", 4) == 9
         self.size_multiple = families.size_multiple(self._base, self.family)
-        self.modes = families.supported_modes(self._base, self.family) if self.known else ["txt2img"]
+        if self.inpaint_model:  # a 9-channel inpainting UNet runs every mode through its own pipeline
+            self.modes = ["txt2img", "img2img", "inpaint"]
+        else:
+            self.modes = families.supported_modes(self._base, self.family) if self.known else ["txt2img"]
         self.unsupported = families.unsupported(self._base, self.family, self.known)
         self.defaults: dict[str, Any] = {"size": families.native_size(self._base, self.family),
-                                         "steps": families.default_steps(self._base)}
+                                         "steps": families.default_steps(self._base, self.family)}
         if "cfg_scale" not in self.unsupported:
             self.defaults["cfg_scale"] = families.default_cfg(self._base, self.family)
         distilled = families.default_distilled(self._base, self.family)
@@ -240,7 +243,6 @@ class DiffusersModel:
         return model
 
     # ------------------------------------------------------------------ facts about the model
-
     @property
     def pipe(self) -> Any:
         return self._base

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -59,7 +59,7 @@ class LoadMeter:
             self.peak = max(self.peak, _rss_bytes())
             self._stop.wait(0.005)
 
-    def __enter__(self) -> LoadMeter:
+    def __enter__(self) -> Self:
         self.started = time.perf_counter()
         self.before = _rss_bytes()
         self.peak = self.before
