@@ -60,6 +60,7 @@ A1111_KEYS = {
     "negative_prompt": "negative_prompt",
     "steps": "steps",
     "cfg_scale": "cfg_scale",
+    "distilled_guidance": "distilled_guidance",
     "seed": "seed",
     "sampler": "scheduler",
     "denoising_strength": "strength",
