@@ -170,9 +170,14 @@ def load_once(folder: str, kind: str, transformer: str) -> dict:
                                                      "size": (64, 64), "preview_every": 0}, "txt2img")
     list(loaded.run(request, CancelToken()))
     peak_after_image = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    import gc
+
+    gc.collect()
+    steady = _rss_bytes()  # what stays resident once loaded and run (not a peak)
     return {"kind": kind, "seconds": seconds, "peak_rss": memory["peak_rss_bytes"],
             "peak_above_baseline": memory["peak_rss_bytes"] - baseline,
             "peak_after_image": peak_after_image, "above_baseline_after_image": peak_after_image - baseline,
+            "steady_above_baseline": steady - baseline,
             "weights": loaded.memory_bytes}
 
 
@@ -197,7 +202,7 @@ def bench_loads(workdir: Path, repeats: int) -> dict[str, dict[str, float]]:
     for kind, rows in results.items():
         summary[kind] = {key: statistics.median(r[key] for r in rows)
                          for key in ("seconds", "peak_rss", "peak_above_baseline", "peak_after_image",
-                                     "above_baseline_after_image", "weights")}
+                                     "above_baseline_after_image", "steady_above_baseline", "weights")}
     return summary
 
 
@@ -241,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"above pre-load {row['peak_above_baseline'] / 2**20:5.0f} MiB  |  after a first image: peak "
                       f"{row['peak_after_image'] / 2**20:5.0f} MiB (x{row['peak_after_image'] / full['peak_after_image']:.2f}), "
                       f"above pre-load {row['above_baseline_after_image'] / 2**20:5.0f} MiB "
-                      f"(x{row['above_baseline_after_image'] / full['above_baseline_after_image']:.2f})  |  "
+                      f"(x{row['above_baseline_after_image'] / full['above_baseline_after_image']:.2f}); resident "
+                      f"after it {row['steady_above_baseline'] / 2**20:5.0f} MiB "
+                      f"(x{row['steady_above_baseline'] / full['steady_above_baseline']:.2f})  |  "
                       f"weights {row['weights'] / 2**20:6.1f} MiB (x{row['weights'] / full['weights']:.2f})")
     return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -128,10 +129,41 @@ def quantize_pipeline(pipe: Any, kind: str, progress: Callable[[str], None]) -> 
             continue  # already quantized (a GGUF transformer): leave it as it is
         progress(f"Quantizing {name} to {kind} (weights only)")
         quantize_(module, config)
+        _own_memory(module)
         done.append(name)
+    _release_freed_memory()
     after = pipeline_bytes(pipe)
     return {"quantization": kind, "quantized_components": done, "weights_bytes_before": before,
             "weights_bytes": after, "quantized_saved_bytes": max(0, before - after)}
+
+
+def _own_memory(module: torch.nn.Module) -> None:
+    """Copy the tensors quantization left as they were (biases, norms) out of the weights file's
+    memory map.  safetensors loads by mapping the file; while any tensor still points into the
+    mapping, every page of it the quantizer read stays resident, and int8 would save nothing."""
+    with torch.no_grad():
+        for param in module.parameters():
+            if type(param) is torch.nn.Parameter:
+                param.data = param.data.clone()
+        for sub in module.modules():
+            for key, buffer in list(sub._buffers.items()):
+                if buffer is not None and type(buffer) is torch.Tensor:
+                    sub._buffers[key] = buffer.clone()
+
+
+def _release_freed_memory() -> None:
+    """Give the full-precision weights' memory back to the system once they are replaced: glibc
+    keeps freed heap memory for reuse otherwise, and the process would look as big as before."""
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 # ------------------------------------------------------------------------------ transformer files
