@@ -26,19 +26,8 @@ from typing import Any, cast
 import torch
 from PIL import Image
 
-from studio.plugin_api import (
-    Artifact,
-    Cancelled,
-    CancelToken,
-    Event,
-    Kind,
-    LoadOptions,
-    Log,
-    ParamError,
-    Preview,
-    Progress,
-    Result,
-)
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
+                               ParamError, Preview, Progress, Result)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.devices import pick_device
 from studio.plugin_kit.diffusion import loading
@@ -407,8 +396,10 @@ class DiffusersModel:
                         params["quantize"] = self.options.quantize
                     if self.load_memory:
                         params["load_memory"] = dict(self.load_memory)
-                    artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
-                                              parameters=params))
+                    artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
+                    artifacts.append(artifact)
+                    if count > 1 and not outcome.interrupted:
+                        yield ArtifactReady(artifact)  # saved now: a crash at image 3 keeps 1 and 2
                 if outcome.interrupted:
                     interrupted = True
                     break
