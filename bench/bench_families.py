@@ -58,7 +58,7 @@ def interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str,
 
 
 def ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
-    ratios = [a / b for a, b in zip(num, den)]
+    ratios = [a / b for a, b in zip(num, den, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
@@ -67,14 +67,13 @@ def bench_jobs(workdir: Path, repeats: int, steps: int, size: int) -> list[dict]
     import torch
 
     os.environ["STUDIO_HOME"] = str(workdir / "home")
-    from studio_diffusers import DiffusersPlugin, plan, schedulers
-    from studio_diffusers.model import _DenoisedRecorder
-
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec, JobState
     from studio.core.registry import Registry
     from studio.core.settings import Settings
     from studio.plugin_api import validate_request
+    from studio_diffusers import DiffusersPlugin, plan, schedulers
+    from studio_diffusers.model import _DenoisedRecorder
     from tests.fixtures import families
 
     registry = Registry()
@@ -140,11 +139,11 @@ def bench_jobs(workdir: Path, repeats: int, steps: int, size: int) -> list[dict]
 def load_once(folder: str, kind: str, transformer: str) -> dict:
     """In this (fresh) process: import the libraries, then load once; the figures as a dict."""
     import torch  # noqa: F401 - imported before the baseline, as the app has it
+
+    from studio.plugin_api import LoadOptions
     from studio_diffusers import DiffusersPlugin
     from studio_diffusers import model as _model
     from studio_diffusers.weights import _rss_bytes
-
-    from studio.plugin_api import LoadOptions
 
     _model.import_for_first_run(Path(folder))
     import diffusers  # noqa: F401
@@ -244,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {kind:8s} {row['seconds']:6.2f} s (x{row['seconds'] / full['seconds']:.2f})  "
                       f"peak RSS {row['peak_rss'] / 2**20:7.0f} MiB (x{row['peak_rss'] / full['peak_rss']:.2f})  "
                       f"above pre-load {row['peak_above_baseline'] / 2**20:5.0f} MiB  |  after a first image: peak "
-                      f"{row['peak_after_image'] / 2**20:5.0f} MiB (x{row['peak_after_image'] / full['peak_after_image']:.2f}), "
+                      f"{row['peak_after_image'] / 2**20:5.0f} MiB "
+                      f"(x{row['peak_after_image'] / full['peak_after_image']:.2f}), "
                       f"above pre-load {row['above_baseline_after_image'] / 2**20:5.0f} MiB "
                       f"(x{row['above_baseline_after_image'] / full['above_baseline_after_image']:.2f}); resident "
                       f"after it {row['steady_above_baseline'] / 2**20:5.0f} MiB "

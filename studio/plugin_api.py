@@ -26,7 +26,9 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
-API_VERSION = "1.3.0"  # 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize / transformer, ReportsUnsupported, ReportsLoadMemory
+# 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize and
+# .transformer, ReportsUnsupported, ReportsLoadMemory.
+API_VERSION = "1.3.0"
 
 
 class Kind(str, Enum):

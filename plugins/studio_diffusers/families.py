@@ -57,7 +57,8 @@ class Family:
 
 # SD-class rows keep A1111's 20 steps and CFG 7 (diffusers' own defaults are 50 and 7.5; Studio and
 # its built-in model have always used 20 and 7).
-_SD = Family("Stable Diffusion", flow=False, steps=20, cfg_default=7.0, modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"},
+_SD = Family("Stable Diffusion", flow=False, steps=20, cfg_default=7.0,
+             modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"},
              checked=("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-2-1",
                       "stabilityai/stable-diffusion-xl-base-1.0"))
 _FLUX_MODES = {TXT2IMG: "self", IMG2IMG: "FluxImg2ImgPipeline", INPAINT: "FluxInpaintPipeline"}
@@ -66,7 +67,8 @@ _FLUX: dict[str, Any] = {"cfg": "true_cfg_scale", "distilled": "guidance_scale",
 
 FAMILIES: dict[str, Family] = {
     "StableDiffusionPipeline": _SD,
-    "StableDiffusionXLPipeline": Family("Stable Diffusion XL", flow=False, steps=20, cfg_default=7.0, checked=_SD.checked,
+    "StableDiffusionXLPipeline": Family("Stable Diffusion XL", flow=False, steps=20, cfg_default=7.0,
+                                        checked=_SD.checked,
                                         modes={TXT2IMG: "self", IMG2IMG: "auto", INPAINT: "auto"}),
     "StableDiffusionInpaintPipeline": Family("Stable Diffusion inpainting", flow=False, steps=20, cfg_default=7.0,
                                              modes={INPAINT: "self"}),
@@ -88,7 +90,8 @@ FAMILIES: dict[str, Family] = {
     "Flux2KleinPipeline": Family("Flux.2 klein", negative=False, packing=2, native_side=1024, latents="flux2",
                                  scheduler_args=("sigmas", "mu"),
                                  modes={TXT2IMG: "self", EDIT: "self", INPAINT: "Flux2KleinInpaintPipeline"},
-                                 checked=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-base-4B")),
+                                 checked=("black-forest-labs/FLUX.2-klein-4B",
+                                          "black-forest-labs/FLUX.2-klein-base-4B")),
     "ChromaPipeline": Family("Chroma", packing=2, native_side=1024, latents="packed", scheduler_args=("sigmas", "mu"),
                              modes={TXT2IMG: "self", IMG2IMG: "ChromaImg2ImgPipeline",
                                     INPAINT: "ChromaInpaintPipeline"}, config_defaults={"guidance_embeds": False},
@@ -99,7 +102,8 @@ FAMILIES: dict[str, Family] = {
                                        INPAINT: "QwenImageInpaintPipeline"},
                                 checked=("Qwen/Qwen-Image", "Qwen/Qwen-Image-2512")),
     "ZImagePipeline": Family("Z-Image", native_side=1024, cfg_off_at=0.0, scheduler_args=("sigmas",),
-                             modes={TXT2IMG: "self", IMG2IMG: "ZImageImg2ImgPipeline", INPAINT: "ZImageInpaintPipeline"},
+                             modes={TXT2IMG: "self", IMG2IMG: "ZImageImg2ImgPipeline",
+                                    INPAINT: "ZImageInpaintPipeline"},
                              checked=("Tongyi-MAI/Z-Image-Turbo", "Tongyi-MAI/Z-Image")),
     "HiDreamImagePipeline": Family("HiDream-I1", native_side=1024, scheduler_args=("sigmas",), fixed_area=True,
                                    checked=("HiDream-ai/HiDream-I1-Full", "HiDream-ai/HiDream-I1-Dev")),
@@ -108,7 +112,8 @@ FAMILIES: dict[str, Family] = {
                                     "Efficient-Large-Model/Sana_1600M_1024px_BF16_diffusers")),
     "PixArtSigmaPipeline": Family("PixArt-Σ", flow=False, step_callback=False,
                                   checked=("PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",)),
-    "Lumina2Pipeline": Family("Lumina 2", scheduler_args=("sigmas", "mu"), interrupt_flag=False, checked=("Alpha-VLLM/Lumina-Image-2.0",)),
+    "Lumina2Pipeline": Family("Lumina 2", scheduler_args=("sigmas", "mu"), interrupt_flag=False,
+                              checked=("Alpha-VLLM/Lumina-Image-2.0",)),
 }
 
 GENERIC = Family("unknown family", modes={TXT2IMG: "self"}, flow=False)

@@ -26,8 +26,20 @@ from typing import Any, cast
 import torch
 from PIL import Image
 
-from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
-                               ParamError, Preview, Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.devices import pick_device
 from studio.plugin_kit.diffusion import loading
@@ -47,7 +59,7 @@ class _Abort(Exception):
     """Raised inside the step callback to stop a pipeline call at once (cancel, or consumer gone)."""
 
 
-class _StopWithPartial(Exception):
+class _KeepPartialError(Exception):
     """Raised from the scheduler hook (pipelines without a step callback) to stop and keep ``latents``."""
 
     def __init__(self, latents: Any) -> None:
@@ -453,7 +465,7 @@ class DiffusersModel:
                         latents = tensors.get("latents")
                         best = x0 if x0 is not None and latents is not None and x0.shape == latents.shape else latents
                         if not self.family.interrupt_flag:  # its loop would go on: leave it, decode here
-                            raise _StopWithPartial(best)
+                            raise _KeepPartialError(best)
                         if best is not latents:
                             return {"latents": best.to(latents.dtype)}
                 return {}
@@ -469,7 +481,7 @@ class DiffusersModel:
                 report(latents, calls[0] % order == 0)
                 if cancel.is_set:
                     outcome.interrupted = True
-                    raise _StopWithPartial(recorder.latest if recorder.latest is not None else latents)
+                    raise _KeepPartialError(recorder.latest if recorder.latest is not None else latents)
 
             use_callback = self.family.step_callback and "callback_on_step_end" in inspect.signature(
                 type(pipe).__call__).parameters
@@ -489,7 +501,7 @@ class DiffusersModel:
                                           callback_on_step_end_tensor_inputs=["latents"])
                         else:
                             result = pipe(**kwargs)
-                    except _StopWithPartial as stop:
+                    except _KeepPartialError as stop:
                         return self._decode_grid(pipe, stop.latents)
                 return list(result.images)
 
@@ -509,7 +521,8 @@ class DiffusersModel:
         stopped from its scheduler hook, which never reached its own decode."""
         vae = pipe.vae
         config = vae.config
-        latents = latents.to(vae.dtype) / (config.scaling_factor or 1.0) + (getattr(config, "shift_factor", None) or 0.0)
+        shift = getattr(config, "shift_factor", None) or 0.0
+        latents = latents.to(vae.dtype) / (config.scaling_factor or 1.0) + shift
         image = vae.decode(latents, return_dict=False)[0]
         return pipe.image_processor.postprocess(image, output_type="pil")
 

@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from PIL import Image
-from studio_diffusers import DiffusersPlugin
 
 from studio.plugin_api import (
     CancelToken,
@@ -28,6 +27,7 @@ from studio.plugin_api import (
     Result,
     validate_request,
 )
+from studio_diffusers import DiffusersPlugin
 from tests.fixtures import families
 
 SIZE = (64, 64)

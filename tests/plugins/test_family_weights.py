@@ -19,8 +19,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("gguf")
 
-from studio_diffusers import DiffusersPlugin
-
 from studio.plugin_api import (
     CancelToken,
     LoadOptions,
@@ -28,6 +26,7 @@ from studio.plugin_api import (
     Result,
     validate_request,
 )
+from studio_diffusers import DiffusersPlugin
 from tests.fixtures import families
 
 SIZE = (64, 64)
