@@ -122,8 +122,8 @@ class ThreadStream(Generic[T]):
                     taken.append(self._items.get_nowait())
                 except queue.Empty:
                     break
-            ended = any(item is _END for item in taken)
-            batch = [cast(T, item) for item in taken if item is not _END]
+            ended = taken[-1] is _END  # nothing is emitted after the end marker
+            batch = cast("list[T]", taken[:-1] if ended else taken)
             if batch:
                 yield batch
                 last = time.perf_counter()
