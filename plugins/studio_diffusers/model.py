@@ -26,8 +26,8 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from PIL import Image
 
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
-                               Preview, Progress, Result)
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
+                               ParamError, Preview, Progress, Result)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
@@ -348,8 +348,10 @@ class DiffusersModel:
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:
-                    artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
-                                              parameters=params))
+                    artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
+                    artifacts.append(artifact)
+                    if count > 1 and not outcome.interrupted:
+                        yield ArtifactReady(artifact)  # saved now: a crash at image 3 keeps 1 and 2
                 if outcome.interrupted:
                     interrupted = True
                     break
