@@ -92,7 +92,7 @@ def bench_slider(args, tmp: Path) -> None:
         n = len(shown)
         tick = time.perf_counter()
         row.slider.setValue(40 + (i * 37) % 120)
-        pump_until(lambda: len(shown) > n)
+        pump_until(lambda n=n: len(shown) > n)
         lat.append((shown[-1] - tick) * 1000)
     print(f"single tick -> preview on screen: median {statistics.median(lat):.1f} ms, p95 {pct(lat, 0.95):.1f} ms, "
           f"max {max(lat):.1f} ms over {len(lat)} ticks")
@@ -114,7 +114,7 @@ def bench_slider(args, tmp: Path) -> None:
                abs(panel.session.amounts.get(row.view.name, 0) - want) < 1e-9 and not panel._timer.isActive()
                and context.engine.current is None and not context.engine.queued())
     drawn = len(shown) - n0
-    gaps = [(b - a) * 1000 for a, b in zip(shown[n0:-1], shown[n0 + 1:])]
+    gaps = [(b - a) * 1000 for a, b in zip(shown[n0:-1], shown[n0 + 1:], strict=False)]
     print(f"60 Hz drag (60 ticks, 1 s): {drawn} previews drawn; newest tick -> its preview "
           f"{(shown[-1] - last_tick) * 1000:.1f} ms after the drag ended; "
           f"median gap between previews {statistics.median(gaps) if gaps else 0:.1f} ms")
@@ -125,7 +125,6 @@ def bench_slider(args, tmp: Path) -> None:
 
 
 def bench_walk(args, tmp: Path) -> None:
-    import numpy as np
 
     from studio.plugin_api import CancelToken, LoadOptions, validate_request
     from studio_latent import DiffusionLatentPlugin

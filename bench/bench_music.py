@@ -74,7 +74,7 @@ def bench_first_chunk(repeats: int, tmp: Path) -> tuple[float, float]:
             started = [0.0]
             first = [None]
 
-            def listen(job, event):
+            def listen(job, event, first=first, started=started, heard=heard):
                 if isinstance(event, Preview) and first[0] is None:
                     player.begin_stream(event.sample_rate)
                     player.append(event.audio)
@@ -165,7 +165,7 @@ def bench_musicgen(repeats: int, tmp: Path) -> tuple[float, float, float]:
                   f"{first * 1000:.0f} ms); ratio {raw_times[-1] / studio_times[-1]:.3f}")
     finally:
         context.close()
-    pairs = sorted(r / s for r, s in zip(raw_times, studio_times))
+    pairs = sorted(r / s for r, s in zip(raw_times, studio_times, strict=False))
     print(f"  CPU-time ratio (raw / studio, medians): "
           f"{statistics.median(raw_cpu) / statistics.median(studio_cpu):.3f}x; pair ratios: median "
           f"{statistics.median(pairs):.3f}, range {pairs[0]:.3f}-{pairs[-1]:.3f}")

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
                 print(f"  run: raw {raw_tps[-1]:.1f} tok/s ({n}), studio {studio_tps[-1]:.1f} tok/s ({n2})")
             if n2 != n:
                 print(f"warning: token counts differ (raw {n}, studio {n2})")
-        ratio = statistics.median(s / r for s, r in zip(studio_tps, raw_tps))  # median of paired ratios
+        ratio = statistics.median(s / r for s, r in zip(studio_tps, raw_tps, strict=False))  # median of paired ratios
         best_ratio = max(studio_tps) / max(raw_tps)
         added_ttft_ms = (statistics.median(studio_ttft) - statistics.median(raw_ttft)) * 1000
         print(f"model: {source}  ({model.memory_bytes / 1e6:.1f} MB, context {model.context_length})")
@@ -255,7 +255,8 @@ def main(argv=None) -> int:
         print(f"  of the studio's first-token time: submit -> RUNNING (engine queue, history, residency) "
               f"{engine_ms:.1f} ms; plugin part {statistics.median(studio_ttft) * 1000 - engine_ms:.1f} ms")
         stall, partials = _ui_stall(context, source, args.tokens)
-        print(f"throughput ratio studio/raw: median of paired runs {ratio:.3f}, best-of-{args.runs} {best_ratio:.3f}  (target >= 0.97)  "
+        print(f"throughput ratio studio/raw: median of paired runs {ratio:.3f}, "
+              f"best-of-{args.runs} {best_ratio:.3f}  (target >= 0.97)  "
               f"{'PASS' if max(ratio, best_ratio) >= 0.97 else 'MISS'}")
         print(f"added time to first token: {added_ttft_ms:.1f} ms  (target <= 20)  "
               f"{'PASS' if added_ttft_ms <= 20 else 'MISS'}")

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the

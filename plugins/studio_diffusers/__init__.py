@@ -7,8 +7,9 @@ studio.plugin_kit); torch and diffusers are imported by :meth:`DiffusersPlugin.l
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 from studio.plugin_kit.assets import builtin_model_folder

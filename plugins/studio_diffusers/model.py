@@ -15,19 +15,32 @@ import inspect
 import json
 import math
 import queue
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from PIL import Image
 
-from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
-                               ParamError, Preview, Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
@@ -103,8 +116,12 @@ def import_for_first_run(folder: Path | None = None) -> None:
     """Import the modules a first load + run would import: the pipelines ``pipe_for`` uses, and
     the component classes named in ``folder``'s ``model_index.json`` (when it has one)."""
     loading._quiet_libraries()  # first: importing the pipelines prints notices otherwise
-    from diffusers import (AutoPipelineForImage2Image, AutoPipelineForInpainting,  # noqa: F401
-                           AutoPipelineForText2Image, DiffusionPipeline)
+    from diffusers import (  # noqa: F401
+        AutoPipelineForImage2Image,
+        AutoPipelineForInpainting,
+        AutoPipelineForText2Image,
+        DiffusionPipeline,
+    )
 
     if folder is None:
         return
@@ -158,7 +175,7 @@ class DiffusersModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "DiffusersModel":
+             progress: Callable[[str], None]) -> DiffusersModel:
         loaded = loading.load_pipeline(resolved, options, progress)
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} on {model.device} ({model.memory_bytes / 2**20:.0f} MiB)")

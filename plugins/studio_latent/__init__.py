@@ -16,11 +16,11 @@ this module is cheap: torch and diffusers load in :meth:`load`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+from studio.plugin_kit.assets import builtin_model_folder
 
 VAE_MODES = ("edit", "info", "encode", "walk", "quality", "fit")
 DIFFUSION_MODES = ("edit", "info", "encode", "walk")

@@ -23,19 +23,31 @@ import gc
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from studio.plugin_kit.latent import directions as dirfile
-from studio.plugin_kit.latent import metrics, vectors
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError, Preview,
-                               Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import metrics, vectors
 
 from . import DIFFUSION_MODES, common
 
@@ -84,7 +96,7 @@ class DiffusionLatentModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "DiffusionLatentModel":
+             progress: Callable[[str], None]) -> DiffusionLatentModel:
         loaded = loading.load_pipeline(resolved, options, progress)
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} for latent navigation on {model.device}")

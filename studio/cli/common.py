@@ -51,8 +51,8 @@ def check_image(path: str | None, what: str) -> None:
         return
     from PIL import Image
 
-    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
     from studio.plugin_api import ParamError
+    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 
     try:
         with image_limit():

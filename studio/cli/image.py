@@ -43,10 +43,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
+    from studio.core.out_paths import plan_out
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
-
-    from studio.core.out_paths import plan_out
 
     settings = Settings.load()
     out = plan_out(args.out, args.batch) if args.out else None  # before any generation

@@ -15,24 +15,39 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.errors import describe
 from studio.core.history import History, JobRecord
+from studio.core.hub_offline import hub_offline
+from studio.core.logs import adopt_console_handlers, with_log_hint
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
+from studio.core.resume import remaining_request
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.hub_offline import hub_offline
-from studio.core.logs import adopt_console_handlers, with_log_hint
-from studio.core.resume import remaining_request
-from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log,
-                               ModelHints, ParamError, Plugin, Prewarms, Result, validate_request)
+from studio.plugin_api import (
+    Artifact,
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadedModel,
+    LoadOptions,
+    Log,
+    ModelHints,
+    ParamError,
+    Plugin,
+    Prewarms,
+    Result,
+    validate_request,
+)
 from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
@@ -98,7 +113,7 @@ class ModelLoaded:
     modes: list[str] = field(default_factory=list)  # the run modes this model supports
 
     @classmethod
-    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> "ModelLoaded":
+    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> ModelLoaded:
         """What ``model`` says about itself (:class:`ModelHints`); a model without hints
         supports every mode of its plugin.  API 1.0 documented ``defaults`` and ``choices``
         as optional attributes of a loaded model, so those are still read on their own."""

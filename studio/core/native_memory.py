@@ -18,6 +18,7 @@ import threading
 
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (glibc malloc.h)
 
 _lock = threading.Lock()
 _applied: bool | None = None  # None: not tried yet
@@ -42,6 +43,5 @@ def _set_thresholds() -> bool:
     except (OSError, AttributeError):  # no mallopt: not glibc
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     # The mmap threshold first: setting either one switches the dynamic tuning off.
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

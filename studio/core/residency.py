@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import astuple
-from typing import Callable
 
 from studio.plugin_api import LoadedModel, LoadOptions, Plugin
 
@@ -20,7 +20,7 @@ Key = tuple
 class Residency:
     def __init__(self, budget_bytes: int):
         self.budget_bytes = int(budget_bytes)
-        self._models: "OrderedDict[Key, LoadedModel]" = OrderedDict()
+        self._models: OrderedDict[Key, LoadedModel] = OrderedDict()
         self.on_change: Callable[[], None] | None = None
 
     @staticmethod

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 from studio.plugin_api import ParamError
+from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 
 
 def open_user_image(path: Any, label: str = "Image", convert: str = "RGB"):

@@ -34,9 +34,9 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ the UI never works through a backlog of stale images.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 

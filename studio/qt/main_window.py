@@ -6,8 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.jobs import JobState
 from studio.core.settings import studio_home
@@ -15,13 +14,13 @@ from studio.plugin_api import ParamError
 from studio.qt.bridge import EngineBridge
 from studio.qt.dialogs.plugins import PluginsDialog
 from studio.qt.dialogs.settings import SettingsDialog
+from studio.qt.imaging import IMAGE_FILTER
+from studio.qt.import_hook import lighten_pyside_import_hook
 from studio.qt.panels.image import ImagePanel
 from studio.qt.panels.latent import LatentPanel
 from studio.qt.panels.music import MusicPanel
 from studio.qt.panels.text import TextPanel
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.imaging import IMAGE_FILTER
-from studio.qt.import_hook import lighten_pyside_import_hook
 
 
 def device_name(device: str | None) -> str:
@@ -246,7 +245,7 @@ class MainWindow(QMainWindow):
         self.queue_label.setText(f"Queue: {waiting}" + (" · 1 running" if running else ""))
 
     # ----------------------------------------------------------------------------- closing
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         engine = self.context.engine
         if self.confirm_close and engine.current is not None:
             answer = QMessageBox.question(

@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from studio.core.context import StudioContext  # noqa: E402
-from studio.core.registry import Registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin  # noqa: E402
+from studio.core.context import StudioContext
+from studio.core.registry import Registry
+from studio.core.settings import Settings
+from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin
 
 WAIT = 60_000
 

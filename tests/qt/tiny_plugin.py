@@ -10,13 +10,26 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from PIL import Image, ImageDraw
 
-from studio.plugin_api import (API_VERSION, Artifact, Cancelled, CancelToken, Kind, LoadOptions, ModelChoice,
-                               Param, ParamType, Preview, Progress, Result)
+from studio.plugin_api import (
+    API_VERSION,
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    ModelChoice,
+    Param,
+    ParamType,
+    Preview,
+    Progress,
+    Result,
+)
 
 SCHEDULERS = ("Euler", "Euler a", "DPM++ 2M", "DDIM")
 
@@ -45,7 +58,7 @@ def tiny_parameters() -> list[Param]:
 
 
 class TinyModel:
-    def __init__(self, plugin: "TinyImagePlugin", source: str):
+    def __init__(self, plugin: TinyImagePlugin, source: str):
         self.plugin = plugin
         self.source = source
         self.device = "cpu"

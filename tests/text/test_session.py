@@ -5,8 +5,15 @@ import json
 import pytest
 
 from studio.core.jobs import JobState
-from studio.core.sessions.text import (BUILTIN_PRESETS, Conversation, ConversationStore, Message, PresetStore,
-                                       TextSession, describe_stats)
+from studio.core.sessions.text import (
+    BUILTIN_PRESETS,
+    Conversation,
+    ConversationStore,
+    Message,
+    PresetStore,
+    TextSession,
+    describe_stats,
+)
 from studio.plugin_api import ParamError
 
 

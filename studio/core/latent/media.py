@@ -3,8 +3,8 @@ numbered PNG frames.  Frames are PIL images or HxWx3 uint8 arrays."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

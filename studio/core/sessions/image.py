@@ -12,9 +12,9 @@ from typing import Any
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
 from studio.core.jobs import Job, JobSpec
-from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 from studio.core.metadata import read_png_parameters
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError
+from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 
 # A1111 keys (as parsed by core.metadata) -> the diffusers plugin's parameter names.
 _RESTORE_KEYS = {

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.atomic import write_text_atomic
 from studio.core.jobs import Failed, Job, JobSpec, JobState, ModelLoaded, StateChanged
@@ -56,7 +57,7 @@ class Message:
     stats: dict[str, Any] = field(default_factory=dict)  # assistant messages: see TextSession.on_event
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Message":
+    def from_dict(cls, data: dict[str, Any]) -> Message:
         return cls(role=str(data.get("role", "user")), content=str(data.get("content", "")),
                    id=str(data.get("id") or uuid.uuid4().hex[:10]), created=float(data.get("created", 0) or 0),
                    stats=dict(data.get("stats") or {}))
@@ -92,7 +93,7 @@ class Conversation:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Conversation":
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
         conv = cls(id=str(data.get("id") or cls().id), title=str(data.get("title", "")),
                    mode=data.get("mode", CHAT) if data.get("mode") in (CHAT, NOTEBOOK) else CHAT,
                    system=str(data.get("system", "")), document=str(data.get("document", "")),

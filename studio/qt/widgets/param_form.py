@@ -11,14 +11,28 @@ dialog.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap, QRegularExpressionValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.plugin_api import Param, ParamError, ParamType
 from studio.qt.icons import icon
@@ -510,7 +524,7 @@ class ParamForm(QWidget):
         return {name: row.editor.value() for name, row in self._rows.items()}
 
     def set_defaults(self) -> None:
-        for name, row in self._rows.items():
+        for _name, row in self._rows.items():
             if row.param.default is not None or row.param.type in (ParamType.SEED, ParamType.IMAGE_PATH,
                                                                     ParamType.FILE_PATH):
                 try:
