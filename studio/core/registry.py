@@ -71,7 +71,7 @@ class Registry:
                 continue
             seen.add(ep.name)
 
-            def factory(ep=ep):
+            def factory(ep: metadata.EntryPoint = ep) -> object:
                 return ep.load()()
 
             found.append(_instantiate(ep.name, ep.value, factory))

@@ -10,11 +10,12 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import astuple
+from typing import Any
 
 from studio.plugin_api import LoadedModel, LoadOptions, Plugin
 
 log = logging.getLogger(__name__)
-Key = tuple
+Key = tuple[str, str, tuple[Any, ...]]  # (plugin id, source, load options)
 
 
 class Residency:
