@@ -11,7 +11,9 @@ that satisfies :class:`Plugin`.  That object declares:
   requests as a *generator of events* and can be unloaded.
 
 This module is standard-library only, so importing a plugin's entry point never pulls in
-torch: plugins import their heavy libraries inside ``load``.  Images travel as PIL images,
+torch: plugins import their heavy libraries inside ``load``.  A plugin imports only this module
+and :mod:`studio.plugin_kit` (what plugins share) from Studio, never ``studio.core`` or
+``studio.qt``, and not another plugin (checked by ``lint-imports``).  Images travel as PIL images,
 audio as numpy arrays; both are typed ``Any`` here to keep this file import-free.
 """
 

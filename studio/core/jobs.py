@@ -304,8 +304,9 @@ class Engine:
 
     # -- the worker -----------------------------------------------------------------------
     def _work(self) -> None:
-        # Every model runs on this thread: keep its freed tensors' memory instead of faulting
-        # it in again on every step (see native_memory).
+        # Every run is driven from this thread (plugins' blocking library calls from their
+        # helper threads): keep freed tensors' memory instead of faulting it in again on every
+        # step (process-wide; see native_memory).
         reuse_freed_memory_on_threads()
         while True:
             with self._cond:
