@@ -129,6 +129,11 @@ class ProgressBar:
             print(f"step {self.clock.describe()}", file=sys.stderr)
             self.last_print = now
 
+    def note(self, text: str) -> None:
+        """A line on stderr that does not break the bar (the bar redraws below it)."""
+        sys.stderr.write(("\r\033[K" if self.tty else "") + text + "\n")
+        sys.stderr.flush()
+
     def close(self) -> None:
         if self.tty:
             sys.stderr.write("\n")

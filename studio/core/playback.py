@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger(__name__)
-AudioCallback = Callable[[Any, int, Any, Any], None]  # (outdata, frames, time_info, status), PortAudio's
+AudioCallback = Callable[[Any, int, Any, Any], None]  # (outdata, frames, time_info, status)
 StreamFactory = Callable[[int, int, int, AudioCallback], Any]
 
 
@@ -61,7 +61,7 @@ class Player:
         self.open_ended = False  # more audio is coming (streaming)
         self.playing = False
         self.underruns = 0
-        self._stream: Any = None  # a sounddevice.OutputStream, or what the injected factory made
+        self._stream: Any = None  # the factory's stream, opened on first play / probe
         self._stream_rate: int | None = None
         self.status = "ready"
         self.available = True

@@ -156,6 +156,16 @@ class TinyImagePlugin:
     def modes(self) -> list[str]:
         return ["txt2img", "img2img", "inpaint"]
 
+    # MapsA1111, as an image plugin with A1111-style metadata has it
+    _A1111 = {"prompt": "prompt", "negative_prompt": "negative_prompt", "steps": "steps", "cfg_scale": "cfg_scale",
+              "seed": "seed", "sampler": "scheduler", "denoising_strength": "strength"}
+
+    def from_a1111(self, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        values = {self._A1111[k]: v for k, v in fields.items() if k in self._A1111}
+        if "width" in fields and "height" in fields:
+            values["size"] = (int(fields["width"]), int(fields["height"]))
+        return values, [k for k in fields if k not in self._A1111 and k not in ("width", "height")]
+
     def models(self) -> list[ModelChoice]:
         return [ModelChoice("tiny-default", "Tiny default", "The built-in test painter")]
 
