@@ -331,7 +331,7 @@ class LatentPanel(LatentDialogs, QWidget):
         else:
             self.walk_box.set_placeholders("A: seed or image path (empty: the current base)", "B: seed or image path")
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         # Load lazily: opening the studio must not load the heavy libraries for a tab nobody looked at.
         if self._loaded_for is None and self.session.model:
@@ -366,11 +366,11 @@ class LatentPanel(LatentDialogs, QWidget):
     def encode_image(self, path: str) -> None:
         self.run_command(lambda: self.session.encode(path))
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event) -> None:
         if dropped_image_path(event):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event) -> None:
         path = dropped_image_path(event)
         if path:
             event.acceptProposedAction()
