@@ -66,7 +66,7 @@ def run_guarded(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the one place every unexpected failure becomes a sentence
+    except Exception as exc:  # the one place every unexpected failure becomes a sentence
         log.exception("the command failed")
         say(with_log_hint(describe(exc)))
         return EXIT_FAILED
