@@ -23,7 +23,7 @@ from studio.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 VAE_MODES = ("edit", "info", "encode", "walk", "quality", "fit")
-DIFFUSION_MODES = ("edit", "info", "encode", "walk")
+DIFFUSION_MODES = ("edit", "info", "encode", "walk", "discover", "quality")
 _WALK = ("walk",)
 
 VAE_PARAMETERS: tuple[Param, ...] = (
@@ -82,12 +82,37 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
     Param("edits", ParamType.LIST, default=(), modes=("edit",),
           help="Directions from files (text-embedding space): [[name, amount], ...]."),
     Param("direction_files", ParamType.LIST, default=(), advanced=True),
+    Param("concepts", ParamType.LIST, default=(), modes=("edit",),
+          help='Your own image: concepts to add (strength > 0) or remove (< 0): [["glasses", 1.0], ...].'),
     Param("image", ParamType.IMAGE_PATH, default=None, optional=True, modes=("edit", "encode"),
-          help="Your own image: inverted to noise, then regenerated with the edits."),
-    Param("encode_method", ParamType.CHOICE, default="ddim-inversion", choices=("ddim-inversion", "img2img"),
-          modes=("edit", "encode")),
+          help="Your own image: inverted once (cached), then regenerated with the edits."),
+    Param("encode_method", ParamType.CHOICE, default="ddpm-inversion",
+          choices=("ddpm-inversion", "ddim-inversion", "img2img"), modes=("edit", "encode"),
+          help="ddpm-inversion gives the image back exactly (up to the VAE) and keeps what an edit is not "
+               "about; ddim-inversion and img2img are the older, looser ways."),
+    Param("skip", ParamType.FLOAT, default=0.2, minimum=0.0, maximum=0.9, step=0.05, modes=("edit", "encode"),
+          advanced=True, label="Keep layout",
+          help="ddpm-inversion: share of the noisiest steps left out; higher keeps more of the layout."),
+    Param("masks", ParamType.BOOL, default=True, modes=("edit",), label="Edit only where it matters",
+          help="ddpm-inversion: text edits act only where the image changes with them (implicit masks)."),
+    Param("draft", ParamType.BOOL, default=False, modes=("edit",), advanced=True,
+          help="A quick preview with fewer steps (while a slider is dragged)."),
+    Param("refine", ParamType.INT, default=30, minimum=0, maximum=200, modes=("edit", "encode"), advanced=True,
+          label="Reconstruction refinement",
+          help="ddpm-inversion: gradient steps that fit the latent to your image (0 = the VAE encoder alone)."),
     Param("img2img_strength", ParamType.FLOAT, default=0.6, minimum=0.05, maximum=1.0, step=0.05,
           modes=("edit", "encode"), label="SDEdit strength"),
+    Param("source", ParamType.CHOICE, default="h-space", choices=("h-space", "text"), modes=("discover",),
+          help="h-space: PCA of the UNet's bottleneck over sampled images; text: PCA of prompt-variation "
+               "embeddings."),
+    Param("components", ParamType.INT, default=6, minimum=1, maximum=32, modes=("discover",)),
+    Param("count", ParamType.INT, default=32, minimum=4, maximum=1024, modes=("discover",),
+          help="h-space: how many images are sampled."),
+    Param("variations", ParamType.LIST, default=(), modes=("discover",),
+          help="text: prompt variations (empty: common attributes appended to the prompt)."),
+    Param("names", ParamType.LIST, default=(), modes=("discover",), help="Names for PC 1, PC 2, ..."),
+    Param("output", ParamType.FILE_PATH, default=None, optional=True, modes=("discover",),
+          help="Save the directions to this .json / .safetensors file."),
     Param("save_direction", ParamType.FILE_PATH, default=None, optional=True, modes=("edit",), advanced=True,
           help="Also save the prompt-pair direction(s) to this .json / .safetensors file."),
 )

@@ -36,7 +36,9 @@ from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, Lo
 from studio_diffusers import loading, seeds
 from studio_diffusers.sources import Source
 
-from . import common
+from . import common, hspace, image_modes
+from .denoiser import mid_shift
+from .image_edit import ImageEditor
 
 SPACE = "text-embedding"
 #: UNets smaller than this run on one CPU thread: their layers are too small to split, and extra
@@ -71,6 +73,8 @@ class DiffusionLatentModel:
         self.native_size = (int(w) * self.vae_factor, int(h) * self.vae_factor)
         self.defaults = {"size": self.native_size, "steps": 20, "cfg_scale": 7.0}
         self._inverted: dict[tuple, torch.Tensor] = {}
+        self.editor = ImageEditor(self.pipe, self.xl, self.name)
+        self.h_directions = hspace.empty_set(self.name)
         self._files: dict[tuple, dirfile.DirectionSet] = {}
         self._lock = threading.Lock()
         shape = self._embed_shape()
@@ -179,7 +183,31 @@ class DiffusionLatentModel:
         return lat.float().cpu()
 
     def directions_for(self, request) -> dirfile.DirectionSet:
-        return common.directions_with_files(self.directions, self._files, request)
+        """Text-embedding directions: the model's plus the request's files in that space."""
+        return self._direction_sets(request)[0]
+
+    def _direction_sets(self, request) -> tuple[dirfile.DirectionSet, dirfile.DirectionSet]:
+        """(text-embedding directions, h-space directions), each with the request's files."""
+        text, h = self.directions, self.h_directions
+        for f in request.get("direction_files") or ():
+            key = common.file_key(f)
+            if key not in self._files:
+                try:
+                    self._files[key] = dirfile.load(f)
+                except dirfile.DirectionFileError as exc:
+                    raise ParamError(str(exc)) from None
+            extra = self._files[key]
+            target = h if extra.space == hspace.SPACE else text
+            if target.latent_shape and tuple(extra.latent_shape) != tuple(target.latent_shape) and \
+                    extra.space != hspace.SPACE:
+                raise ParamError(f"{f} holds directions of shape {list(extra.latent_shape)}; this model's "
+                                 f"{target.space} is {list(target.latent_shape)}.")
+            merged = target.merged(extra, prefix=f"{str(f).rsplit('/', 1)[-1].rsplit('.', 1)[0]}:")
+            if extra.space == hspace.SPACE:
+                h = dirfile.DirectionSet(merged.directions, hspace.SPACE, self.name, extra.latent_shape)
+            else:
+                text = merged
+        return text, h
 
     @staticmethod
     def _pairs(value) -> list[tuple[str, str, float]]:
@@ -232,11 +260,17 @@ class DiffusionLatentModel:
         return Artifact(Kind.LATENT, image=image, seed=seed, parameters={"model": self.name, **params})
 
     def _run_info(self, request, cancel) -> Iterator[Event]:
-        dset = self.directions_for(request)
-        yield Result((), info={"directions": [d.header() for d in dset.directions], "space": SPACE,
+        dset, hset = self._direction_sets(request)
+        headers = [{**d.header(), "space": SPACE} for d in dset.directions]
+        headers += [{**d.header(), "space": hspace.SPACE} for d in hset.directions]
+        yield Result((), info={"directions": headers, "space": SPACE,
                                "latent_shape": list(self.directions.latent_shape), "model": self.name,
                                "native_size": list(self.native_size), "quality_available": False,
-                               "encode_available": True, "kind": "diffusion", "xl": self.xl})
+                               "encode_available": True, "kind": "diffusion", "xl": self.xl,
+                               "encode_methods": ["ddpm-inversion", "ddim-inversion", "img2img"]})
+
+    def _run_discover(self, request, cancel) -> Iterator[Event]:
+        yield from image_modes.run_discover(self, request, cancel)
 
     def _run_walk(self, request, cancel) -> Iterator[Event]:
         size = self._size(request)
@@ -311,10 +345,12 @@ class DiffusionLatentModel:
             applied.append(f"{a}->{b} x{strength:g}")
         edits = common.parse_edits(request.get("edits"))
         if edits:
-            dset = self.directions_for(request)
+            dset, hset = self._direction_sets(request)
             for name, amount in edits.items():
+                if name in hset:
+                    continue  # applied as a bottleneck shift while sampling (see _h_shift)
                 if name not in dset:
-                    raise common.unknown_direction(name, dset.names())
+                    raise common.unknown_direction(name, dset.names() + hset.names())
                 d = dset.get(name)
                 vec = torch.from_numpy(d.vector.astype(np.float32)).to(embeds["prompt_embeds"].device,
                                                                        embeds["prompt_embeds"].dtype)
@@ -322,6 +358,15 @@ class DiffusionLatentModel:
                     embeds["prompt_embeds"].shape[1:])
                 applied.append(f"{name} x{amount:g}")
         return embeds, applied, pair_dirs
+
+    def _h_shift(self, request, size) -> tuple[torch.Tensor | None, list[str]]:
+        """The summed bottleneck shift of the request's h-space edits (None if there are none)."""
+        spec = image_modes.edit_spec(self, {**request, "pairs": (), "concepts": ()},
+                                     image_modes.h_shape(self, size))
+        if not spec.h_directions:
+            return None, []
+        total = sum(torch.from_numpy(v) for _, v in spec.h_directions)
+        return total.to(self.device)[None], [n for n, _ in spec.h_directions]
 
     def _save_pairs(self, path, pair_dirs: dict) -> str:
         dirs = []
@@ -336,6 +381,12 @@ class DiffusionLatentModel:
             raise ParamError(f"Could not save the directions: {exc}") from None
 
     def _run_edit(self, request, cancel) -> Iterator[Event]:
+        if request.get("image") and (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
+            yield from image_modes.run_edit(self, request, cancel)
+            return
+        if request.get("concepts"):
+            raise ParamError("Concept edits work on your own image (ddpm-inversion); for a generated image "
+                             "write the concept into the prompt.")
         started = time.perf_counter()
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
@@ -350,10 +401,14 @@ class DiffusionLatentModel:
             image, noise = None, self.noise(seed, *size)
         guided = cfg > 1.0
         embeds, applied, pair_dirs = self._edited_embeds(request, prompt, negative, guided)
-        if method == "img2img":
-            out = self._img2img(embeds, image, float(request.get("img2img_strength") or 0.6), steps, cfg, size, seed)
-        else:
-            out = self.generate(embeds, noise, steps, cfg, size, cancel)
+        shift, h_applied = self._h_shift(request, size)
+        applied += h_applied
+        with mid_shift(self.pipe.unet, shift):
+            if method == "img2img":
+                out = self._img2img(embeds, image, float(request.get("img2img_strength") or 0.6), steps, cfg, size,
+                                    seed)
+            else:
+                out = self.generate(embeds, noise, steps, cfg, size, cancel)
         saved = self._save_pairs(request["save_direction"], pair_dirs) if request.get("save_direction") and \
             pair_dirs else None
         params = {"mode": "edit", "prompt": prompt, "seed": seed, "steps": steps, "cfg_scale": cfg,
@@ -365,6 +420,9 @@ class DiffusionLatentModel:
     def _run_encode(self, request, cancel) -> Iterator[Event]:
         if not request.get("image"):
             raise ParamError("Choose an image to encode.")
+        if (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
+            yield from image_modes.run_encode(self, request, cancel)
+            return
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
