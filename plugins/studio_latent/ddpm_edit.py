@@ -32,6 +32,10 @@ class Schedule:
     timesteps: list[int]
     alphas_cumprod: torch.Tensor
     prediction_type: str
+    #: abar after the last step (DDIM's ``final_alpha_cumprod``: 1, or abar_0 without set_alpha_to_one)
+    final: float = 1.0
+    #: DDIM's clip_sample: clip the predicted clean latent to +-clip_range (0: off)
+    clip: float = 0.0
 
     @classmethod
     def from_config(cls, config, steps: int) -> "Schedule":
@@ -40,10 +44,22 @@ class Schedule:
         ddim = DDIMScheduler.from_config(config)
         ddim.set_timesteps(int(steps))
         kind = str(getattr(ddim.config, "prediction_type", "epsilon"))
-        return cls([int(t) for t in ddim.timesteps], ddim.alphas_cumprod.double(), kind)
+        clip = float(ddim.config.clip_sample_range) if ddim.config.clip_sample else 0.0
+        return cls([int(t) for t in ddim.timesteps], ddim.alphas_cumprod.double(), kind,
+                   float(ddim.final_alpha_cumprod), clip)
 
     def abar(self, t: int) -> float:
-        return 1.0 if t < 0 else float(self.alphas_cumprod[int(t)])
+        return self.final if t < 0 else float(self.alphas_cumprod[int(t)])
+
+    def ddim_step(self, out: torch.Tensor, x: torch.Tensor, t: int, prev: int) -> torch.Tensor:
+        """Deterministic DDIM (eta 0), as the diffusers DDIMScheduler steps."""
+        x0, eps = self.split(out, x, t)
+        if self.clip:
+            a = self.abar(t)
+            x0 = x0.clamp(-self.clip, self.clip)
+            eps = (x - a ** 0.5 * x0) / (1.0 - a) ** 0.5
+        ap = self.abar(prev)
+        return ap ** 0.5 * x0 + (1.0 - ap) ** 0.5 * eps
 
     def pairs(self) -> list[tuple[int, int]]:
         """(t, prev) for every step; the last step goes to the clean image (prev = -1)."""
@@ -127,33 +143,72 @@ class Guide:
     mask: torch.Tensor | None = None
 
 
+#: a cross-attention map is used only when its peak is this many times its mean
+PEAKED = 2.0
+
+
 def implicit_masks(model: Model, schedule: Schedule, inv: Inversion, pairs: Sequence[tuple[int, int]],
-                   levels: Sequence[float] = (0.35, 0.5, 0.65), threshold: float = 0.5,
+                   attention: Sequence[tuple[int, list[int]] | None] = (), capture: Callable | None = None,
+                   levels: Sequence[float] = (0.6, 0.75, 0.9), threshold: float = 0.5,
                    grow: int = 1) -> list[torch.Tensor]:
-    """Where each (plus, minus) pair of conditions disagrees about *this* image (DiffEdit-style):
-    the mean |out[plus] - out[minus]| over a few of the inversion's own noisy latents, normalised
-    to its maximum, thresholded, grown by ``grow`` latent pixels (a recoloured or reshaped object
-    may reach a little further) and softened at the border."""
+    """Where each (plus, minus) pair of conditions is about *this* image.
+
+    Two cues, intersected as in LEDITS++: (1) where the two conditions' predictions disagree
+    (DiffEdit / SEGA: mean |out[plus] - out[minus]| over a few of the inversion's own noisy
+    latents -- the less noisy ones, where the model can no longer picture the edit somewhere
+    else, so the cue sits on what is in the image) and (2) when ``attention[k] = (row, token positions)`` is given, where the UNet's
+    cross-attention looks at those tokens (e.g. "red" in "a red circle ...": the red object),
+    recorded by ``capture(store)``.  Each cue is normalised to its maximum and thresholded; the
+    result is grown by ``grow`` latent pixels (a reshaped object may reach a little further)
+    and softened at the border."""
     if not pairs:
         return []
     n = len(inv.noisy)
     picks = sorted({min(n - 1, int(round(level * (n - 1)))) for level in levels})
     sums = [torch.zeros_like(inv.x0[:, :1]) for _ in pairs]
+    attn: list[torch.Tensor] = []
+    h, w = inv.x0.shape[-2:]
     with torch.no_grad():
         for i in picks:
             t = inv.steps[i][0]
-            outs = model(inv.noisy[i], torch.tensor([t], device=inv.x0.device)).float()
+            store: list[torch.Tensor] = []
+            if capture is not None and any(a is not None for a in attention):
+                with capture(store):
+                    outs = model(inv.noisy[i], torch.tensor([t], device=inv.x0.device)).float()
+            else:
+                outs = model(inv.noisy[i], torch.tensor([t], device=inv.x0.device)).float()
             for k, (p, m) in enumerate(pairs):
                 sums[k] += (outs[p:p + 1] - outs[m:m + 1]).abs().mean(dim=1, keepdim=True)
+            attn.extend(store)
     masks = []
-    for s in sums:
+    for k, s in enumerate(sums):
         s = torch.nn.functional.avg_pool2d(s, 3, stride=1, padding=1, count_include_pad=False)
         hard = (s >= threshold * s.max().clamp_min(1e-12)).float()
+        cue = attention[k] if k < len(attention) else None
+        if cue is not None and cue[1] and attn:
+            a = _attention_map(attn, cue[0], cue[1], h, w).to(hard)
+            if a.max() > PEAKED * a.mean():  # a flat map (a small or untrained model) says nothing
+                hard = hard * (a >= threshold * a.max()).float()
         if grow:
             hard = torch.nn.functional.max_pool2d(hard, 2 * grow + 1, stride=1, padding=grow)
         soft = torch.nn.functional.avg_pool2d(hard, 3, stride=1, padding=1, count_include_pad=False)
         masks.append(torch.maximum(hard, soft))
     return masks
+
+
+def _attention_map(store: Sequence[torch.Tensor], row: int, tokens: Sequence[int], h: int, w: int) -> torch.Tensor:
+    """Mean attention of ``row`` on ``tokens`` over every recorded layer, at latent size [1,1,h,w]."""
+    total = torch.zeros((1, 1, h, w))
+    for probs in store:
+        pixels = probs.shape[1]
+        f = max(1, int(round((h * w / pixels) ** 0.5)))
+        lh, lw = h // f, w // f
+        if lh * lw != pixels:
+            continue
+        m = probs[row, :, list(tokens)].sum(dim=-1).reshape(1, 1, lh, lw)
+        m = m / m.max().clamp_min(1e-12)
+        total += torch.nn.functional.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+    return total
 
 
 @torch.no_grad()

@@ -51,6 +51,14 @@ class Conditions:
         moved = self._hidden[base] + delta.reshape(self._hidden[base].shape).to(self._hidden[base])
         return self._append(label, moved)
 
+    def add_embedding(self, label: str, hidden: torch.Tensor, pooled: torch.Tensor | None = None) -> int:
+        """A row from ready-made embeddings (e.g. a prompt's embedding moved along a direction)."""
+        if self.xl:
+            if pooled is None:
+                raise ValueError("SDXL rows need the pooled text embedding too")
+            self._pooled.append(pooled)
+        return self._append(label, hidden)
+
     def hidden(self, row: int) -> torch.Tensor:
         return self._hidden[row]
 
@@ -124,3 +132,45 @@ def mid_capture(unet: Any, store: list) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+@contextmanager
+def cross_attention_capture(unet: Any, store: list) -> Iterator[None]:
+    """Record every cross-attention layer's attention probabilities, averaged over heads, as
+    [B, pixels, tokens] -- recomputed from the layer's own projections in a pre-hook, so it works
+    whatever attention processor the pipeline uses."""
+    def hook(module, args, kwargs):
+        hs = args[0] if args else kwargs.get("hidden_states")
+        ehs = kwargs.get("encoder_hidden_states")
+        if ehs is None and len(args) > 1:
+            ehs = args[1]
+        if ehs is None or hs is None or hs.ndim != 3:
+            return None
+        if getattr(module, "norm_cross", None):
+            ehs = module.norm_encoder_hidden_states(ehs)
+        q, k = module.to_q(hs), module.to_k(ehs)
+        b, n, _ = q.shape
+        heads = module.heads
+        q = q.reshape(b, n, heads, -1).transpose(1, 2)
+        k = k.reshape(b, k.shape[1], heads, -1).transpose(1, 2)
+        probs = torch.softmax((q @ k.transpose(-1, -2)).float() * module.scale, dim=-1)
+        store.append(probs.mean(dim=1).detach().cpu())
+        return None
+
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for name, m in unet.named_modules()
+               if name.endswith("attn2")]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def token_positions(tokenizer: Any, prompt: str, word: str) -> list[int]:
+    """Where ``word``'s tokens sit in the tokenised ``prompt`` (empty if it is not there)."""
+    ids = tokenizer(prompt).input_ids
+    sub = tokenizer(word, add_special_tokens=False).input_ids
+    for i in range(len(ids) - len(sub) + 1):
+        if sub and ids[i:i + len(sub)] == sub:
+            return list(range(i, i + len(sub)))
+    return []

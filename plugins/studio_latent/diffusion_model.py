@@ -36,7 +36,7 @@ from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, Lo
 from studio_diffusers import loading, seeds
 from studio_diffusers.sources import Source
 
-from . import common, hspace, image_modes
+from . import common, ddpm_edit, hspace, image_modes, walks
 from .denoiser import mid_shift
 from .image_edit import ImageEditor
 
@@ -45,10 +45,6 @@ SPACE = "text-embedding"
 #: threads on a busy CPU spin (measured on the tiny test pipeline, loaded 2-core machine: 1.1 s
 #: per 20-step frame on 1 thread vs 12.5 s on 2).
 SMALL_UNET_PARAMS = 20_000_000
-
-
-class _Stop(Exception):
-    pass
 
 
 class DiffusionLatentModel:
@@ -125,24 +121,21 @@ class DiffusionLatentModel:
     @torch.no_grad()
     def generate(self, embeds: Mapping[str, torch.Tensor], latents: torch.Tensor, steps: int, cfg: float,
                  size: tuple[int, int], cancel: CancelToken | None = None) -> Image.Image:
-        original = self.pipe.scheduler
-        self.pipe.scheduler = self._ddim()
-
-        def on_step(p, i, t, tensors):
-            if cancel is not None and cancel.is_set and not cancel.keep_partial:
-                p._interrupt = True
-                raise _Stop()
-            return {}
-
-        try:
-            out = self.pipe(**embeds, latents=latents.to(self.device, self.dtype), num_inference_steps=steps,
-                            guidance_scale=cfg, width=size[0], height=size[1], output_type="pil",
-                            callback_on_step_end=on_step)
-        except _Stop:
-            raise Cancelled() from None
-        finally:
-            self.pipe.scheduler = original
-        return out.images[0].convert("RGB")
+        """DDIM from ``latents`` with ready-made embeddings (the same sampler as the walks, so a
+        walk's end frames are exactly these images)."""
+        if cancel is not None and cancel.is_set and not cancel.keep_partial:
+            raise Cancelled()
+        conds = walks.Conditions(self.pipe, size, self.xl)
+        neg = embeds.get("negative_prompt_embeds")
+        if neg is None:
+            neg_row = conds.add("")
+        else:
+            neg_row = conds.add_embedding("negative", neg, embeds.get("negative_pooled_prompt_embeds"))
+        row = conds.add_embedding("prompt", embeds["prompt_embeds"], embeds.get("pooled_prompt_embeds"))
+        schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
+        latent = walks.render_frame(self.pipe.unet, conds, schedule, latents.to(self.device), 0.0, cfg,
+                                    (neg_row, row, row))
+        return self.editor.decode(latent)
 
     def _size(self, request) -> tuple[int, int]:
         size = request.get("size") or self.native_size
@@ -269,42 +262,51 @@ class DiffusionLatentModel:
                                "encode_available": True, "kind": "diffusion", "xl": self.xl,
                                "encode_methods": ["ddpm-inversion", "ddim-inversion", "img2img"]})
 
+    def _run_quality(self, request, cancel) -> Iterator[Event]:
+        yield from image_modes.run_quality(self, request, cancel)
+
     def _run_discover(self, request, cancel) -> Iterator[Event]:
         yield from image_modes.run_discover(self, request, cancel)
 
     def _run_walk(self, request, cancel) -> Iterator[Event]:
+        """Seed and/or prompt walk; see :mod:`walks` (slerped noise, mixed predictions, adaptive frames)."""
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         frames = int(request.get("frames") or 8)
+        budget = int(request.get("extra_frames", frames)) if request.get("adaptive", True) else 0
         prompt_a = request.get("prompt") or ""
         prompt_b = request.get("prompt_to") or prompt_a
         negative = request.get("negative_prompt") or ""
         seed_a = seeds.pick_seed(request.get("seed"))
         seed_b = int(request["seed_to"]) if request.get("seed_to") is not None else seed_a
-        guided = cfg > 1.0
-        ea = self.embed(prompt_a, negative, guided)
-        eb = self.embed(prompt_b, negative, guided) if prompt_b != prompt_a else ea
+        conds = walks.Conditions(self.pipe, size, self.xl, [negative, prompt_a, prompt_b])
+        rows = (conds.add(negative), conds.add(prompt_a), conds.add(prompt_b))
+        schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
         na, nb = self.noise(seed_a, *size), self.noise(seed_b, *size)
-        yield Log(f"walk {seed_a}->{seed_b}, {prompt_a!r}->{prompt_b!r}, {frames} frames, {steps} DDIM steps")
-        images = []
-        for i in range(frames):
+
+        def frame_at(s: float) -> Image.Image:
+            if cancel.is_set and not cancel.keep_partial:
+                raise Cancelled()
+            noise = walks.slerp_noise(na, nb, s).to(self.device)
+            return self.editor.decode(walks.render_frame(self.pipe.unet, conds, schedule, noise, s, cfg, rows))
+
+        yield Log(f"walk {seed_a}->{seed_b}, {prompt_a!r}->{prompt_b!r}, {frames} frames (+ up to {budget} "
+                  f"placed where the change is largest), {steps} DDIM steps")
+        walk = walks.AdaptiveWalk(frame_at, frames, budget)
+        for i, image in enumerate(walk.run(), 1):
+            yield Preview(i, image=image)
+            yield Progress(min(i, frames + budget), frames + budget, f"frame {i}")
             if cancel.is_set:
-                if not cancel.keep_partial:
-                    raise Cancelled()
                 break
-            t = i / (frames - 1)
-            noise = torch.from_numpy(vectors.slerp(na.numpy(), nb.numpy(), t).astype(np.float32))
-            embeds = {k: torch.lerp(ea[k], eb[k], t) if k.startswith(("prompt", "pooled")) else ea[k] for k in ea}
-            image = self.generate(embeds, noise, steps, cfg, size, cancel)
-            images.append(image)
-            yield Preview(i + 1, image=image)
-            yield Progress(i + 1, frames, f"frame {i + 1}/{frames}")
+        images = walk.images
         params = {"mode": "walk", "prompt": prompt_a, "prompt_to": prompt_b, "seed": seed_a, "seed_to": seed_b,
-                  "steps": steps, "cfg_scale": cfg, "frames": frames}
-        arts = tuple(self._art(im, seed_a, {**params, "frame": i}) for i, im in enumerate(images))
-        yield Result(arts, interrupted=len(images) < frames,
+                  "steps": steps, "cfg_scale": cfg, "frames": len(images)}
+        arts = tuple(self._art(im, seed_a, {**params, "frame": i, "position": round(p, 4)})
+                     for i, (im, p) in enumerate(zip(images, walk.positions)))
+        yield Result(arts, interrupted=cancel.is_set,
                      info={"smoothness": metrics.walk_smoothness([np.asarray(im) for im in images]),
-                           "seed": seed_a, "seed_to": seed_b})
+                           "seed": seed_a, "seed_to": seed_b, "positions": walk.positions,
+                           "frames_added": walk.added, "interpolation": "slerp noise, mixed predictions"})
 
     def _encode(self, request, size, steps, embeds_fn) -> tuple[Image.Image, torch.Tensor | None, str]:
         image = common.open_rgb(request.get("image"))

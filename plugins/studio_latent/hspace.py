@@ -71,9 +71,7 @@ def discover_h(pipe: Any, unet_call: Callable[[torch.Tensor, torch.Tensor], torc
         with mid_capture(pipe.unet, store):
             out = unet_call(x, torch.full((count,), t, device=x.device))
         per_step.append(torch.cat(store).reshape(count, -1).numpy())
-        a, ap = schedule.abar(t), schedule.abar(prev)
-        x0, eps = schedule.split(out, x, t)
-        x = ap ** 0.5 * x0 + (1.0 - ap) ** 0.5 * eps
+        x = schedule.ddim_step(out, x, t, prev)
     shape = tuple(store[0].shape[1:])
     rows = np.concatenate([h - h.mean(axis=0, keepdims=True) for h in per_step])
     comps, stds, ratios = _pca(rows, k)

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from . import ddpm_edit
-from .denoiser import Conditions, Denoiser
+from .denoiser import Conditions, Denoiser, cross_attention_capture, token_positions
 
 #: strength 1 of a text edit = this many times the guidance difference; chosen on the built-in
 #: model so strength 1 completes a colour and a shape edit on rendered training scenes (not on
@@ -59,6 +59,8 @@ class EditSpec:
     #: (name, bottleneck shift for amount * scale) -- already multiplied
     h_directions: Sequence[tuple[str, np.ndarray]] = ()
     masks: bool = True
+    #: intersect the implicit masks with the cross-attention of the edited words (LEDITS++)
+    attention: bool = True
 
     def applied(self) -> list[str]:
         out = [f"{a}->{b} x{s:g}" for a, b, s in self.pairs if s]
@@ -156,18 +158,25 @@ class ImageEditor:
         conds = Conditions(self.pipe, enc.seen.size, self.xl, [prompt])
         guides: list[ddpm_edit.Guide] = []
         masked: list[int] = []
+        looks: list[tuple[int, list[int]] | None] = []  # (row, tokens) whose cross-attention locates the edit
+        tok = self.pipe.tokenizer
         for a, b, strength in spec.pairs:
             pattern = re.compile(rf"\b{re.escape(a)}\b", re.IGNORECASE)
             if prompt and pattern.search(prompt):
                 plus, minus = conds.add(pattern.sub(b, prompt)), 0
+                looks.append((0, token_positions(tok, prompt.lower(), a.lower())))
             else:
                 plus, minus = conds.add(b), conds.add(a)
+                looks.append((minus, token_positions(tok, a.lower(), a.lower())))
             masked.append(len(guides))
             guides.append(ddpm_edit.Guide(plus, minus, strength * TEXT_GAIN))
         for concept, strength in spec.concepts:
             masked.append(len(guides))
-            guides.append(ddpm_edit.Guide(conds.add(concept), conds.add(""), strength * TEXT_GAIN))
+            row = conds.add(concept)
+            looks.append((row, token_positions(tok, concept.lower(), concept.lower())))
+            guides.append(ddpm_edit.Guide(row, conds.add(""), strength * TEXT_GAIN))
         for name, vector, weight in spec.text_directions:
+            looks.append(None)
             masked.append(len(guides))
             row = conds.add_moved(0, torch.from_numpy(np.asarray(vector, dtype=np.float32)), f"dir:{name}")
             guides.append(ddpm_edit.Guide(row, 0, weight))
@@ -186,7 +195,9 @@ class ImageEditor:
         model = Denoiser(self.pipe.unet, conds, shift_rows)
         mask_share: list[float] = []
         if spec.masks and masked and any(guides[i].amount for i in masked):
-            masks = ddpm_edit.implicit_masks(model, schedule, inv, [(guides[i].plus, guides[i].minus) for i in masked])
+            masks = ddpm_edit.implicit_masks(model, schedule, inv, [(guides[i].plus, guides[i].minus) for i in masked],
+                                             looks if spec.attention else (),
+                                             lambda store: cross_attention_capture(self.pipe.unet, store))
             for i, m in zip(masked, masks):
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
