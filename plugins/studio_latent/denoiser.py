@@ -62,6 +62,9 @@ class Conditions:
     def hidden(self, row: int) -> torch.Tensor:
         return self._hidden[row]
 
+    def pooled(self, row: int) -> torch.Tensor | None:
+        return self._pooled[row] if self.xl else None
+
     def _append(self, label: str, hidden: torch.Tensor) -> int:
         self.labels.append(label)
         self._hidden.append(hidden)

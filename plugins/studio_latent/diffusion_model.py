@@ -284,29 +284,41 @@ class DiffusionLatentModel:
         schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
         na, nb = self.noise(seed_a, *size), self.noise(seed_b, *size)
 
-        def frame_at(s: float) -> Image.Image:
+        mixing = request.get("interpolation") == "predictions"
+
+        def frame_at(s: float) -> tuple[Image.Image, torch.Tensor]:
             if cancel.is_set and not cancel.keep_partial:
                 raise Cancelled()
             noise = walks.slerp_noise(na, nb, s).to(self.device)
-            return self.editor.decode(walks.render_frame(self.pipe.unet, conds, schedule, noise, s, cfg, rows))
+            if mixing:
+                latent = walks.render_frame(self.pipe.unet, conds, schedule, noise, s, cfg, rows)
+            else:
+                frame_conds, frame_rows = walks.lerped(conds, rows, s)
+                latent = walks.render_frame(self.pipe.unet, frame_conds, schedule, noise, 0.0, cfg, frame_rows)
+            return self.editor.decode(latent), latent
 
         yield Log(f"walk {seed_a}->{seed_b}, {prompt_a!r}->{prompt_b!r}, {frames} frames (+ up to {budget} "
                   f"placed where the change is largest), {steps} DDIM steps")
-        walk = walks.AdaptiveWalk(frame_at, frames, budget)
+        walk = walks.AdaptiveWalk(frame_at, frames, budget,
+                                  lambda a, b, w: self.editor.decode(torch.lerp(a, b, w)))
         for i, image in enumerate(walk.run(), 1):
             yield Preview(i, image=image)
             yield Progress(min(i, frames + budget), frames + budget, f"frame {i}")
             if cancel.is_set:
                 break
-        images = walk.images
+        keep = walk.pick(frames) if budget else list(range(len(walk.images)))
+        images, positions = [walk.images[i] for i in keep], [walk.positions[i] for i in keep]
+        bridged = sum(1 for i in keep if walk.is_bridge[i])
         params = {"mode": "walk", "prompt": prompt_a, "prompt_to": prompt_b, "seed": seed_a, "seed_to": seed_b,
                   "steps": steps, "cfg_scale": cfg, "frames": len(images)}
         arts = tuple(self._art(im, seed_a, {**params, "frame": i, "position": round(p, 4)})
-                     for i, (im, p) in enumerate(zip(images, walk.positions)))
+                     for i, (im, p) in enumerate(zip(images, positions)))
         yield Result(arts, interrupted=cancel.is_set,
                      info={"smoothness": metrics.walk_smoothness([np.asarray(im) for im in images]),
-                           "seed": seed_a, "seed_to": seed_b, "positions": walk.positions,
-                           "frames_added": walk.added, "interpolation": "slerp noise, mixed predictions"})
+                           "seed": seed_a, "seed_to": seed_b, "positions": positions, "bridged_in_output": bridged,
+                           "explored": len(walk.images),
+                           "frames_added": walk.added, "frames_bridged": walk.bridged,
+                           "interpolation": "slerp noise, " + ("mixed predictions" if mixing else "lerped embeddings")})
 
     def _encode(self, request, size, steps, embeds_fn) -> tuple[Image.Image, torch.Tensor | None, str]:
         image = common.open_rgb(request.get("image"))

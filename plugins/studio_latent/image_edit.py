@@ -184,7 +184,7 @@ class ImageEditor:
         for name, shift in spec.h_directions:
             row = conds.add_moved(0, torch.zeros_like(conds.hidden(0)), f"h:{name}")
             shifts.append((row, shift))
-            guides.append(ddpm_edit.Guide(row, 0, 1.0))
+            guides.append(ddpm_edit.Guide(row, 0, 1.0 if np.any(shift) else 0.0))  # amount 0: no change at all
         shift_rows = None
         if shifts:
             shape = shifts[0][1].shape

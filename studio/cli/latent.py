@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from studio.cli import latent_extra as extra
 from studio.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -49,9 +50,13 @@ def add_parser(sub: Any) -> None:
                                                        "diffusion: also a prompt pair FROM->TO")
     e.add_argument("--amount", type=float, required=True, help="in the direction's units; 0 = the reconstruction")
     e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
-    e.add_argument("--prompt", default="", help="diffusion: the image's prompt")
+    e.add_argument("--prompt", default="", help="diffusion: what the image shows (optional; helps edits)")
     e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
-    e.add_argument("--out", required=True, help="FILE.png")
+    e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
+                   help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add), -CONCEPT=1.0 "
+                        "(remove) or a direction NAME=AMOUNT; repeatable")
+    e.add_argument("--out", required=True, help="FILE.png (the edit recipe is written into its metadata)")
+    extra.add_parsers(lsub, common)
 
 
 def _latent_plugin_for(args, registry):
@@ -66,6 +71,9 @@ def _latent_plugin_for(args, registry):
             raise UsageError(f"no latent plugin {args.plugin!r} (installed: {', '.join(plugins)})")
         plugin = plugins[args.plugin]
         model = args.model or next((m.source for m in plugin.models()), "")
+    elif not args.model and _is_prompt_walk(args) and "latent-diffusion" in plugins:
+        plugin = plugins["latent-diffusion"]  # a prompt walk needs an image model: the built-in one
+        model = next((m.source for m in plugin.models()), "")
     elif args.model:
         path = Path(args.model).expanduser()
         if not path.exists() and looks_like_path(args.model):
@@ -83,6 +91,14 @@ def _latent_plugin_for(args, registry):
         if not Path(f).is_file():
             raise UsageError(f"directions file not found: {f}")
     return plugin, model
+
+
+def _is_prompt_walk(args) -> bool:
+    """A walk whose --from / --to are not image files is a prompt walk."""
+    if getattr(args, "latent_command", "") != "walk":
+        return False
+    ends = [e for e in (args.walk_from, args.walk_to) if e]
+    return bool(ends) and not any(Path(e).expanduser().is_file() for e in ends)
 
 
 def _latent_job(context, plugin, model, mode: str, request: dict):
@@ -120,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         plugin, model = _latent_plugin_for(args, context.registry)
         diffusion = "diffusion" in plugin.id
         files = [str(Path(f).resolve()) for f in args.directions]
+        if args.latent_command in extra.COMMANDS:
+            return extra.run(args, context, plugin, model, files, diffusion, _latent_job)
         if args.latent_command == "directions":
             result = _latent_job(context, plugin, model, "info", {"direction_files": files})
             if result is None:
@@ -178,13 +196,9 @@ def run(args: argparse.Namespace) -> int:
             request.update(prompt=args.prompt)
             if args.steps is not None:
                 request["steps"] = args.steps
-            if "->" in args.direction:
-                a, b = (s.strip() for s in args.direction.split("->", 1))
-                if not a or not b:
-                    raise UsageError(f"a prompt pair looks like FROM->TO (got {args.direction!r})")
-                request["pairs"] = [[a, b, args.amount]]
-            else:
-                request["edits"] = [[args.direction, args.amount]]
+            extra.add_edit(request, args.direction, args.amount)
+            for entry in args.also:
+                extra.add_edit(request, *extra.split_strength(entry))
         else:
             request.update(edits=[[args.direction, args.amount]], keep=list(args.keep))
         if "edits" in request:  # unknown names: one line, before any encoding
@@ -192,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
             if info is None:
                 return EXIT_FAILED
             known = [e["name"] for e in info.info.get("directions", [])]
-            for name in [args.direction, *args.keep]:
+            for name in [*(str(e[0]) for e in request["edits"]), *args.keep]:
                 if name not in known:
                     shown = ", ".join(known[:24]) + (" ..." if len(known) > 24 else "")
                     raise UsageError(f"unknown direction {name!r}; this model has: {shown or 'none'}"
@@ -202,7 +216,10 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        result.artifacts[0].image.save(out)
+        extra.save_with_recipe(result.artifacts[0].image, out, result.info.get("recipe"))
+        if result.info.get("psnr") is not None:
+            print(f"reconstruction PSNR {result.info['psnr']:.2f} dB; applied: "
+                  f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
         print(out)
         return EXIT_OK
     finally:

@@ -1,0 +1,142 @@
+"""`studio latent quality|discover` and the edit helpers of `studio latent edit` (several edits at
+once, the edit recipe in the PNG).  Kept beside :mod:`studio.cli.latent` so that module stays small."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from studio.cli.common import EXIT_FAILED, EXIT_OK, UsageError, is_number
+
+COMMANDS = ("quality", "discover")
+RECIPE_KEY = "studio-latent-edit-recipe"
+
+
+def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
+    q = lsub.add_parser("quality", help="measure edit quality on held-out drawn scenes (ShapeEval read-back)")
+    common(q)
+    q.add_argument("--scenes", type=int, default=20, help="drawn scenes per figure (default 20)")
+    q.add_argument("--edit", action="append", default=[], metavar="FROM->TO",
+                   help="diffusion: a text edit to measure (default red->blue and circle->square); repeatable")
+    q.add_argument("--no-prompt", action="store_true", help="diffusion: edit without the scenes' captions")
+    q.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
+    q.add_argument("--seed", type=int, default=0, help="which drawn scenes (default 0)")
+    q.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
+    d = lsub.add_parser("discover", help="diffusion: find directions without training (PCA) and save them")
+    common(d)
+    d.add_argument("--source", choices=("h-space", "text"), default="h-space")
+    d.add_argument("--prompt", default="", help="the prompt the samples / variations start from")
+    d.add_argument("--variation", action="append", default=[], metavar="TEXT",
+                   help="text: a prompt variation; repeatable (default: common attributes)")
+    d.add_argument("--count", type=int, default=32, help="h-space: images sampled (default 32)")
+    d.add_argument("--components", type=int, default=6)
+    d.add_argument("--name", action="append", default=[], metavar="NAME", help="name for PC 1, PC 2, ...")
+    d.add_argument("--out", required=True, help="FILE.json or FILE.safetensors")
+
+
+def split_strength(entry: str) -> tuple[str, float]:
+    head, sep, tail = entry.rpartition("=")
+    if not sep or not head.strip() or not is_number(tail):
+        raise UsageError(f"--also takes EDIT=STRENGTH, e.g. red->blue=1.0 or +glasses=0.8 (got {entry!r})")
+    return head.strip(), float(tail)
+
+
+def add_edit(request: dict, edit: str, amount: float) -> None:
+    """FROM->TO (a prompt pair), +CONCEPT / -CONCEPT (add / remove) or a direction name."""
+    if "->" in edit:
+        a, b = (s.strip() for s in edit.split("->", 1))
+        if not a or not b:
+            raise UsageError(f"a prompt pair looks like FROM->TO (got {edit!r})")
+        request.setdefault("pairs", []).append([a, b, amount])
+    elif edit[:1] in "+-" and len(edit) > 1:
+        sign = 1.0 if edit[0] == "+" else -1.0
+        request.setdefault("concepts", []).append([edit[1:].strip(), sign * amount])
+    else:
+        request.setdefault("edits", []).append([edit, amount])
+
+
+def save_with_recipe(image: Any, out: Path, recipe: dict | None) -> None:
+    """Save the image; a PNG also gets the edit recipe (a JSON text chunk) so it can be replayed."""
+    from PIL.PngImagePlugin import PngInfo
+
+    from studio.core.atomic import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    if recipe and out.suffix.lower() == ".png":
+        info = PngInfo()
+        info.add_text(RECIPE_KEY, json.dumps(recipe))
+        image.save(buffer, format="PNG", pnginfo=info)
+    else:
+        image.save(buffer, format=image.format or out.suffix.lstrip(".").upper().replace("JPG", "JPEG"))
+    write_bytes_atomic(out, buffer.getvalue())
+
+
+def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diffusion: bool,
+        job: Callable[..., Any]) -> int:
+    if args.latent_command == "discover":
+        if not diffusion:
+            raise UsageError("discover finds directions on diffusion pipelines; the vector VAE's are 'fit'")
+        if Path(args.out).suffix.lower() not in (".json", ".safetensors"):
+            raise UsageError(f"--out must end in .json or .safetensors (got {args.out})")
+        request = {"source": args.source, "prompt": args.prompt, "count": args.count, "components": args.components,
+                   "names": list(args.name), "variations": list(args.variation), "output": str(Path(args.out))}
+        result = job(context, plugin, model, "discover", request)
+        if result is None:
+            return EXIT_FAILED
+        for e in result.info.get("directions", []):
+            print(f"{e['name']:<12} {e.get('label', ''):<14} explains {100 * float(e.get('score') or 0):5.1f}%  "
+                  f"({e.get('notes', '')})")
+        print(result.info.get("saved_direction") or args.out)
+        return EXIT_OK
+    # quality
+    if args.scenes < 1:
+        raise UsageError(f"--scenes must be at least 1 (got {args.scenes})")
+    if diffusion:
+        request: dict = {"scenes": args.scenes, "seed": args.seed, "prompted": not args.no_prompt,
+                         "direction_files": files}
+        if args.edit:
+            request["measure"] = list(args.edit)
+        if args.steps is not None:
+            request["steps"] = args.steps
+    else:
+        if args.edit or args.no_prompt or args.steps is not None:
+            print("studio: --edit, --no-prompt and --steps apply to diffusion models; ignored for the vector VAE",
+                  file=sys.stderr)
+        request = {"bases": max(1, min(64, args.scenes)), "direction_files": files, "seed": args.seed}
+    result = job(context, plugin, model, "quality", request)
+    if result is None:
+        return EXIT_FAILED
+    rows = result.info.get("quality", {})
+    if diffusion:
+        _print_diffusion_quality(rows, result.info.get("method", ""))
+    else:
+        for name, r in rows.items():
+            mono = r.get("monotonicity")
+            print(f"{name:<18} target {r.get('target', '?'):<10} selectivity {r.get('selectivity', 0):.2f}  "
+                  f"monotonicity {'n/a' if mono is None else f'{mono:.2f}'}  {r.get('grade', '')}")
+    if args.json_out:
+        from studio.core.atomic import write_text_atomic
+
+        write_text_atomic(Path(args.json_out), json.dumps({"quality": rows, "method": result.info.get("method")},
+                                                          indent=1, default=str))
+    return EXIT_OK
+
+
+def _print_diffusion_quality(rows: dict, method: str) -> None:
+    rec = rows.get("reconstruction")
+    if rec:
+        print(f"reconstruction (strength 0)  median PSNR {rec['median_psnr']:.2f} dB (min {rec['min_psnr']:.2f}); "
+              f"colour, shape, position, background unchanged in {100 * rec['unchanged']:.0f}% of {rec['n']} scenes")
+    for name, r in rows.items():
+        if name == "reconstruction":
+            continue
+        mono = r.get("monotonicity")
+        print(f"{name:<22} success {100 * r['success']:.0f}% of {r['n']}  selectivity {r['selectivity']:.2f}  "
+              f"monotonicity {'n/a' if mono is None else f'{mono:.2f}'}  {r['grade']}")
+        if r.get("failures"):
+            print("    misses: " + "; ".join(f"{k} ({v})" for k, v in r["failures"].items()))
+    if method:
+        print(f"({method})")
