@@ -19,8 +19,10 @@ class Conditions:
     prompts (``add``) or a prompt's embedding moved along a text-embedding direction
     (``add_moved``); equal prompts share a row."""
 
-    def __init__(self, pipe: Any, size: tuple[int, int], xl: bool, texts: Sequence[str] = ()):
+    def __init__(self, pipe: Any, size: tuple[int, int], xl: bool, texts: Sequence[str] = (),
+                 cache: dict | None = None):
         self.pipe, self.size, self.xl = pipe, size, xl
+        self.cache = cache if cache is not None else {}  # text -> (hidden, pooled), shared across calls
         self.labels: list[str] = []
         self._hidden: list[torch.Tensor] = []
         self._pooled: list[torch.Tensor] = []
@@ -34,14 +36,20 @@ class Conditions:
     def add(self, text: str) -> int:
         if text in self.labels:
             return self.labels.index(text)
-        device = self.pipe._execution_device
-        with torch.no_grad():
-            if self.xl:
-                pe, _, ppe, _ = self.pipe.encode_prompt(prompt=text, device=device, num_images_per_prompt=1,
-                                                        do_classifier_free_guidance=False)
-                self._pooled.append(ppe)
-            else:
-                pe, _ = self.pipe.encode_prompt(text, device, 1, False)
+        if text not in self.cache:
+            device = self.pipe._execution_device
+            with torch.no_grad():
+                if self.xl:
+                    pe, _, ppe, _ = self.pipe.encode_prompt(prompt=text, device=device, num_images_per_prompt=1,
+                                                            do_classifier_free_guidance=False)
+                else:
+                    (pe, _), ppe = self.pipe.encode_prompt(text, device, 1, False), None
+            if len(self.cache) > 256:
+                self.cache.clear()
+            self.cache[text] = (pe, ppe)
+        pe, ppe = self.cache[text]
+        if self.xl:
+            self._pooled.append(ppe)
         return self._append(text, pe)
 
     def add_moved(self, base: int, delta: torch.Tensor, label: str) -> int:

@@ -37,6 +37,8 @@ TEXT_GAIN = 4.0
 #: fixed noise seed of the inversion: the same image always inverts to the same chain
 INVERSION_SEED = 0
 CACHE_SIZE = 8
+#: latent pixels an implicit mask is grown by (room for a reshaped object)
+MASK_GROW = 1
 
 
 @dataclass
@@ -48,6 +50,9 @@ class Encoded:
     psnr: float
     seconds: float
     inversions: dict = field(default_factory=dict)
+    #: implicit masks depend on the image, the prompt and the edit's words -- not on its strength --
+    #: so a slider drag computes them once
+    masks: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +85,7 @@ class ImageEditor:
     def __init__(self, pipe: Any, xl: bool, model_name: str):
         self.pipe, self.xl, self.model_name = pipe, xl, model_name
         self._cache: OrderedDict[str, Encoded] = OrderedDict()
+        self._texts: dict = {}  # prompt embeddings, shared by every Conditions built here
 
     # -------------------------------------------------------------------------- VAE
     def _scale(self) -> tuple[float, float]:
@@ -146,7 +152,7 @@ class ImageEditor:
         key = (prompt, int(steps), round(float(skip), 4))
         if key not in enc.inversions:
             schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
-            conds = Conditions(self.pipe, enc.seen.size, self.xl, [prompt])
+            conds = Conditions(self.pipe, enc.seen.size, self.xl, [prompt], self._texts)
             enc.inversions[key] = (schedule, ddpm_edit.invert(Denoiser(self.pipe.unet, conds, only=0), schedule,
                                                               enc.x0, skip, INVERSION_SEED))
         return enc.inversions[key]
@@ -155,7 +161,7 @@ class ImageEditor:
     def edit(self, enc: Encoded, prompt: str, steps: int, skip: float, spec: EditSpec,
              on_step: Callable[[int, int], None] | None = None) -> tuple[Image.Image, dict]:
         schedule, inv = self.inversion(enc, prompt, steps, skip)
-        conds = Conditions(self.pipe, enc.seen.size, self.xl, [prompt])
+        conds = Conditions(self.pipe, enc.seen.size, self.xl, [prompt], self._texts)
         guides: list[ddpm_edit.Guide] = []
         masked: list[int] = []
         looks: list[tuple[int, list[int]] | None] = []  # (row, tokens) whose cross-attention locates the edit
@@ -195,9 +201,14 @@ class ImageEditor:
         model = Denoiser(self.pipe.unet, conds, shift_rows)
         mask_share: list[float] = []
         if spec.masks and masked and any(guides[i].amount for i in masked):
-            masks = ddpm_edit.implicit_masks(model, schedule, inv, [(guides[i].plus, guides[i].minus) for i in masked],
-                                             looks if spec.attention else (),
-                                             lambda store: cross_attention_capture(self.pipe.unet, store))
+            mask_key = (prompt, steps, round(float(skip), 4), spec.attention, MASK_GROW,
+                        tuple((conds.labels[guides[i].plus], conds.labels[guides[i].minus]) for i in masked))
+            if mask_key not in enc.masks:
+                enc.masks[mask_key] = ddpm_edit.implicit_masks(
+                    model, schedule, inv, [(guides[i].plus, guides[i].minus) for i in masked],
+                    looks if spec.attention else (), lambda store: cross_attention_capture(self.pipe.unet, store),
+                    grow=MASK_GROW)
+            masks = enc.masks[mask_key]
             for i, m in zip(masked, masks):
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
