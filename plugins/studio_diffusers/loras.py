@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from studio.plugin_api import ParamError
 
-from .sources import pickle_refusal
+from studio.plugin_kit.sources import pickle_refusal
 
 
 def parse_entries(entries: Sequence[Any], allow_pickle: bool) -> list[tuple[Path, float]]:

@@ -26,14 +26,16 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from PIL import Image
 
-from studio.core.images import open_user_image
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
-                               Preview, Progress, Result)
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
+                               ParamError, Preview, Progress, Result)
+from studio.plugin_kit import seeds
+from studio.plugin_kit.diffusion import loading
+from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.images import open_user_image
 
-from . import loading, schedulers, seeds
+from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
-from .sources import Source
 
 MODES = ("txt2img", "img2img", "inpaint")
 IMAGE_MODES = ("img2img", "inpaint")
@@ -152,6 +154,7 @@ class DiffusersModel:
         self.size_multiple = self._size_multiple()
         self.defaults = {"size": self._native_size(), "steps": 20, "cfg_scale": 7.0}
         self.choices = {"scheduler": schedulers.compatible_names(self._base.scheduler)}
+        self.modes = self._supported_modes()
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
@@ -162,6 +165,25 @@ class DiffusersModel:
         return model
 
     # ------------------------------------------------------------------ facts about the model
+    def _supported_modes(self) -> tuple[str, ...]:
+        """The modes this pipeline can switch to: those diffusers' auto pipelines map its family
+        to (``from_pipe``).  A 9-channel inpainting UNet runs every mode through its own pipeline;
+        a pipeline the auto pipelines do not know keeps every mode (``pipe_for`` then says why
+        one fails)."""
+        if self.inpaint_model:
+            return MODES
+        from diffusers.pipelines import auto_pipeline as auto
+
+        by_mode = {"txt2img": auto.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+                   "img2img": auto.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+                   "inpaint": auto.AUTO_INPAINT_PIPELINES_MAPPING}
+        name = type(self._base).__name__
+        family = next((key for mapping in by_mode.values() for key, cls in mapping.items()
+                       if getattr(cls, "__name__", "") == name), None)
+        if family is None:
+            return MODES
+        return tuple(mode for mode in MODES if family in by_mode[mode])
+
 
     @property
     def pipe(self) -> Any:
@@ -326,8 +348,10 @@ class DiffusersModel:
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:
-                    artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
-                                              parameters=params))
+                    artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
+                    artifacts.append(artifact)
+                    if count > 1 and not outcome.interrupted:
+                        yield ArtifactReady(artifact)  # saved now: a crash at image 3 keeps 1 and 2
                 if outcome.interrupted:
                     interrupted = True
                     break

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-from studio.assets import builtin_model_folder
+from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 VAE_MODES = ("edit", "info", "encode", "walk", "quality", "fit")
@@ -207,7 +207,7 @@ class DiffusionLatentPlugin:
         return []
 
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
-        from studio_diffusers import sources
+        from studio.plugin_kit.diffusion import sources
 
         resolved = sources.resolve(source, options.allow_pickle)  # clear errors before heavy imports
         progress("Importing torch and diffusers")

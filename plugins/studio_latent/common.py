@@ -3,7 +3,7 @@ directions other packages contribute.
 
 Plugins (or any installed package) contribute directions through the entry-point group
 ``studio.latent_directions``: a zero-argument callable returning an iterable of directions
-file paths (see :mod:`studio.core.latent.directions` for the format) or ``DirectionSet``
+file paths (see :mod:`studio.plugin_kit.latent.directions` for the format) or ``DirectionSet``
 objects.  Each loaded model takes the ones whose ``space`` and ``latent_shape`` match it.
 """
 
@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from studio.core.latent import directions as dirfile
-from studio.core.images import open_user_image
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.images import open_user_image
 from studio.plugin_api import ParamError
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Latent navigation on Stable Diffusion style diffusers pipelines.  Imports torch + diffusers.
 
-The pipeline is loaded with the image plugin's own loader (:mod:`studio_diffusers.loading`).
+The pipeline is loaded with the loader the image plugin uses too (:mod:`studio.plugin_kit.diffusion.loading`).
 Every image here is made with a DDIM scheduler built from the pipeline's config, so a frame
 is a deterministic function of (initial noise, text embeddings):
 
@@ -29,14 +29,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.latent import directions as dirfile
-from studio.core.latent import metrics, vectors
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import metrics, vectors
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError, Preview,
                                Progress, Result)
-from studio_diffusers import loading, seeds
-from studio_diffusers.sources import Source
+from studio.plugin_kit import seeds
+from studio.plugin_kit.diffusion import loading
+from studio.plugin_kit.diffusion.sources import Source
 
-from . import common, ddpm_edit, hspace, image_modes, walks
+from . import DIFFUSION_MODES, common, ddpm_edit, hspace, image_modes, walks
 from .denoiser import mid_shift
 from .image_edit import ImageEditor
 
@@ -68,6 +69,8 @@ class DiffusionLatentModel:
         h, w = (sample, sample) if isinstance(sample, int) else (sample[0], sample[-1])
         self.native_size = (int(w) * self.vae_factor, int(h) * self.vae_factor)
         self.defaults = {"size": self.native_size, "steps": 20, "cfg_scale": 7.0}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes = DIFFUSION_MODES
         self._inverted: dict[tuple, torch.Tensor] = {}
         self.editor = ImageEditor(self.pipe, self.xl, self.name)
         self.h_directions = hspace.empty_set(self.name)

@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from studio.core.latent import metrics
-from studio.shapes import scorer, world
+from studio.plugin_kit.latent import metrics
+from studio.plugin_kit.shapes import scorer, world
 
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange")
 SHAPES = ("circle", "square", "triangle")

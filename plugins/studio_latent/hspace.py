@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from studio.core.latent import directions as dirfile
+from studio.plugin_kit.latent import directions as dirfile
 
 SPACE = "unet-h"
 #: added to the prompt when no variations are given: attributes most image models know

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from studio.core.latent import directions as dirfile
+from studio.plugin_kit.latent import directions as dirfile
 from studio.plugin_api import CancelToken, Cancelled, Event, ParamError, Progress, Result
 
 from . import common, ddpm_edit, hspace

@@ -2,7 +2,7 @@
 
 For one direction and one base latent, the slider is swept; every decoded frame is read
 back into factors (x, y, size, hue, background, shape); the sweep's selectivity and
-monotonicity come from :mod:`studio.core.latent.metrics`.
+monotonicity come from :mod:`studio.plugin_kit.latent.metrics`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from studio.core.latent import metrics
-from studio.shapes import scorer, world
+from studio.plugin_kit.latent import metrics
+from studio.plugin_kit.shapes import scorer, world
 
 FACTORS = ("x", "y", "size", "hue", "background", "shape")
 NORMS = {"x": 40.0, "y": 40.0, "size": 7.0, "hue": 0.8, "background": 1.0, "shape": 1.0}

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.latent import directions as dirfile
-from studio.core.latent import fitting, metrics, vectors
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import fitting, metrics, vectors
 from studio.plugin_api import Artifact, CancelToken, Event, Kind, LoadOptions, Log, ParamError, Progress, Result
-from studio.shapes import world
+from studio.plugin_kit.shapes import world
 
-from . import common, shapes_quality
+from . import VAE_MODES, common, shapes_quality
 
 SPACE = "vae-latent"
 SMALL_MODEL_THREADS = 1
@@ -88,6 +88,8 @@ class VectorLatentModel:
         self.image_size = int(vae.config.get("image_size", 64))
         self.memory_bytes = sum(p.numel() * p.element_size() for p in vae.parameters())
         self.defaults = {"seed": 0}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes = VAE_MODES
         self._encoded: dict[tuple, np.ndarray] = {}
         self._file_sets: dict[tuple, dirfile.DirectionSet] = {}
         self._lock = threading.Lock()
@@ -95,7 +97,7 @@ class VectorLatentModel:
     # ------------------------------------------------------------------------------ loading
     @classmethod
     def load(cls, folder: Path, options: LoadOptions, progress: Callable[[str], None]) -> "VectorLatentModel":
-        from studio.shapes.vector_vae import load_directions_meta, load_vector_vae
+        from studio.plugin_kit.shapes import load_directions_meta, load_vector_vae
 
         if str(options.device).startswith(("cuda", "mps")):
             progress(f"{options.device} requested; this small VAE runs on the CPU")
@@ -265,7 +267,7 @@ class VectorLatentModel:
         if request.get("image"):
             z, _ = self.encode_file(request["image"])
             return z, None, Path(str(request["image"])).name
-        from studio_diffusers.seeds import pick_seed
+        from studio.plugin_kit.seeds import pick_seed
 
         seed = pick_seed(request.get("seed"))
         return self.seed_latent(seed), seed, f"seed {seed}"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from studio.core.latent import metrics, vectors
+from studio.plugin_kit.latent import metrics, vectors
 
 from . import ddpm_edit
 from .denoiser import Conditions, Denoiser

@@ -18,10 +18,8 @@ Cancel: a stopping criterion reads the cancel token, so generation stops within 
 
 from __future__ import annotations
 
-import collections
+import itertools
 import math
-import random
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -31,6 +29,10 @@ import torch
 
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError, Preview,
                                Progress, Result)
+from studio.plugin_kit.devices import dtype_named, pick_device
+from studio.plugin_kit.seeds import pick_seed
+from studio.plugin_kit.sources import looks_like_path
+from studio.plugin_kit.streaming import ThreadStream
 from studio_musicgen.audio_io import read_wav, resample
 
 WINDOW_SECONDS = 30.0  # the published checkpoints were trained on 30 s clips
@@ -49,21 +51,15 @@ PLAYBACK_MARGIN = 0.25  # seconds of streamed audio left to play that call for a
 PROGRESS_INTERVAL = 0.5  # seconds between progress reports from the run loop (each wakes it: kept rare)
 
 
-def _looks_like_path(source: str) -> bool:
-    return source.startswith((".", "/", "~")) or "\\" in source or source.count("/") != 1 or Path(source).exists()
-
-
 def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], None]) -> "LoadedMusicGen":
     from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
 
     path = Path(source).expanduser()
-    if _looks_like_path(source) and not path.exists():
+    if looks_like_path(source) and not path.exists():
         raise FileNotFoundError(f"model folder not found: {source}")
     where = str(path) if path.exists() else source
     local_only = path.exists() or not options.allow_download
     progress(f"Loading MusicGen from {where}" + ("" if local_only else " (downloading if needed)"))
-    from studio.torch_devices import dtype_named, pick_device
-
     device = pick_device(options.device)
     if (options.dtype or "auto") == "auto":
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
@@ -144,8 +140,9 @@ class CodeStreamer:
     reference to the latest one is safe and costs nothing per step."""
 
     def __init__(self, model: "LoadedMusicGen", schedule: PreviewSchedule, codes: torch.Tensor, context: int,
-                 new: int):
+                 new: int, emit: Callable[[Preview], None]):
         self.model = model
+        self.emit = emit  # hands a preview to the run loop (a ThreadStream's emit)
         self.schedule = schedule
         self.num_codebooks = model.num_codebooks
         self.codes = codes  # (K, N) on the CPU: every frame before this window's new ones
@@ -153,9 +150,6 @@ class CodeStreamer:
         self.limit = context + new  # frames this window will hold
         self.latest: torch.Tensor | None = None
         self.length = 0
-        self.ready: collections.deque = collections.deque()
-        self.done = False
-        self.cond = threading.Condition()
         self._check_at = 0  # the next sequence length worth looking at
 
     def complete(self, length: int | None = None) -> int:
@@ -174,10 +168,7 @@ class CodeStreamer:
         absolute = self.base + self.complete(length)
         frames = schedule.frames_due(absolute, now)
         if frames:
-            preview = self._decode(input_ids, frames)
-            with self.cond:
-                self.ready.append(preview)
-                self.cond.notify_all()
+            self.emit(self._decode(input_ids, frames))
         # Nothing can be due before enough new frames exist; after that, time decides.
         self._check_at = length + max(1, schedule.emitted + schedule.wanted() - absolute) if schedule.every \
             else 1 << 62
@@ -201,11 +192,6 @@ class CodeStreamer:
         return Preview(step=end - schedule.given, audio=audio[int(round((emitted - start) * hop)):],
                        sample_rate=self.model.sample_rate)
 
-    def end(self) -> None:
-        with self.cond:
-            self.done = True
-            self.cond.notify_all()
-
     def sequence(self) -> torch.Tensor:
         latest = self.latest
         if latest is None:
@@ -225,13 +211,14 @@ class _Tap:
     """A stopping criterion: hands the sequence to the streamer and reads the cancel token
     (called after every generated token, so a cancel stops within one step)."""
 
-    def __init__(self, cancel: CancelToken, streamer: CodeStreamer):
+    def __init__(self, cancel: CancelToken, streamer: CodeStreamer, stream: ThreadStream[Preview]):
         self.cancel = cancel
         self.streamer = streamer
+        self.stream = stream  # its consumer gone (the run was closed): stop as for a cancel
         self._answers: dict[bool, torch.Tensor | None] = {False: None, True: None}
 
     def __call__(self, input_ids, scores, **kwargs):
-        stop = self.cancel.is_set
+        stop = self.cancel.is_set or self.stream.consumer_gone
         self.streamer.update(input_ids, previews=not stop)
         answer = self._answers[stop]
         if answer is None or answer.shape[0] != input_ids.shape[0]:  # made once, reused (generate only reads it)
@@ -255,6 +242,8 @@ class LoadedMusicGen:
         positions = int(config.decoder.max_position_embeddings)
         self.window_frames = int(min(WINDOW_SECONDS * self.frame_rate, positions - self.num_codebooks - 1))
         self.defaults = {"seconds": min(8.0, self.window_frames / self.frame_rate)}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes: tuple[str, ...] = ()  # the plugin has no run modes
 
     def unload(self) -> None:
         self.model = None
@@ -313,9 +302,7 @@ class LoadedMusicGen:
         started = time.perf_counter()
         prompt = str(request.get("prompt") or "")
         seconds = float(request["seconds"])
-        seed = request.get("seed")
-        if seed is None:
-            seed = random.randrange(2**32)
+        seed = pick_seed(request.get("seed"))  # a fresh random 32-bit seed when none is given
         guidance = float(request.get("guidance") or 1.0)
         sampling = {
             "do_sample": True,
@@ -358,47 +345,29 @@ class LoadedMusicGen:
         for chunk in range(chunks):
             context = codes[:, -overlap:] if chunk > 0 else codes
             new = min(total_new - made, self.window_frames - context.shape[-1])
-            streamer = CodeStreamer(self, schedule, codes, context.shape[-1], new)
-            kwargs = dict(inputs, max_new_tokens=new + K - 1, stopping_criteria=[_Tap(cancel, streamer)],
-                          **sampling)
+            stream: ThreadStream[Preview] = ThreadStream("musicgen-generate")
+            streamer = CodeStreamer(self, schedule, codes, context.shape[-1], new, stream.emit)
+            kwargs = dict(inputs, max_new_tokens=new + K - 1,
+                          stopping_criteria=[_Tap(cancel, streamer, stream)], **sampling)
             if context.shape[-1]:
                 kwargs["decoder_input_ids"] = context.to(self.device)
-            failure: list[BaseException] = []
             returned: list[torch.Tensor] = []
 
-            def work():
-                try:
-                    with torch.inference_mode():
-                        returned.append(self.model.generate(**kwargs))
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the run thread
-                    failure.append(exc)
-                finally:
-                    streamer.end()
+            def work() -> None:
+                with torch.inference_mode():
+                    returned.append(self.model.generate(**kwargs))
 
-            thread = threading.Thread(target=work, name="musicgen-generate", daemon=True)
-            thread.start()
+            stream.start(work)
             reported = made
-            try:
-                while True:
-                    with streamer.cond:
-                        if not streamer.ready and not streamer.done:
-                            streamer.cond.wait(PROGRESS_INTERVAL)
-                        ready = list(streamer.ready)
-                        streamer.ready.clear()
-                        finished = streamer.done
+            with stream:  # closing the run stops generate (see _Tap) and waits for it
+                # Woken by each preview, and by the timer for progress (the streamer's sequence
+                # grows on the generate thread; reading its length here is safe).
+                for ready in itertools.chain(stream.batches(timeout=PROGRESS_INTERVAL), [[]]):  # + a last look
                     step = made + max(0, streamer.complete() - context.shape[-1])
                     if step > reported:
                         reported = step
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
                     yield from ready
-                    if finished:
-                        break
-            finally:
-                if thread.is_alive():
-                    cancel.cancel() if not cancel.is_set else None
-                thread.join()
-            if failure:
-                raise failure[0]
             frames = undelay(streamer.sequence(), K)
             produced = frames[:, context.shape[-1]:context.shape[-1] + new]
             codes = torch.cat([codes, produced], dim=-1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from studio.assets import builtin_model_folder
+from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 from .sources import resolve
@@ -78,8 +78,8 @@ class TextPlugin:
 
     def prewarm(self) -> None:
         """Import torch and transformers (no weights); the engine calls this on its worker thread
-        before the first load, with the GC paused (see studio/core/warmup.py)."""
-        from studio.core.warmup import preload_torch_libraries
+        before the first load, with the GC paused (see studio/plugin_kit/warmup.py)."""
+        from studio.plugin_kit.warmup import preload_torch_libraries
 
         preload_torch_libraries()
         from . import model  # noqa: F401

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import gc
 import logging
-import queue
-import random
 import threading
 import time
 from typing import Any, Callable, Iterator, Mapping
@@ -19,7 +17,9 @@ from transformers.utils import logging as hf_logging
 
 from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
                                Partial, Progress, Result)
-from studio.torch_devices import dtype_named, pick_device
+from studio.plugin_kit.devices import dtype_named, pick_device
+from studio.plugin_kit.seeds import pick_seed
+from studio.plugin_kit.streaming import ThreadStream
 
 from .prompting import (FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, IncrementalDecoder, StopHoldback,
                         clean_messages, trim_turns)
@@ -49,18 +49,18 @@ def _offline_help(name: str) -> str:
 # --------------------------------------------------------------------------- streaming helpers
 
 
-class _QueueStreamer(BaseStreamer):
-    """Receives token ids from ``generate`` (on its thread) and queues them; skips the prompt."""
+class _IdStreamer(BaseStreamer):
+    """Receives token ids from ``generate`` (on its thread) and emits them; skips the prompt."""
 
-    def __init__(self, sink: queue.SimpleQueue):
-        self.sink = sink
+    def __init__(self, emit: Callable[[list[int]], None]):
+        self.emit = emit
         self.prompt_seen = False
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:
             self.prompt_seen = True
             return
-        self.sink.put(("ids", value.reshape(-1).tolist()))
+        self.emit(value.reshape(-1).tolist())
 
     def end(self) -> None:
         pass
@@ -92,6 +92,7 @@ class TextModel:
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         self.defaults = {"max_new_tokens": min(512, max(16, self.context_length // 4))}
         self.choices: dict[str, Any] = {}
+        self.modes = ("chat", "notebook")  # chat works without a chat template too (a plain fallback)
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
@@ -239,46 +240,35 @@ class TextModel:
             notice["message"] = (f"The prompt was longer than the model's context ({self.context_length} tokens); "
                                  f"{' and '.join(parts)} were left out.")
             yield Log(notice["message"], "warning")
-        seed = request.get("seed")
-        if seed is None:
-            seed = random.SystemRandom().randrange(2**32)
+        seed = pick_seed(request.get("seed"))  # a fresh random 32-bit seed when none is given
         stops = list(request.get("stop") or ())
         if mode == "chat" and not self.has_chat_template:
             stops += [s for s in FALLBACK_STOPS if s not in stops]
         config, eos = self._generation_config(request, max_new)
 
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        consumer_gone = threading.Event()
+        stream: ThreadStream[list[int]] = ThreadStream("studio-text-generate")
         stop_hit = threading.Event()
         holdback = StopHoldback(stops)
         decoder = IncrementalDecoder(self.tokenizer)
         input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.model.device)
         kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), generation_config=config,
-                      streamer=_QueueStreamer(events),
+                      streamer=_IdStreamer(stream.emit),
                       stopping_criteria=StoppingCriteriaList([_StopWhen(
-                          lambda: cancel.is_set or stop_hit.is_set() or consumer_gone.is_set())]))
+                          lambda: cancel.is_set or stop_hit.is_set() or stream.consumer_gone)]))
 
         cpu: dict[str, float] = {}
-        finished = threading.Event()
 
         def work() -> None:
-            try:
-                torch.manual_seed(seed)
-                if torch.cuda.is_available():
-                    torch.cuda.manual_seed_all(seed)
-                cpu_start = time.thread_time()
-                with torch.inference_mode():
-                    self.model.generate(**kwargs)
-                cpu["generate"] = time.thread_time() - cpu_start
-                events.put(("done", None))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-                events.put(("error", exc))
-            finally:
-                finished.set()
+            torch.manual_seed(seed)
+            if torch.cuda.is_available():
+                torch.cuda.manual_seed_all(seed)
+            cpu_start = time.thread_time()
+            with torch.inference_mode():
+                self.model.generate(**kwargs)
+            cpu["generate"] = time.thread_time() - cpu_start
 
-        worker = threading.Thread(target=work, name="studio-text-generate", daemon=True)
         gen_start = time.perf_counter()
-        worker.start()
+        stream.start(work)
         text_parts: list[str] = []
         n_tokens = 0
         first_at: float | None = None
@@ -287,29 +277,11 @@ class TextModel:
         last_progress = 0.0
         unreported = 0  # tokens not yet counted in a Partial (held back, or not a whole character yet)
         try:
-            done = False
-            last_yield = 0.0
-            while not done:
-                # Fast models: hand over at most one batch per STREAM_INTERVAL, so this thread is
-                # not woken (and the GIL not taken from generate) for every single token.  The
-                # wait ends at once when generation finishes; slow models are not delayed at all.
-                pause = STREAM_INTERVAL - (time.perf_counter() - last_yield)
-                if pause > 0 and n_tokens:
-                    finished.wait(pause)
-                batch = [events.get()]
-                while True:  # take whatever else is already there: one Partial per wake-up
-                    try:
-                        batch.append(events.get_nowait())
-                    except queue.Empty:
-                        break
-                new_ids: list[int] = []
-                for tag, payload in batch:
-                    if tag == "ids":
-                        new_ids.extend(payload)
-                    elif tag == "error":
-                        raise payload
-                    else:
-                        done = True
+            # Fast models: hand over at most one batch per STREAM_INTERVAL, so this thread is
+            # not woken (and the GIL not taken from generate) for every single token.  The
+            # wait ends at once when generation finishes; slow models are not delayed at all.
+            for batch in stream.batches(min_interval=STREAM_INTERVAL):
+                new_ids = [token for ids in batch for token in ids]  # one Partial per wake-up
                 if not new_ids:
                     continue
                 if first_at is None:
@@ -326,15 +298,13 @@ class TextModel:
                     text_parts.append(piece)
                     yield Partial(piece, tokens=unreported)
                     unreported = 0
-                    last_yield = time.perf_counter()
                 now = time.perf_counter()
                 if now - last_progress >= 0.1:  # the text itself is the progress; ticks stay cheap
                     last_progress = now
                     yield Progress(n_tokens, max_new)
         finally:
-            consumer_gone.set()
             stream_cpu = time.thread_time() - stream_cpu  # this thread's work, listeners included
-            worker.join()
+            stream.close()
         tail = holdback.feed(decoder.finish()) if holdback.hit is None else ""
         if holdback.hit is None:
             tail += holdback.flush()

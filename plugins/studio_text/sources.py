@@ -7,19 +7,13 @@ Errors are raised here with sentences meant for the user.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from studio.plugin_kit.sources import Source, looks_like_hub_id
+
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # "folder" | "hub"
-    location: str
-    name: str
+__all__ = ["Source", "resolve"]
 
 
 def resolve(source: str, allow_pickle: bool = False) -> Source:
@@ -47,7 +41,6 @@ def resolve(source: str, allow_pickle: bool = False) -> Source:
         return Source("folder", str(path.resolve()), path.resolve().name)
     if path.is_file():
         raise ValueError(f"{path.name} is a file: choose the model's folder (with config.json) instead.")
-    looks_like_path = text.startswith((".", "/", "~", "\\")) or "\\" in text or text.count("/") != 1
-    if not looks_like_path and _HUB_ID.match(text):
+    if looks_like_hub_id(text):
         return Source("hub", text, text)
     raise FileNotFoundError(f"Model not found: {text} (no such folder).")

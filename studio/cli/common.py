@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from studio.core.progress import ProgressClock
+from studio.plugin_kit.sources import looks_like_path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -44,14 +45,25 @@ def is_number(text: str) -> bool:
 
 
 def check_image(path: str | None, what: str) -> None:
+    """A readable image within the size limit (Settings: max_image_pixels), checked from its
+    header before anything decodes it (a PNG can declare 20000x20000 in a few bytes)."""
     if path is None:
         return
     from PIL import Image
 
+    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
+    from studio.plugin_api import ParamError
+
     try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, SyntaxError) as exc:
+        with image_limit():
+            with Image.open(path) as image:
+                check_declared_size(image.size, f"{what} {path}")
+                image.verify()
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    except Image.DecompressionBombError as exc:
+        raise UsageError(bomb_sentence(exc, f"{what} {path}")) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise UsageError(f"cannot read {what} {path}: {exc}") from None
 
 
@@ -95,11 +107,6 @@ def checked_request_and_model(plugin, request: dict, mode: str | None, given: st
     if given and looks_like_path(given) and not Path(given).exists():
         raise UsageError(f"model not found: {given}")
     return model
-
-
-def looks_like_path(text: str) -> bool:
-    return text.startswith((".", "/", "~")) or text.endswith((".safetensors", ".ckpt")) or Path(text).exists() \
-        or text.count("/") != 1
 
 
 class ProgressBar:

@@ -3,7 +3,6 @@ once, the edit recipe in the PNG).  Kept beside :mod:`studio.cli.latent` so that
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any, Callable
 from studio.cli.common import EXIT_FAILED, EXIT_OK, UsageError, is_number
 
 COMMANDS = ("quality", "discover")
-RECIPE_KEY = "studio-latent-edit-recipe"
 
 
 def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
@@ -56,22 +54,6 @@ def add_edit(request: dict, edit: str, amount: float) -> None:
         request.setdefault("concepts", []).append([edit[1:].strip(), sign * amount])
     else:
         request.setdefault("edits", []).append([edit, amount])
-
-
-def save_with_recipe(image: Any, out: Path, recipe: dict | None) -> None:
-    """Save the image; a PNG also gets the edit recipe (a JSON text chunk) so it can be replayed."""
-    from PIL.PngImagePlugin import PngInfo
-
-    from studio.core.atomic import write_bytes_atomic
-
-    buffer = io.BytesIO()
-    if recipe and out.suffix.lower() == ".png":
-        info = PngInfo()
-        info.add_text(RECIPE_KEY, json.dumps(recipe))
-        image.save(buffer, format="PNG", pnginfo=info)
-    else:
-        image.save(buffer, format=image.format or out.suffix.lstrip(".").upper().replace("JPG", "JPEG"))
-    write_bytes_atomic(out, buffer.getvalue())
 
 
 def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diffusion: bool,

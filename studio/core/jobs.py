@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.errors import describe
-from studio.core.history import History
+from studio.core.history import History, JobRecord
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.warmup import paused_gc, responsive_gil
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError,
-                               Result, validate_request)
+from studio.core.hub_offline import hub_offline
+from studio.core.logs import adopt_console_handlers, with_log_hint
+from studio.core.resume import remaining_request
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log,
+                               ModelHints, ParamError, Plugin, Prewarms, Result, validate_request)
+from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class JobSpec:
     # replaces a queued older one: only the newest slider value matters.
     interactive: bool = False
     lane_key: str = ""
+    # Files the user named (``--out picture.png``): the i-th saved artifact is written exactly
+    # there (never replacing a file); artifacts beyond these get the store's numbered names.
+    targets: tuple[str, ...] = ()
 
 
 # Engine events (besides the plugin's own Progress/Preview/Partial/Log/Result) -----------
@@ -89,6 +95,19 @@ class ModelLoaded:
     device: str
     defaults: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, list[Any]] = field(default_factory=dict)
+    modes: list[str] = field(default_factory=list)  # the run modes this model supports
+
+    @classmethod
+    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> "ModelLoaded":
+        """What ``model`` says about itself (:class:`ModelHints`); a model without hints
+        supports every mode of its plugin.  API 1.0 documented ``defaults`` and ``choices``
+        as optional attributes of a loaded model, so those are still read on their own."""
+        hints: Any = model if isinstance(model, ModelHints) else None
+        defaults = getattr(model, "defaults", None) if hints is None else hints.defaults
+        choices = getattr(model, "choices", None) if hints is None else hints.choices
+        modes = list(hints.modes) if hints is not None else list(plugin.modes())
+        return cls(source=source, device=str(getattr(model, "device", "") or ""), defaults=dict(defaults or {}),
+                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes)
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,7 @@ class Job:
     created: float = field(default_factory=time.time)
     cancel_token: CancelToken = field(default_factory=CancelToken)
     saved: list[Path] = field(default_factory=list)
+    saved_ids: set[int] = field(default_factory=set)  # id() of artifacts already written
     result: Result | None = None
     failure: Failed | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -217,7 +237,7 @@ class Engine:
         """Import ``plugin_id``'s heavy libraries on the worker thread once it is idle, so that
         the first job does not wait for (or stall the GUI with) that import.
 
-        Optional and best-effort: only plugins with a ``prewarm()`` method take part; jobs
+        Optional and best-effort: only plugins that are :class:`Prewarms` take part; jobs
         always go first (a job queued meanwhile waits for an import already under way, which
         cannot be interrupted); a failure is logged and forgotten, and the first load then
         imports as it always did.  Returns whether a prewarm was scheduled."""
@@ -225,7 +245,7 @@ class Engine:
             plugin = self.registry.get(plugin_id)
         except LookupError:
             return False
-        if not callable(getattr(plugin, "prewarm", None)):
+        if not isinstance(plugin, Prewarms):
             return False
         with self._cond:
             if self._stopping or plugin_id in self._warmed or plugin_id in self._to_warm:
@@ -306,19 +326,27 @@ class Engine:
             self._warmed.add(plugin_id)
         started = time.perf_counter()
         try:
-            prewarm = getattr(self.registry.get(plugin_id), "prewarm", None)
-            if not callable(prewarm):
+            plugin = self.registry.get(plugin_id)
+            if not isinstance(plugin, Prewarms):
                 return
             # Freeze the imported objects for good only while no model is loaded: a frozen model
             # could never be collected after its unload.
             with paused_gc(freeze=not self.residency.loaded()), responsive_gil():
-                prewarm()
+                plugin.prewarm()
         except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
             log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
             return
+        finally:
+            adopt_console_handlers()  # what the imports attached to the terminal goes to the log
         log.info("prewarmed plugin %s in %.2f s", plugin_id, time.perf_counter() - started)
 
     def _run(self, job: Job) -> None:
+        # Downloads off means no connection at all, for the load and the run (a LoRA, a
+        # tokenizer file fetched lazily...): the hub library's offline mode, set for this job.
+        with hub_offline(not job.spec.options.allow_download):
+            self._run_online_or_not(job)
+
+    def _run_online_or_not(self, job: Job) -> None:
         spec = job.spec
         plugin = self.registry.get(spec.plugin_id)
         self._set_state(job, JobState.LOADING, f"Loading {spec.model}")
@@ -333,9 +361,10 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self._fail(job, exc, "load")
             return
-        self._emit(job, ModelLoaded(source=spec.model, device=str(getattr(model, "device", "") or ""),
-                                    defaults=dict(getattr(model, "defaults", None) or {}),
-                                    choices={k: list(v) for k, v in dict(getattr(model, "choices", None) or {}).items()}))
+        finally:
+            if loading:
+                adopt_console_handlers()  # libraries imported by the load may print on the terminal
+        self._emit(job, ModelLoaded.of(plugin, spec.model, model))
         if spec.action == "load":
             self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
             return
@@ -345,10 +374,12 @@ class Engine:
         self._set_state(job, JobState.RUNNING)
         try:
             for event in drive(model, job.request, job.cancel_token):
-                if isinstance(event, Result):
+                if isinstance(event, ArtifactReady) and spec.save:
+                    self._save(job, (event.artifact,))  # kept even if the run dies later
+                elif isinstance(event, Result):
                     job.result = event
                     if spec.save:
-                        self._save(job, event)
+                        self._save(job, event.artifacts)
                 self._emit(job, event)
         except Cancelled:
             self._finish(job, JobState.CANCELLED, "Cancelled.")
@@ -360,11 +391,16 @@ class Engine:
         self._finish(job, JobState.INTERRUPTED if interrupted else JobState.DONE,
                      "Interrupted; partial result kept." if interrupted else "")
 
-    def _save(self, job: Job, result: Result) -> None:
-        for artifact in result.artifacts:
+    def _save(self, job: Job, artifacts: tuple[Artifact, ...]) -> None:
+        for artifact in artifacts:
+            if id(artifact) in job.saved_ids:
+                continue  # saved when it was ready
             # The exact source (folder, file or hub id) lets the gallery restore the model.
             artifact.parameters.setdefault("model_source", job.spec.model)
-            path = self.store.save(artifact)
+            targets = job.spec.targets
+            exact = Path(targets[len(job.saved)]) if len(job.saved) < len(targets) else None
+            path = self.store.save(artifact, exact=exact)
+            job.saved_ids.add(id(artifact))
             output_id = self.history.add_output(job.id, artifact.kind.value, path, artifact.seed,
                                                 artifact.parameters)
             job.saved.append(path)
@@ -381,8 +417,11 @@ class Engine:
 
     def _fail(self, job: Job, exc: BaseException, stage: str) -> None:
         detail = "".join(traceback.format_exception(exc))
+        # The traceback is for the log file (studio.core.logs); the user gets one sentence.
         log.error("job %s failed while %s:\n%s", job.id, stage, detail)
-        job.failure = Failed(describe(exc), stage if not isinstance(exc, ParamError) else "validate", detail)
+        expected = isinstance(exc, (ParamError, FileNotFoundError))  # the sentence says it all
+        message = describe(exc) if expected else with_log_hint(describe(exc))
+        job.failure = Failed(message, stage if not isinstance(exc, ParamError) else "validate", detail)
         self._emit(job, job.failure)
         self._finish(job, JobState.FAILED, job.failure.message)
 
@@ -391,18 +430,26 @@ class Engine:
         job.done.set()
 
     # -- crash recovery -------------------------------------------------------------------
-    def unfinished_from_last_session(self) -> list:
+    def unfinished_from_last_session(self) -> list[JobRecord]:
         """Jobs that were queued or running when the studio last stopped (not this session's)."""
         mine = {job.id for job in self.queued()} | ({self._current.id} if self._current else set())
         return [record for record in self.history.unfinished() if record.id not in mine]
 
-    def resubmit(self, record) -> Job:
+    def resubmit(self, record: JobRecord) -> Job | None:
+        """Run a job from last session again, minus the outputs it saved before it stopped
+        (image 3 of 4 killed: images 3 and 4 only).  None when nothing was missing."""
         stored = record.request
+        saved = self.history.outputs_of_job(record.id)
+        request = remaining_request(stored.get("request", {}), [o.seed for o in saved])
+        if request is None:
+            self.history.set_state(record.id, "done", f"All {len(saved)} outputs were saved before it stopped.")
+            return None
         job = self.submit(JobSpec(plugin_id=record.plugin_id, model=record.model,
-                                  request=stored.get("request", {}), mode=stored.get("mode"),
+                                  request=request, mode=stored.get("mode"),
                                   action=stored.get("action", "run")))
-        self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}.")
+        kept = f" ({len(saved)} finished output(s) kept)" if saved else ""
+        self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}{kept}.")
         return job
 
-    def discard(self, record) -> None:
+    def discard(self, record: JobRecord) -> None:
         self.history.set_state(record.id, "cancelled", "Discarded after restart.")

@@ -17,7 +17,7 @@ from studio.core.context import StudioContext
 from studio.core.jobs import JobSpec, JobState
 from studio.core.registry import Registry
 from studio.core.settings import Settings
-from studio.core.warmup import dlopen_without_gil, paused_gc, preload_torch_libraries, responsive_gil
+from studio.plugin_kit.warmup import dlopen_without_gil, paused_gc, preload_torch_libraries, responsive_gil
 from tests.fixtures.toy_image_plugin import ToyImagePlugin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,7 +193,7 @@ def test_torch_preload_then_import_works_in_a_fresh_process():
     """Preloading torch's native libraries must leave ``import torch`` working normally."""
     script = (
         "import json, sys\n"
-        "from studio.core.warmup import preload_torch_libraries\n"
+        "from studio.plugin_kit.warmup import preload_torch_libraries\n"
         "loaded = preload_torch_libraries()\n"
         "assert 'torch' not in sys.modules\n"
         "import torch\n"

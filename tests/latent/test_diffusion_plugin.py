@@ -11,7 +11,7 @@ pytest.importorskip("diffusers")
 
 from PIL import Image  # noqa: E402
 
-from studio.core.latent import directions as dirfile  # noqa: E402
+from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
 from studio.plugin_api import (CancelToken, Kind, LoadOptions, ParamError, Preview, Result,  # noqa: E402
                                validate_request)
 from studio_latent import DiffusionLatentPlugin  # noqa: E402
@@ -124,7 +124,14 @@ def test_ddim_inversion_round_trip_on_the_pipelines_own_image(plugin, model, tmp
     made.artifacts[0].image.save(path)
     enc = run(plugin, model, "encode", image=str(path), prompt="a red circle", steps=10)
     noise = np.random.default_rng(1).random((64, 64, 3)) * 255
-    from studio.core.latent import metrics
+    from studio.plugin_kit.latent import metrics
 
     chance = metrics.psnr(np.asarray(made.artifacts[0].image), noise)
     assert enc.info["psnr"] > chance + 3
+
+
+def test_contract_with_the_plugin_author_test_kit(plugin, tiny_sd_folder):
+    from studio.plugin_kit.testing import check_plugin
+
+    report = check_plugin(plugin, source=str(tiny_sd_folder), mode="info", request={})
+    assert report.model_capabilities == ["ModelHints"] and report.result is not None

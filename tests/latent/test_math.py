@@ -8,15 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from studio.core.latent import directions as dirfile
-from studio.core.latent import fitting, media, metrics, vectors
+from studio.plugin_kit.latent import directions as dirfile
+from studio.core.latent import media
+from studio.plugin_kit.latent import fitting, metrics, vectors
 
 
-def test_core_latent_imports_no_torch_or_qt():
+def test_latent_maths_imports_no_torch_or_qt():
     import subprocess
 
-    code = ("import sys; import studio.core.latent.vectors, studio.core.latent.fitting, studio.core.latent.metrics, "
-            "studio.core.latent.directions, studio.core.latent.media, studio.core.sessions.latent; "
+    code = ("import sys; import studio.plugin_kit.latent.vectors, studio.plugin_kit.latent.fitting, "
+            "studio.plugin_kit.latent.metrics, studio.plugin_kit.latent.directions, studio.core.latent.media, "
+            "studio.core.sessions.latent; "
             "print([m for m in ('torch', 'PySide6', 'diffusers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

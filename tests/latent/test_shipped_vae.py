@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from studio.core.latent import metrics  # noqa: E402
+from studio.plugin_kit.latent import metrics  # noqa: E402
 from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request  # noqa: E402
 from studio.shapes import world  # noqa: E402
 from studio_latent import VectorLatentPlugin  # noqa: E402

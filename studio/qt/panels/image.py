@@ -22,6 +22,7 @@ from studio.core.jobs import Failed, Job, JobState, ModelLoaded, Saved, StateCha
 from studio.core.progress import ProgressClock, format_duration
 from studio.core.sessions.image import ImageSession, Restored
 from studio.plugin_api import Kind, Log, ParamError, ParamType, Preview, Progress
+from studio.plugin_kit.sources import looks_like_hub_id
 from studio.qt.bridge import EngineBridge
 from studio.qt.icons import icon
 from studio.qt.imaging import dropped_image_path, pil_to_qimage
@@ -34,12 +35,6 @@ from studio.qt.widgets.param_form import ParamForm, PathEditor, SeedEditor
 from studio.qt.widgets.queue_view import QueueView
 
 MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
-
-
-def looks_like_hub_id(text: str) -> bool:
-    text = text.strip()
-    return (text.count("/") == 1 and not text.startswith((".", "/", "~")) and not Path(text).exists()
-            and not text.endswith((".safetensors", ".ckpt")))
 
 
 class ImagePanel(QWidget):

@@ -204,7 +204,7 @@ def _from_doc(doc: Any, tensors: dict[str, np.ndarray] | None, where: str) -> Di
 
 def save(dset: DirectionSet, path: str | Path) -> Path:
     """Write ``.json`` or ``.safetensors`` (by the suffix), atomically."""
-    from studio.core.atomic import write_bytes_atomic, write_text_atomic
+    from studio.plugin_kit.atomic import write_bytes_atomic, write_text_atomic
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,31 +1,17 @@
-"""Work out what a model ``source`` string is, without importing torch.
+"""Work out which diffusers pipeline a model ``source`` string names, without importing torch.
 
-Folder with model_index.json, single .safetensors file, pickle checkpoint, or hub id.
-Errors are raised here, before any heavy import, with sentences meant for the user.
+Folder with model_index.json, single .safetensors file, pickle checkpoint, or hub id (the rule
+itself is :mod:`studio.plugin_kit.sources`). Errors are raised here, before any heavy import,
+with sentences meant for the user.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from studio.plugin_kit.sources import PICKLE_SUFFIXES, Source, looks_like_hub_id, pickle_refusal
 
-
-@dataclass(frozen=True)
-class Source:
-    kind: str  # "folder" | "single_file" | "hub"
-    location: str  # folder / file path, or hub id
-    name: str  # short name for metadata: folder name, file stem or the hub id
-    config_folder: str | None = None  # single files: a local diffusers config folder, when found
-
-
-def pickle_refusal(path: Path | str, what: str = "checkpoint") -> str:
-    return (f"{Path(path).name} is a pickle {what} ({Path(path).suffix}), which can run arbitrary code "
-            f"when loaded. Use a .safetensors file, or turn on 'allow pickle' in the load options "
-            f"if you trust where it came from.")
+__all__ = ["Source", "PICKLE_SUFFIXES", "pickle_refusal", "find_config_folder", "resolve"]
 
 
 def find_config_folder(file: Path) -> Path | None:
@@ -60,8 +46,6 @@ def resolve(source: str, allow_pickle: bool) -> Source:
                              f"(with model_index.json) or a .safetensors checkpoint.")
         config = find_config_folder(path)
         return Source("single_file", str(path.resolve()), path.stem, str(config) if config else None)
-    looks_like_path = text.startswith((".", "/", "~", "\\")) or "\\" in text or text.count("/") != 1 \
-        or Path(text).suffix.lower() in (".safetensors", *PICKLE_SUFFIXES)
-    if not looks_like_path and _HUB_ID.match(text):
+    if looks_like_hub_id(text):
         return Source("hub", text, text)
     raise FileNotFoundError(f"Model not found: {text} (no such file or folder).")
