@@ -16,8 +16,8 @@ linear in both epsilon and x0, so any prediction type works.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class Schedule:
     clip: float = 0.0
 
     @classmethod
-    def from_config(cls, config, steps: int) -> "Schedule":
+    def from_config(cls, config, steps: int) -> Schedule:
         from diffusers import DDIMScheduler
 
         ddim = DDIMScheduler.from_config(config)
@@ -123,7 +123,7 @@ def invert(model: Model, schedule: Schedule, x0: torch.Tensor, skip: float, seed
     for i in range(0, len(pairs), batch):
         outs.extend(model(xs[i:i + batch], ts[i:i + batch]).float().split(1))
     residuals = []
-    for i, ((t, prev), out) in enumerate(zip(pairs, outs)):
+    for i, ((t, prev), out) in enumerate(zip(pairs, outs, strict=True)):
         target = noisy[i + 1] if i + 1 < len(noisy) else x0
         residuals.append(target - schedule.mean(out, noisy[i], t, prev))
     return Inversion(x0, noisy[0], pairs, residuals, noisy)
@@ -156,7 +156,8 @@ def implicit_masks(model: Model, schedule: Schedule, inv: Inversion, pairs: Sequ
     Two cues, intersected as in LEDITS++: (1) where the two conditions' predictions disagree
     (DiffEdit / SEGA: mean |out[plus] - out[minus]| over a few of the inversion's own noisy
     latents -- the less noisy ones, where the model can no longer picture the edit somewhere
-    else, so the cue sits on what is in the image) and (2) when ``attention[k] = (row, token positions)`` is given, where the UNet's
+    else, so the cue sits on what is in the image) and (2) when ``attention[k] = (row, token
+    positions)`` is given, where the UNet's
     cross-attention looks at those tokens (e.g. "red" in "a red circle ...": the red object),
     recorded by ``capture(store)``.  Each cue is normalised to its maximum and thresholded; the
     result is grown by ``grow`` latent pixels (a reshaped object may reach a little further)
@@ -212,7 +213,8 @@ def _attention_map(store: Sequence[torch.Tensor], row: int, tokens: Sequence[int
 
 
 @torch.no_grad()
-def sample(model: Model, schedule: Schedule, inv: Inversion, guides: Sequence[Guide], source: int = 0, on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
+def sample(model: Model, schedule: Schedule, inv: Inversion, guides: Sequence[Guide], source: int = 0,
+           on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Re-run the inverted chain with the guides applied; returns the clean latent."""
     active = [g for g in guides if g.amount != 0]
     if not active:
@@ -222,7 +224,7 @@ def sample(model: Model, schedule: Schedule, inv: Inversion, guides: Sequence[Gu
         region = torch.stack([g.mask for g in active if g.mask is not None]).amax(dim=0)
     x = inv.start
     total = len(inv.steps)
-    for i, ((t, prev), r) in enumerate(zip(inv.steps, inv.residuals)):
+    for i, ((t, prev), r) in enumerate(zip(inv.steps, inv.residuals, strict=True)):
         outs = model(x, torch.tensor([t], device=x.device)).float()
         out = outs[source:source + 1].clone()
         for g in active:

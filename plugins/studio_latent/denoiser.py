@@ -8,8 +8,9 @@ directions are applied (Asyrp / "diffusion models already have a semantic latent
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 

@@ -23,19 +23,31 @@ import gc
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from studio.plugin_kit.latent import directions as dirfile
-from studio.plugin_kit.latent import metrics, vectors
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError, Preview,
-                               Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import metrics
 
 from . import DIFFUSION_MODES, common, ddpm_edit, hspace, image_modes, walks
 from .denoiser import mid_shift
@@ -84,7 +96,7 @@ class DiffusionLatentModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "DiffusionLatentModel":
+             progress: Callable[[str], None]) -> DiffusionLatentModel:
         loaded = loading.load_pipeline(resolved, options, progress)
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} for latent navigation on {model.device}")
@@ -315,7 +327,7 @@ class DiffusionLatentModel:
         params = {"mode": "walk", "prompt": prompt_a, "prompt_to": prompt_b, "seed": seed_a, "seed_to": seed_b,
                   "steps": steps, "cfg_scale": cfg, "frames": len(images)}
         arts = tuple(self._art(im, seed_a, {**params, "frame": i, "position": round(p, 4)})
-                     for i, (im, p) in enumerate(zip(images, positions)))
+                     for i, (im, p) in enumerate(zip(images, positions, strict=True)))
         yield Result(arts, interrupted=cancel.is_set,
                      info={"smoothness": metrics.walk_smoothness([np.asarray(im) for im in images]),
                            "seed": seed_a, "seed_to": seed_b, "positions": positions, "bridged_in_output": bridged,

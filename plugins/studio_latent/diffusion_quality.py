@@ -16,8 +16,8 @@ back (``studio.shapes.scorer``) into colour, shape, position, size and backgroun
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -57,7 +57,7 @@ def draw_scene(rng: np.random.Generator, shape: str | None = None, color: str | 
     half = float(rng.uniform(7.5, 13.0))
     cx, cy = (float(rng.uniform(half + 4, size - half - 4)) for _ in range(2))
     jitter = rng.integers(-18, 19, 3)
-    rgb = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(world.PALETTE[color], jitter))
+    rgb = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(world.PALETTE[color], jitter, strict=True))
     bg = (int(rng.integers(0, 25)),) * 3 if background == "black" else (int(rng.integers(232, 256)),) * 3
     s = 4 if antialias else 1
     canvas = Image.new("RGB", (size * s, size * s), bg)

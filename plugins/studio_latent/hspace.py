@@ -16,7 +16,8 @@ ordinary directions-file format, so they are saved, shared and reused across ima
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ def _pca(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _as_set(components: np.ndarray, stds: np.ndarray, ratios: np.ndarray, shape: tuple[int, ...], space: str,
             model: str, names: Sequence[str], kind_note: str) -> dirfile.DirectionSet:
     dirs = []
-    for i, (vec, std, ratio) in enumerate(zip(components, stds, ratios)):
+    for i, (vec, std, ratio) in enumerate(zip(components, stds, ratios, strict=True)):
         name = names[i] if i < len(names) and names[i] else f"pc{i + 1}"
         dirs.append(dirfile.Direction(name=name, vector=vec.reshape(shape).astype(np.float32), kind="pca",
                                       label=name if i < len(names) and names[i] else f"PC {i + 1}",

@@ -20,8 +20,9 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -209,7 +210,7 @@ class ImageEditor:
                     looks if spec.attention else (), lambda store: cross_attention_capture(self.pipe.unet, store),
                     grow=MASK_GROW)
             masks = enc.masks[mask_key]
-            for i, m in zip(masked, masks):
+            for i, m in zip(masked, masks, strict=True):
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)

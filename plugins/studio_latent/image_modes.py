@@ -4,12 +4,13 @@ direction discovery: request parsing, events and the edit recipe.  Imports torch
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
+from studio.plugin_api import Cancelled, CancelToken, Event, ParamError, Progress, Result
 from studio.plugin_kit.latent import directions as dirfile
-from studio.plugin_api import CancelToken, Cancelled, Event, ParamError, Progress, Result
 
 from . import common, ddpm_edit, hspace
 from .image_edit import EditSpec

@@ -17,7 +17,7 @@ picked evenly along the walk's perceptual length.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch

@@ -116,9 +116,8 @@ def _latent_job(context, plugin, model, mode: str, request: dict):
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
-    from studio.core.settings import Settings
-
     from studio.core.out_paths import IMAGE_SUFFIXES, WALK_SUFFIXES, plan_out
+    from studio.core.settings import Settings
 
     out = None
     if args.latent_command == "walk":

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.cli.common import EXIT_FAILED, EXIT_OK, UsageError, is_number
 

@@ -14,8 +14,8 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from studio.core.atomic import Staged, remove_stale_temp_files, stage
 from studio.core.interprocess_lock import locked

@@ -14,8 +14,8 @@ pytest.importorskip("diffusers")
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from studio.core.latent import directions as dirfile  # noqa: E402
 from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result, validate_request  # noqa: E402
+from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
 from studio_latent import DiffusionLatentPlugin, ddpm_edit  # noqa: E402
 
 STEPS = 6
