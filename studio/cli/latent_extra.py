@@ -43,22 +43,35 @@ def split_strength(entry: str) -> tuple[str, float]:
     return head.strip(), float(tail)
 
 
-def add_edit(request: dict, edit: str, amount: float) -> None:
-    """FROM->TO (a prompt pair), +CONCEPT / -CONCEPT (add / remove) or a direction name."""
+def add_to_session(session: Any, edit: str, amount: float) -> None:
+    """FROM->TO (one more prompt pair) or +CONCEPT / -CONCEPT (add / remove) on the latent session."""
     if "->" in edit:
         a, b = (s.strip() for s in edit.split("->", 1))
         if not a or not b:
             raise UsageError(f"a prompt pair looks like FROM->TO (got {edit!r})")
-        request.setdefault("pairs", []).append([a, b, amount])
+        session.pairs.append([a, b, amount])
     elif edit[:1] in "+-" and len(edit) > 1:
-        sign = 1.0 if edit[0] == "+" else -1.0
-        request.setdefault("concepts", []).append([edit[1:].strip(), sign * amount])
+        session.concepts.append([edit[1:].strip(), (1.0 if edit[0] == "+" else -1.0) * amount])
     else:
-        request.setdefault("edits", []).append([edit, amount])
+        raise UsageError(f"--also takes FROM->TO=S, +CONCEPT=S or -CONCEPT=S (got {edit!r})")
 
 
-def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diffusion: bool,
-        job: Callable[..., Any]) -> int:
+def _job(context: Any, plugin: Any, model: str, mode: str, request: dict) -> Any:
+    from studio.cli.common import wait
+    from studio.core.jobs import JobSpec
+    from studio.plugin_api import ParamError, validate_request
+
+    try:
+        validate_request(plugin.parameters(), request, mode)
+        job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
+                                            options=context.load_options(), save=False))
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    return job.result if wait(context, job) else None
+
+
+def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diffusion: bool) -> int:
+    job = _job
     if args.latent_command == "discover":
         if not diffusion:
             raise UsageError("discover finds directions on diffusion pipelines; the vector VAE's are 'fit'")
