@@ -94,11 +94,20 @@ def _latent_plugin_for(args, registry):
 
 
 def _is_prompt_walk(args) -> bool:
-    """A walk whose --from / --to are not image files is a prompt walk."""
+    """A walk whose --from / --to are words, not files (no such file, no path separator, no image
+    suffix), is a prompt walk."""
     if getattr(args, "latent_command", "") != "walk":
         return False
     ends = [e for e in (args.walk_from, args.walk_to) if e]
-    return bool(ends) and not any(Path(e).expanduser().is_file() for e in ends)
+
+    def path_like(text: str) -> bool:
+        p = Path(text).expanduser()
+        return p.exists() or "/" in text or "\\" in text or p.suffix.lower() in _IMAGE_SUFFIXES
+
+    return bool(ends) and not any(path_like(e) for e in ends)
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def _run_job(session, submit):

@@ -218,3 +218,51 @@ def test_sdxl_inversion_edit_and_walk(plugin, sdxl, drawing):
     assert np.abs(px(moved) - px(enc)).mean() > 0.1
     walk = run(plugin, sdxl, "walk", prompt="a red circle", prompt_to="a blue square", frames=4, steps=3)
     assert len(walk.artifacts) == 4
+
+
+# ------------------------------------------------------------------------------ the CLI
+def _cli(capsys, *argv):
+    from studio.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_prompt_walk_without_model_uses_the_built_in_image_model(capsys, tmp_path, monkeypatch):
+    from studio_latent import default_sd_folder
+
+    if not (default_sd_folder() / "model_index.json").is_file():
+        pytest.skip("the built-in shapes-sd model is not shipped here")
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    code, out, err = _cli(capsys, "latent", "walk", "--from", "a red circle on a black background", "--to",
+                          "a blue square on a white background", "--frames", "3", "--steps", "2",
+                          "--out", str(tmp_path / "w.gif"))
+    assert code == 0, err
+    with Image.open(tmp_path / "w.gif") as gif:
+        assert gif.n_frames == 3
+
+
+def test_cli_edit_several_at_once_quality_and_discover(capsys, tiny_sd_folder, drawing, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    model = ("--model", str(tiny_sd_folder))
+    out_png = tmp_path / "e.png"
+    code, out, err = _cli(capsys, "latent", "edit", str(drawing), "--direction", "red->blue", "--amount", "1",
+                          "--also", "+stripes=0.5", "--also", "circle->square=1", "--steps", "4", *model,
+                          "--out", str(out_png))
+    assert code == 0, err
+    assert "red->blue x1" in err and "+stripes x0.5" in err and "circle->square x1" in err
+    with Image.open(out_png) as saved:
+        from studio.core.store import RECIPE_CHUNK
+
+        assert '"concepts": [["stripes", 0.5]]' in saved.text[RECIPE_CHUNK]
+    code, out, err = _cli(capsys, "latent", "edit", str(drawing), "--direction", "red->blue", "--amount", "1",
+                          "--also", "oops", *model, "--out", str(tmp_path / "f.png"))
+    assert code == 2 and "--also" in err
+    code, out, err = _cli(capsys, "latent", "quality", "--scenes", "1", "--edit", "red->blue", "--steps", "3", *model)
+    assert code == 0, err
+    assert "reconstruction (strength 0)  median PSNR" in out and "red->blue" in out and "drawn scenes" in out
+    code, out, err = _cli(capsys, "latent", "discover", "--source", "text", "--prompt", "a circle", "--components",
+                          "2", "--name", "warmth", *model, "--out", str(tmp_path / "d.json"))
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("warmth") and (tmp_path / "d.json").is_file()
