@@ -72,6 +72,10 @@ class DiffusionLatentModel:
         self.memory_bytes = loading.memory_bytes(self.pipe)
         unet = getattr(self.pipe, "unet", None)
         self.small = unet is not None and sum(p.numel() for p in unet.parameters()) < SMALL_UNET_PARAMS
+        if getattr(self.pipe, "transformer", None) is not None and unet is None:
+            raise ValueError(f"{type(self.pipe).__name__} is a flow-matching transformer pipeline (SD3 / Flux "
+                             f"family); latent editing supports UNet pipelines (SD 1.x/2.x, SDXL) only: its "
+                             f"inversion and semantic guidance need a noise-prediction UNet.")
         if not hasattr(self.pipe, "encode_prompt") or getattr(self.pipe, "unet", None) is None:
             raise ValueError(f"{type(self.pipe).__name__} is not a Stable Diffusion style pipeline (UNet + text "
                              f"encoder); latent walks and prompt directions support SD 1.x/2.x and SDXL.")
