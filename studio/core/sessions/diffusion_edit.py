@@ -71,7 +71,7 @@ class DiffusionEditSession(PanelSession):
         self.sliders: list[EditSlider] = []
         self.direction_files: list[str] = []
         self.steps: int = 20
-        self._purpose: dict[int, tuple[str, int]] = {}  # job id -> (what it is for, slider index)
+        self._purpose: dict[str, tuple[str, int]] = {}  # job id -> (what it is for, slider index)
 
     # -- requests ---------------------------------------------------------------------------
     def edit_request(self, draft: bool) -> dict[str, Any]:
