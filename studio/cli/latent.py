@@ -46,15 +46,16 @@ def add_parser(sub: Any) -> None:
     e = lsub.add_parser("edit", help="encode IMAGE, move it along a direction, save a PNG")
     common(e)
     e.add_argument("image")
-    e.add_argument("--direction", required=True, help="a direction name (see 'studio latent directions'); "
+    e.add_argument("--direction", help="a direction name (see 'studio latent directions'); "
                                                        "diffusion: also a prompt pair FROM->TO")
-    e.add_argument("--amount", type=float, required=True, help="in the direction's units; 0 = the reconstruction")
+    e.add_argument("--amount", type=float, help="in the direction's units; 0 = the reconstruction")
     e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
     e.add_argument("--prompt", default="", help="diffusion: what the image shows (optional; helps edits)")
     e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
     e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
                    help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add) or -CONCEPT=1.0 "
                         "(remove); repeatable")
+    e.add_argument("--recipe", metavar="FILE.png", help="diffusion: replay the edits saved in an earlier edit's PNG")
     e.add_argument("--out", required=True, help="FILE.png (a diffusion edit's recipe goes into its metadata)")
     extra.add_parsers(lsub, common)
 
@@ -147,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
                              "choose another folder")
     if args.latent_command == "edit":
         check_image(args.image, "image")
+        extra.apply_recipe(args)  # --recipe FILE.png: the edits of an earlier diffusion edit
+        if args.direction is None or args.amount is None:
+            raise UsageError("the arguments --direction and --amount are required "
+                             "(or --recipe FILE.png from an earlier edit)")
         out = plan_out(args.out, 1, IMAGE_SUFFIXES)  # FILE.png, or an output folder
     settings = Settings.load()
     if args.device:

@@ -56,6 +56,49 @@ def add_to_session(session: Any, edit: str, amount: float) -> None:
         raise UsageError(f"--also takes FROM->TO=S, +CONCEPT=S or -CONCEPT=S (got {edit!r})")
 
 
+def apply_recipe(args: Any) -> None:
+    """Fill ``args`` from the ``studio-recipe`` chunk of ``args.recipe`` (a PNG an earlier diffusion
+    edit saved): prompt, steps, prompt pairs and concepts.  What the CLI cannot replay is refused
+    or reported on stderr, never silently dropped."""
+    if not getattr(args, "recipe", None):
+        return
+    from PIL import Image
+
+    from studio.core.store import RECIPE_CHUNK
+
+    try:
+        with Image.open(args.recipe) as image:
+            text = getattr(image, "text", {}).get(RECIPE_CHUNK)
+    except OSError as exc:
+        raise UsageError(f"cannot read --recipe {args.recipe}: {exc}") from None
+    try:
+        recipe = json.loads(text) if text else None
+    except ValueError:
+        recipe = None
+    if not isinstance(recipe, dict) or not (recipe.get("pairs") or recipe.get("concepts")):
+        raise UsageError(f"--recipe {args.recipe} holds no diffusion edit recipe with prompt pairs or concepts")
+    if recipe.get("edits"):
+        raise UsageError("--recipe: replaying direction edits is not supported yet; pass --direction NAME --amount A")
+    if args.direction is not None or args.amount is not None or args.also:
+        raise UsageError("--recipe replays the saved edits; give it without --direction, --amount or --also")
+    pairs = [list(p) for p in recipe.get("pairs") or ()]
+    concepts = [list(c) for c in recipe.get("concepts") or ()]
+    first = pairs.pop(0) if pairs else None
+    if first is None:  # concepts only: a zero pair carries them (amount 0 of a pair is no edit)
+        first = ["_", "_", 0.0]
+    args.direction, args.amount = f"{first[0]}->{first[1]}", float(first[2])
+    args.also = [f"{a}->{b}={float(v)}" for a, b, v in pairs]
+    args.also += [f"{'+' if float(v) >= 0 else '-'}{c}={abs(float(v))}" for c, v in concepts]
+    args.prompt = args.prompt or str(recipe.get("prompt") or "")
+    if args.steps is None and recipe.get("steps"):
+        args.steps = int(recipe["steps"])
+    defaults = {"skip": 0.2, "refine": 30, "masks": True, "draft": False}
+    differ = [f"{k}={recipe[k]}" for k, v in defaults.items() if k in recipe and recipe[k] != v]
+    if differ:
+        print(f"studio: --recipe: {', '.join(differ)} cannot be replayed from the command line; the defaults "
+              f"were used", file=sys.stderr)
+
+
 def _job(context: Any, plugin: Any, model: str, mode: str, request: dict) -> Any:
     from studio.cli.common import wait
     from studio.core.jobs import JobSpec

@@ -266,3 +266,19 @@ def test_cli_edit_several_at_once_quality_and_discover(capsys, tiny_sd_folder, d
                           "2", "--name", "warmth", *model, "--out", str(tmp_path / "d.json"))
     assert code == 0, err
     assert out.splitlines()[0].startswith("warmth") and (tmp_path / "d.json").is_file()
+
+
+def test_cli_recipe_replays_an_edit(capsys, tiny_sd_folder, drawing, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    model = ("--model", str(tiny_sd_folder))
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--direction", "red->blue", "--amount", "1.5",
+                        "--also=-stripes=0.5", "--prompt", "a red circle", "--steps", "4", *model,
+                        "--out", str(first))
+    assert code == 0, err
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(first), *model, "--out", str(again))
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(drawing), *model,
+                        "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "no diffusion edit recipe" in err
