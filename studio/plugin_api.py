@@ -26,7 +26,9 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
-API_VERSION = "1.2.0"  # 1.2: ArtifactReady (save each image of a batch as it is done)
+# 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize and
+# .transformer, ReportsUnsupported, ReportsLoadMemory.
+API_VERSION = "1.3.0"
 
 
 class Kind(str, Enum):
@@ -324,6 +326,11 @@ class LoadOptions:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False  # CUDA only
+    # Weight-only quantization of the denoiser and text encoders at load: none | int8 | fp8.
+    quantize: str = "none"
+    # A separate denoiser (transformer / UNet) weights file to use with the model's other
+    # components: a GGUF file (Q8_0, Q4_K ...) or a single-file .safetensors; "" = the model's own.
+    transformer: str = ""
 
 
 @runtime_checkable
@@ -433,6 +440,24 @@ class ModelHints(Protocol):
     defaults: Mapping[str, Any]
     choices: Mapping[str, Sequence[Any]]
     modes: Sequence[str]
+
+
+@runtime_checkable
+class ReportsUnsupported(Protocol):
+    """Loaded model: the parameters that have no effect with this model, each with the reason
+    (e.g. ``{"negative_prompt": "Flux.2 takes no negative prompt"}``).  The form hides them; a
+    run that gets a value for one anyway says it was ignored (``Log`` warning)."""
+
+    unsupported: Mapping[str, str]
+
+
+@runtime_checkable
+class ReportsLoadMemory(Protocol):
+    """Loaded model: what loading it cost, as plain numbers for the status bar and the history:
+    ``peak_rss_bytes`` (process peak during the load), ``rss_delta_bytes``, ``peak_vram_bytes``
+    (CUDA), ``weights_bytes``, ``quantized_saved_bytes``, ``seconds`` (any may be absent)."""
+
+    load_memory: Mapping[str, Any]
 
 
 @runtime_checkable

@@ -44,7 +44,7 @@ class StudioContext:
         return LoadOptions(device=s.device, dtype=s.dtype, allow_download=s.allow_download,
                            allow_pickle=s.allow_pickle, trust_remote_code=s.trust_remote_code,
                            attention_slicing=s.attention_slicing,
-                           vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload)
+                           vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload, quantize=s.quantize)
 
     def apply_settings(self, settings: Settings) -> None:
         """Take edited settings into use: output folder and memory budget change at once;

@@ -53,6 +53,8 @@ from studio.plugin_api import (
     ParamError,
     Plugin,
     Prewarms,
+    ReportsLoadMemory,
+    ReportsUnsupported,
     Result,
     validate_request,
 )
@@ -130,6 +132,8 @@ class ModelLoaded:
     defaults: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, list[Any]] = field(default_factory=dict)
     modes: list[str] = field(default_factory=list)  # the run modes this model supports
+    unsupported: dict[str, str] = field(default_factory=dict)  # parameter -> why it has no effect here
+    memory: dict[str, Any] = field(default_factory=dict)  # what the load cost (ReportsLoadMemory)
 
     @classmethod
     def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> ModelLoaded:
@@ -141,7 +145,9 @@ class ModelLoaded:
         choices = getattr(model, "choices", None) if hints is None else hints.choices
         modes = list(hints.modes) if hints is not None else list(plugin.modes())
         return cls(source=source, device=str(getattr(model, "device", "") or ""), defaults=dict(defaults or {}),
-                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes)
+                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes,
+                   unsupported=dict(model.unsupported) if isinstance(model, ReportsUnsupported) else {},
+                   memory=dict(model.load_memory) if isinstance(model, ReportsLoadMemory) else {})
 
 
 @dataclass(frozen=True)

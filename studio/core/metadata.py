@@ -21,6 +21,7 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Sampler", "sampler"),
     ("Schedule type", "schedule_type"),
     ("CFG scale", "cfg_scale"),
+    ("Distilled CFG Scale", "distilled_guidance"),  # Forge's name for Flux.1-dev's embedded guidance
     ("Seed", "seed"),
     ("Size", "size"),
     ("Model hash", "model_hash"),
@@ -126,7 +127,7 @@ def _coerce(key: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             return raw
-    if key in ("cfg_scale", "denoising_strength"):
+    if key in ("cfg_scale", "denoising_strength", "distilled_guidance"):
         try:
             return float(raw)
         except ValueError:

@@ -70,6 +70,8 @@ def _problem(name: str, value: Any, default: Any) -> str | None:
     if name == "dtype":
         ok = value in ("auto", "float32", "float16", "bfloat16")
         return None if ok else "must be auto, float32, float16 or bfloat16"
+    if name == "quantize":
+        return None if value in ("none", "int8", "fp8") else "must be none, int8 or fp8"
     if isinstance(default, str):
         return None if isinstance(value, str) else "must be text"
     if isinstance(default, dict):
@@ -91,6 +93,7 @@ class Settings:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    quantize: str = "none"  # weight-only quantization at load: none | int8 | fp8
     prewarm: bool = True  # import the Image panel's libraries in the background once the window is up
     recent_models: dict[str, list[str]] = field(default_factory=dict)
 
