@@ -13,7 +13,7 @@ indexed) puts an :class:`OutputRecord` first in :attr:`ImageSession.results` and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from psygnal import Signal
 
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
-from studio.core.jobs import Failed, Job, Saved
+from studio.core.jobs import Failed, Job, JobSpec, Saved
 from studio.core.metadata import read_png_parameters
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Kind, MapsA1111, Param, ParamError, ParamType
@@ -31,6 +31,9 @@ from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 # reported as "not applied".
 _STUDIO_KEYS = ("mode", "model", "model_hash", "model_source", "batch_index", "batch_size", "interrupted_at",
                 "lora_hashes")
+
+#: the denoiser weights files a transformer / UNet picker accepts (LoadOptions.transformer)
+TRANSFORMER_SUFFIXES = (".gguf", ".safetensors")
 
 
 @dataclass
@@ -51,6 +54,9 @@ class ImageSession(PanelSession):
         super().__init__(context, plugin_id)
         #: saved images, newest first (the gallery); filled from the history by load_results()
         self.results: list[OutputRecord] = []
+        #: a separate transformer / UNet weights file (GGUF or single-file .safetensors) used with
+        #: the model's other components; "" = the model's own (LoadOptions.transformer)
+        self.transformer = ""
 
     # -- the parameters the panel treats specially ---------------------------------------------
     def _first(self, wanted: ParamType, test: Any) -> Param | None:
@@ -75,6 +81,32 @@ class ImageSession(PanelSession):
         return param is not None and (not param.modes or self.mode in param.modes)
 
     # -- commands ----------------------------------------------------------------------------------
+    def set_transformer(self, path: str) -> None:
+        """Use ``path`` as the denoiser weights of this panel's jobs ("" = the model's own).
+        What the last load said about the model no longer holds once its weights change."""
+        path = path.strip()
+        if path != self.transformer:
+            self.transformer = path
+            self._forget_loaded_model()
+            self.changed.emit("transformer")
+            self.changed.emit("hints")
+
+    def job_spec(self, **overrides: Any) -> JobSpec:
+        """The job the current values describe, loaded with this panel's transformer file."""
+        if "options" not in overrides:
+            overrides["options"] = replace(self.context.load_options(), transformer=self._checked_transformer())
+        return super().job_spec(**overrides)
+
+    def _checked_transformer(self) -> str:
+        if not self.transformer:
+            return ""
+        path = Path(self.transformer).expanduser()
+        if path.suffix.lower() not in TRANSFORMER_SUFFIXES:
+            raise ParamError(f"Transformer / UNet weights must be a .gguf or .safetensors file, not {path.name}.")
+        if not path.is_file():
+            raise ParamError(f"Transformer / UNet weights file not found: {path}.")
+        return str(path.resolve())
+
     def generate(self) -> Job:
         """Queue a job with the current values.  Raises ParamError (one sentence) for bad input."""
         job = self.submit(self.job_spec())
