@@ -46,7 +46,7 @@ from studio.qt.widgets.queue_view import QueueView
 from studio.qt.widgets.run_status import RunStatus
 from studio.qt.widgets.weights_picker import WeightsPicker
 
-MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
+MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint", "edit": "Edit"}
 
 
 class ImagePanel(ImageDrops, QWidget):

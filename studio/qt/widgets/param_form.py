@@ -219,6 +219,8 @@ class ParamForm(QWidget):
             self._pull_values()
         elif what == "seeds":
             self._show_last_seed()
+        elif what == "values" and self.unsupported_note.isVisible():
+            self._show_unused()
 
     def _pull_values(self) -> None:
         if self.session is None:
@@ -260,18 +262,14 @@ class ParamForm(QWidget):
     def set_mode(self, mode: str | None) -> None:
         self.mode = mode
         any_advanced = False
-        unused = []
         for row in self._rows.values():
-            visible = self.applies(row.param)
-            if visible and not self.honoured(row.param.name):
-                unused.append(row.param)
-                visible = False
+            visible = self.applies(row.param) and self.honoured(row.param.name)
             if isinstance(row.editor, ValueHolder):
                 visible = False
             row.set_visible(visible)
             any_advanced |= visible and row.param.advanced
         self.advanced_toggle.setVisible(any_advanced)
-        self._show_unused(unused)
+        self._show_unused()
 
     def applies(self, param: Param) -> bool:
         return not param.modes or self.mode in param.modes
@@ -280,11 +278,21 @@ class ParamForm(QWidget):
         """Whether the loaded model uses ``name`` (always, until a model has said otherwise)."""
         return self.session is None or self.session.honoured(name)
 
-    def _show_unused(self, unused: list[Param]) -> None:
+    def _show_unused(self) -> None:
+        """The note under the form: which settings of this mode the loaded model does not use."""
+        unused = [row.param for row in self._rows.values()
+                  if self.applies(row.param) and not self.honoured(row.param.name)]
         if not unused or self.session is None:
             self.unsupported_note.hide()
             return
-        self.unsupported_note.setText("Not used by this model: " + ", ".join(p.label for p in unused) + ".")
+        session = self.session
+        # A value the user set stays (another model may use it), so the runs will say it was ignored.
+        kept = [p for p in unused if p.name in session.touched and session.values.get(p.name) not in (None, "", ())]
+        text = "Not used by this model: " + ", ".join(p.label for p in unused) + "."
+        if kept:
+            names = ", ".join(p.label for p in kept)
+            text += f" What you set for {names} is kept for models that use it; each run here says it is ignored."
+        self.unsupported_note.setText(text)
         self.unsupported_note.setToolTip("\n".join(f"{p.label}: {self.session.unsupported[p.name]}"
                                                     for p in unused))
         self.unsupported_note.show()

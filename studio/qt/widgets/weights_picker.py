@@ -33,7 +33,7 @@ class WeightsPicker(QWidget):
         row.setSpacing(4)
         self.field = QLineEdit(self)
         self.field.setObjectName("transformerFile")
-        self.field.setPlaceholderText("The model's own (optional .gguf / .safetensors file)")
+        self.field.setPlaceholderText("Model's own · or a .gguf / .safetensors file")
         self.field.setClearButtonEnabled(False)
         self.field.setToolTip("A separate transformer / UNet weights file used with the model's other components: "
                               "a GGUF file (Q8_0, Q4_K …) or a single-file .safetensors, beside a diffusers base "
