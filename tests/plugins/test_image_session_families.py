@@ -140,8 +140,16 @@ def test_transformer_file_is_checked_and_reaches_the_load_and_the_metadata(sessi
     assert record.parameters["transformer"] == klein_file.name
     assert session.load_memory["transformer_file"] == klein_file.name
 
+    said: list[str] = []
+    session.message.connect(lambda level, text: said.append(text))
+    session.restore_from_output(record)  # the same file is still chosen: nothing to say
+    assert said == []
+
     session.set_transformer("")  # back to the model's own weights
     assert session.job_spec().options.transformer == ""
+    # The PNG names the file; a restore cannot pick it (only its name is known), so it says so.
+    session.restore_from_png(record.path)
+    assert "Not applied: transformer “klein-transformer.safetensors” (choose that file" in said[-1]
 
 
 def test_quantize_setting_takes_effect_through_the_load_options(session, klein):
@@ -153,3 +161,8 @@ def test_quantize_setting_takes_effect_through_the_load_options(session, klein):
     assert job.spec.options.quantize == "int8"
     assert session.results[0].parameters["quantize"] == "int8"
     assert session.load_memory["quantization"] == "int8" and session.load_memory["quantized_saved_bytes"] > 0
+    said: list[str] = []
+    session.message.connect(lambda level, text: said.append(text))
+    session.context.settings.quantize = "none"
+    session.restore_from_output(session.results[0])
+    assert said and "quantization int8 (a load option in Settings, now none)" in said[-1]

@@ -30,7 +30,9 @@ from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 # Fields the studio itself reads (mode, model) or that only describe one output of a run: never
 # reported as "not applied".
 _STUDIO_KEYS = ("mode", "model", "model_hash", "model_source", "batch_index", "batch_size", "interrupted_at",
-                "lora_hashes")
+                "lora_hashes", "model_family", "load_memory")
+# Load options a run records (not form values): restored only as far as the panel can.
+_LOAD_KEYS = ("transformer", "quantize")
 
 #: the denoiser weights files a transformer / UNet picker accepts (LoadOptions.transformer)
 TRANSFORMER_SUFFIXES = (".gguf", ".safetensors")
@@ -161,8 +163,9 @@ class ImageSession(PanelSession):
         """Apply A1111 ``parameters`` (as parsed by core.metadata): through the plugin's
         MapsA1111 capability when it has one.  Every value is validated against the plugin's
         spec; what is not applied is listed in ``ignored`` and said in ``message``."""
-        fields = {k: v for k, v in parsed.items() if k not in ("mode", "model", "model_source")}
+        fields = {k: v for k, v in parsed.items() if k not in ("mode", "model", "model_source", *_LOAD_KEYS)}
         values, ignored = self._map_a1111(fields)
+        ignored += self._load_options_not_restored(parsed)
         specs = {p.name: p for p in self.parameters()}
         applied: dict[str, Any] = {}
         for name, value in values.items():
@@ -195,13 +198,27 @@ class ImageSession(PanelSession):
             self._report(what, restored)
         return restored
 
+    def _load_options_not_restored(self, parsed: dict[str, Any]) -> list[str]:
+        """The run's transformer file and quantization, where they differ from this panel's now:
+        the history keeps only the file's name, and quantization is a Settings option."""
+        notes = []
+        recorded = parsed.get("transformer")
+        if recorded and Path(self.transformer).name != str(recorded):
+            notes.append(f"transformer “{recorded}” (choose that file under Transformer / UNet weights)")
+        quantize = parsed.get("quantize")
+        current = self.context.settings.quantize or "none"
+        if quantize and str(quantize) != current:
+            notes.append(f"quantization {quantize} (a load option in Settings, now {current})")
+        return notes
+
     def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Through the plugin's MapsA1111 capability; without it, only fields that already carry
         one of the plugin's parameter names apply (the rest is listed, never guessed)."""
         plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
         if isinstance(plugin, MapsA1111):
             mapped, unplaced = plugin.from_a1111(fields)
-            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
+            # An empty value (no LoRAs, no negative prompt) left unplaced loses nothing.
+            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS and fields.get(k) not in ("", [], (), None)]
         names = {p.name for p in self.parameters()}
         values = {k: v for k, v in fields.items() if k in names}
         return values, [k for k in fields if k not in names and k not in _STUDIO_KEYS]
