@@ -11,7 +11,9 @@ that satisfies :class:`Plugin`.  That object declares:
   requests as a *generator of events* and can be unloaded.
 
 This module is standard-library only, so importing a plugin's entry point never pulls in
-torch: plugins import their heavy libraries inside ``load``.  Images travel as PIL images,
+torch: plugins import their heavy libraries inside ``load``.  A plugin imports only this module
+and :mod:`studio.plugin_kit` (what plugins share) from Studio, never ``studio.core`` or
+``studio.qt``, and not another plugin (checked by ``lint-imports``).  Images travel as PIL images,
 audio as numpy arrays; both are typed ``Any`` here to keep this file import-free.
 """
 
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the

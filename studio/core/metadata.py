@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # (A1111 label, our parameter key) in the order A1111 writes them.
 _FIELDS: tuple[tuple[str, str], ...] = (

@@ -106,7 +106,7 @@ class Settings:
     max_image_pixels: int = 64_000_000
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Settings":
+    def load(cls, path: Path | None = None) -> Settings:
         """The saved settings.  A file that is not JSON, holds wrong types or cannot be written
         is moved aside (kept) and fresh settings are used; a notice says so."""
         path = path or studio_home() / "settings.json"
@@ -135,7 +135,7 @@ class Settings:
         return settings
 
     @classmethod
-    def _fresh(cls, path: Path, why: str, keep: "Settings | None" = None) -> "Settings":
+    def _fresh(cls, path: Path, why: str, keep: Settings | None = None) -> Settings:
         fresh = keep or cls()
         try:
             aside = move_aside(path)

@@ -16,12 +16,24 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from studio.plugin_api import (ArtifactReady, Cancelled, CancelToken, Kind, LoadOptions, Log,  # noqa: E402
-                               ParamError, Plugin, Preview, Progress, Result, validate_request)
-from studio_diffusers import DiffusersPlugin, default_model_folder  # noqa: E402
-from tests.fixtures import tiny_diffusers  # noqa: E402
+from studio.plugin_api import (
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Plugin,
+    Preview,
+    Progress,
+    Result,
+    validate_request,
+)
+from studio_diffusers import DiffusersPlugin, default_model_folder
+from tests.fixtures import tiny_diffusers
 
 SIZE = (64, 64)
 

@@ -9,9 +9,10 @@ import inspect
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -19,7 +20,6 @@ from studio.plugin_api import LoadOptions
 from studio.plugin_kit.devices import dtype_named, pick_device
 
 from .sources import Source
-
 
 
 @dataclass
