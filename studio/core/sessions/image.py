@@ -218,7 +218,8 @@ class ImageSession(PanelSession):
         if isinstance(plugin, MapsA1111):
             mapped, unplaced = plugin.from_a1111(fields)
             # An empty value (no LoRAs, no negative prompt) left unplaced loses nothing.
-            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS and fields.get(k) not in ("", [], (), None)]
+            lost = [k for k in unplaced if k not in _STUDIO_KEYS and fields.get(k) not in ("", [], (), None)]
+            return dict(mapped), lost
         names = {p.name for p in self.parameters()}
         values = {k: v for k, v in fields.items() if k in names}
         return values, [k for k in fields if k not in names and k not in _STUDIO_KEYS]
