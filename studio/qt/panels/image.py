@@ -44,8 +44,9 @@ from studio.qt.widgets.model_picker import ModelPicker
 from studio.qt.widgets.param_form import ParamForm
 from studio.qt.widgets.queue_view import QueueView
 from studio.qt.widgets.run_status import RunStatus
+from studio.qt.widgets.weights_picker import WeightsPicker
 
-MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
+MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint", "edit": "Edit"}
 
 
 class ImagePanel(ImageDrops, QWidget):
@@ -92,6 +93,12 @@ class ImagePanel(ImageDrops, QWidget):
             tooltip="A diffusers folder, a single .safetensors checkpoint, or a Hugging Face id like org/name "
                     "(downloaded only if Settings allow it).")
         column.addWidget(self.model_picker)
+        weights_label = QLabel("Transformer / UNet weights", left)
+        weights_label.setObjectName("sectionLabel")
+        column.addWidget(weights_label)
+        self.weights_picker = WeightsPicker(left)
+        weights_label.setBuddy(self.weights_picker.field)
+        column.addWidget(self.weights_picker)
 
         self.mode_group = QButtonGroup(self)
         self.mode_group.setExclusive(True)
@@ -195,6 +202,7 @@ class ImagePanel(ImageDrops, QWidget):
     def _bind(self) -> None:
         session = self.session
         self.model_picker.bind(session)
+        self.weights_picker.bind(session)
         self.form.bind(session)
         self.message.bind(session)
         self.run_status.bind(session)
@@ -246,6 +254,10 @@ class ImagePanel(ImageDrops, QWidget):
 
     def set_model_source(self, source: str) -> None:
         self.model_picker.set_source(source)
+
+    def set_transformer_file(self, path: str) -> None:
+        """Use ``path`` as the denoiser weights ("" = the model's own), as if picked."""
+        self.weights_picker.set_path(path)
 
     def refresh_model_hint(self, *_args) -> None:
         self.model_picker.refresh_hint()
