@@ -13,7 +13,11 @@ def tiny_models(tmp_path_factory):
     """Folders of tiny random-weight models: gpt2 (no chat template, no EOS), llama (Llama-3 style
     template), qwen2 (ChatML template)."""
     root = tmp_path_factory.mktemp("tiny-lms")
-    return {kind: tiny_lms.build(kind, root / kind) for kind in ("gpt2", "llama", "qwen2")}
+    models = {kind: tiny_lms.build(kind, root / kind) for kind in ("gpt2", "llama", "qwen2")}
+    # The Stop tests need a reply that cannot finish before Stop lands, however busy the machine:
+    # a 128-token context fills in tens of milliseconds, a 4096-token one takes seconds.
+    models["gpt2-long"] = tiny_lms.build("gpt2", root / "gpt2-long", context=4096)
+    return models
 
 
 @pytest.fixture

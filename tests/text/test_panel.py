@@ -49,8 +49,8 @@ def test_send_streams_and_shows_stats(qtbot, panel):
 
 
 def test_stop_keeps_streamed_text(qtbot, panel, tiny_models):
-    panel.model_picker.set_source(str(tiny_models["gpt2"]))  # no end-of-text: runs until stopped
-    panel.form.editor("max_new_tokens").set_value(2000)
+    panel.model_picker.set_source(str(tiny_models["gpt2-long"]))  # no end-of-text: runs until stopped
+    panel.form.editor("max_new_tokens").set_value(4000)
     panel.form.editor("temperature").set_value(1.0)
     streamed = []
     panel.bridge.partial.connect(lambda job, event: streamed.append(event.text))
@@ -66,7 +66,7 @@ def test_stop_keeps_streamed_text(qtbot, panel, tiny_models):
     reply = panel.session.conversation.messages[-1]
     assert panel.session.last_job.state is JobState.INTERRUPTED
     assert reply.content == "".join(streamed) and reply.stats["stop_reason"] == "stopped"
-    assert reply.stats["tokens"] < 2000
+    assert reply.stats["tokens"] < 4000
     assert reply.content[:10].replace("\n", " ").strip()[:4] in panel.transcript.toPlainText().replace("\n", " ")
 
 

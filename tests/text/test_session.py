@@ -119,14 +119,14 @@ def test_edit_resumes_from_the_edited_message_and_delete(session):
 
 
 def test_stop_keeps_partial_reply(session, tiny_models):
-    session.set_model(str(tiny_models["gpt2"]))  # no end-of-text token: it would run to the limit
-    session.set_value("max_new_tokens", 400)
+    session.set_model(str(tiny_models["gpt2-long"]))  # no end-of-text token: it would run to the limit
+    session.set_value("max_new_tokens", 4000)
     session.streamed.connect(lambda text: session.stop())  # stop once text is on screen
     session.send("Tell me a story")
     job = _wait(session)
     assert job.state is JobState.INTERRUPTED
     reply = session.conversation.messages[-1]
-    assert reply.content and reply.stats["stop_reason"] == "stopped" and reply.stats["tokens"] < 400
+    assert reply.content and reply.stats["stop_reason"] == "stopped" and reply.stats["tokens"] < 4000
 
 
 def test_failed_load_is_reported_and_empty_reply_removed(session, tmp_path):
