@@ -4,7 +4,7 @@ A plugin is a Python package that exposes, through an entry point in the group
 ``studio.plugins``, a zero-argument callable (usually the class) returning an object
 that satisfies :class:`Plugin`.  That object declares:
 
-* what it is (``id``, ``label``, ``kind``: image, text, music or latent),
+* what it is (``id``, ``label``, ``kind``: image, text, music, latent or upscale),
 * which parameters a run takes (:class:`Param` specs; the panel builds its form from them
   and the engine validates every request against them before it reaches the plugin),
 * how a model is loaded (:meth:`Plugin.load`) into a :class:`LoadedModel`, which runs
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
-API_VERSION = "1.1.0"
+API_VERSION = "1.2.0"  # 1.2: Kind.UPSCALE
 
 
 class Kind(str, Enum):
@@ -34,6 +34,7 @@ class Kind(str, Enum):
     TEXT = "text"
     MUSIC = "music"
     LATENT = "latent"
+    UPSCALE = "upscale"  # image in, larger image out (mode "upscale"; artifacts are Kind.IMAGE)
 
 
 # --------------------------------------------------------------------------- parameters

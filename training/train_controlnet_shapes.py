@@ -32,9 +32,16 @@ import pickle
 import time
 from pathlib import Path
 
-from shapes_common import REPO, batch_rng, load_ckpt, log, save_ckpt, to_tensor, write_json
-
 import numpy as np
+from shapes_common import (
+    REPO,
+    batch_rng,
+    load_ckpt,
+    log,
+    save_ckpt,
+    to_tensor,
+    write_json,
+)
 
 from studio.shapes import captions as C
 from studio.shapes import world as W

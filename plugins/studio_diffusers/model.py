@@ -36,6 +36,7 @@ from studio.plugin_kit.images import open_user_image
 from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
+from .prompting import Prompter
 
 MODES = ("txt2img", "img2img", "inpaint")
 IMAGE_MODES = ("img2img", "inpaint")
@@ -274,6 +275,8 @@ class DiffusersModel:
         count = int(request.get("batch_count", 1) or 1)
         prompt = request.get("prompt") or ""
         negative = request.get("negative_prompt") or ""
+        prompter = Prompter()
+        prompter.check(prompt, negative)  # a bad {choice} or __wildcard__ fails before any model work
 
         for note in self._notes:
             yield Log(note, "warning")
@@ -314,6 +317,9 @@ class DiffusersModel:
                     break
                 recorder.latest = None
                 kwargs["generator"] = [seeds.cpu_generator(image_seed)]
+                prompt_call = prompter.apply(pipe, kwargs, prompt, negative, image_seed)
+                for note in prompt_call.notices:
+                    yield Log(note, "warning")
                 outcome = yield from self._stream(
                     pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
                     offset=index * n_run, n_steps=n_run, grand_total=n_run * count,
@@ -325,6 +331,7 @@ class DiffusersModel:
                     "model": self.name, "model_hash": model_hash, "mode": mode,
                     "loras": [(path.stem, weight) for path, weight in loras], "batch_index": index,
                 }
+                params.update(prompt_call.params)
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:

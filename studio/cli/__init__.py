@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "music": "studio.cli.music",
     "plugins": "studio.cli.plugins",
     "latent": "studio.cli.latent",
+    "upscale": "studio.cli.upscale",
 }
 
 

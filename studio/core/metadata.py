@@ -26,10 +26,17 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Model hash", "model_hash"),
     ("Model", "model"),
     ("Denoising strength", "denoising_strength"),
+    ("Hires upscale", "hires_upscale"),
+    ("Hires steps", "hires_steps"),
+    ("Hires upscaler", "hires_upscaler"),
     ("Batch size", "batch_size"),
     ("Batch pos", "batch_index"),
     ("Lora hashes", "lora_hashes"),
     ("Mode", "mode"),
+    ("Template", "prompt_template"),
+    ("Negative Template", "negative_template"),
+    ("Postprocess upscale by", "postprocess_upscale_by"),
+    ("Postprocess upscaler", "postprocess_upscaler"),
 )
 _LABEL_TO_KEY = {label: key for label, key in _FIELDS}
 _KEY_TO_LABEL = {key: label for label, key in _FIELDS}
@@ -48,7 +55,16 @@ def _format_value(value: Any) -> str:
 
 
 def format_parameters(params: Mapping[str, Any]) -> str:
-    """Render a parameters dict (the keys image plugins put in ``Artifact.parameters``)."""
+    """Render a parameters dict (the keys image plugins put in ``Artifact.parameters``).
+
+    ``source_parameters`` (an upscaled image's source text) is kept as it was, with this step's
+    ``Postprocess ...`` fields appended to its settings line, as A1111's Extras tab does."""
+    if params.get("source_parameters"):
+        extra = ", ".join(f"{label}: {_format_value(params[key])}" for label, key in _FIELDS
+                          if key.startswith("postprocess_") and params.get(key) not in (None, ""))
+        source = str(params["source_parameters"]).rstrip()
+        return f"{source}, {extra}" if extra and "Steps:" in source.split("\n")[-1] else (
+            f"{source}\n{extra}" if extra else source)
     lines = [str(params.get("prompt", "")).strip()]
     negative = str(params.get("negative_prompt") or "").strip()
     if negative:
@@ -62,7 +78,8 @@ def format_parameters(params: Mapping[str, Any]) -> str:
     pairs = []
     for label, key in _FIELDS:
         value = values.get(key)
-        if value is None or value == "" or (key == "denoising_strength" and values.get("mode") == "txt2img"):
+        if value is None or value == "" or (key == "denoising_strength" and values.get("mode") == "txt2img"
+                                            and not values.get("hires_upscale")):
             continue
         if key == "batch_index" and not values.get("batch_size"):
             continue
@@ -121,12 +138,12 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str) -> Any:
-    if key in ("steps", "seed", "batch_size", "batch_index"):
+    if key in ("steps", "seed", "batch_size", "batch_index", "hires_steps"):
         try:
             return int(raw)
         except ValueError:
             return raw
-    if key in ("cfg_scale", "denoising_strength"):
+    if key in ("cfg_scale", "denoising_strength", "hires_upscale", "postprocess_upscale_by"):
         try:
             return float(raw)
         except ValueError:

@@ -7,25 +7,13 @@ platform's usual place is used.  Settings are written atomically like every othe
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from studio.core.atomic import write_text_atomic
+from studio.plugin_kit.paths import studio_home
 
-
-def studio_home() -> Path:
-    override = os.environ.get("STUDIO_HOME")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home()))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "studio"
+__all__ = ["Settings", "studio_home"]
 
 
 @dataclass

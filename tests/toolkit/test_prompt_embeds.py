@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from studio.plugin_kit.diffusion import prompt_embeds  # noqa: E402
-from tests.fixtures import tiny_diffusers  # noqa: E402
+from studio.plugin_kit.diffusion import prompt_embeds
+from tests.fixtures import tiny_diffusers
 
 
 @pytest.fixture(scope="module")

@@ -131,4 +131,4 @@ def token_chunks(pipe: Any, prompt: str) -> int:
     return len(chunk(pipe.tokenizer, attention.parse(prompt)).ids)
 
 
-__all__ = ["encoder_kind", "encode", "chunk", "token_chunks"]
+__all__ = ["chunk", "encode", "encoder_kind", "token_chunks"]

@@ -109,4 +109,4 @@ def plain_text(fragments: list[Fragment]) -> str:
     return "".join(" " if f.is_break else f.text for f in fragments)
 
 
-__all__ = ["Fragment", "parse", "has_syntax", "plain_text", "BREAK", "ROUND", "SQUARE"]
+__all__ = ["BREAK", "ROUND", "SQUARE", "Fragment", "has_syntax", "parse", "plain_text"]

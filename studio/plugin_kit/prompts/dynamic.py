@@ -124,4 +124,4 @@ def _unescape(text: str) -> str:
     return text.replace("\\{", "{").replace("\\}", "}").replace("\\|", "|")
 
 
-__all__ = ["resolve", "is_dynamic", "WildcardFiles", "DynamicPromptError"]
+__all__ = ["DynamicPromptError", "WildcardFiles", "is_dynamic", "resolve"]
