@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
-from . import schedulers
+from . import hires, schedulers
 
 MODES = ("txt2img", "img2img", "inpaint")
 _IMAGE_MODES = ("img2img", "inpaint")
@@ -41,6 +41,7 @@ PARAMETERS: tuple[Param, ...] = (
           help='A list of {"path": file.safetensors, "weight": 0.8}.'),
     Param("preview_every", ParamType.INT, default=1, minimum=0, maximum=1000, advanced=True,
           help="Show a cheap preview every N steps (0 = off)."),
+    *hires.PARAMETERS,
 )
 
 

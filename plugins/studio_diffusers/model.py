@@ -36,6 +36,7 @@ from studio.plugin_kit.images import open_user_image
 from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
+from . import hires as hires_fix
 from .prompting import Prompter
 
 MODES = ("txt2img", "img2img", "inpaint")
@@ -260,6 +261,8 @@ class DiffusersModel:
         if n_run < 1:
             raise ParamError(f"With denoising strength {strength:g}, {steps} step(s) run no denoising at all; "
                              f"raise the strength or the steps.")
+        hires = hires_fix.from_request(request, steps, mode, self.options.allow_pickle)
+        per_image = n_run + (hires.runs if hires else 0)
         sampler = request.get("scheduler") or schedulers.DEFAULT
         if sampler not in self.choices["scheduler"]:
             raise ParamError(f"Sampler {sampler!r} does not work with this model; choose one of: "
@@ -302,6 +305,11 @@ class DiffusersModel:
                                             init, mask, strength)
         if dropped:
             yield Log(f"{type(pipe).__name__} ignores: {', '.join(dropped)}", "warning")
+        if hires is not None and hires.upscaler == "Latent":
+            kwargs["output_type"] = "latent"  # the first pass hands its latents to the second
+        if hires is not None:
+            yield Log(f"hires fix: x{hires.scale:g} with {hires.label}, then {hires.runs} step(s) at "
+                      f"{'x'.join(map(str, hires.target(width, height, self.size_multiple)))}")
         yield Log(f"{mode} {width}x{height}, {steps} steps, {sampler_name}, seed {seed}"
                   + (f", {count} images" if count > 1 else ""))
 
@@ -322,9 +330,15 @@ class DiffusersModel:
                     yield Log(note, "warning")
                 outcome = yield from self._stream(
                     pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
-                    offset=index * n_run, n_steps=n_run, grand_total=n_run * count,
+                    offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
                     label=f"image {index + 1}/{count}" if count > 1 else "")
                 done_steps += outcome.steps_done
+                if hires is not None:
+                    outcome = yield from self._hires_pass(
+                        hires, outcome, kwargs, sampler, image_seed, cancel, rgb, preview_every, (width, height),
+                        offset=index * per_image + n_run, grand_total=per_image * count,
+                        label=f"image {index + 1}/{count}" if count > 1 else "")
+                    done_steps += outcome.steps_done
                 params = {
                     "prompt": prompt, "negative_prompt": negative, "steps": steps, "sampler": sampler_name,
                     "cfg_scale": cfg, "seed": image_seed, "width": width, "height": height,
@@ -332,6 +346,8 @@ class DiffusersModel:
                     "loras": [(path.stem, weight) for path, weight in loras], "batch_index": index,
                 }
                 params.update(prompt_call.params)
+                if hires is not None:
+                    params.update(hires.metadata())
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:
@@ -345,6 +361,56 @@ class DiffusersModel:
         yield Result(tuple(artifacts), interrupted=interrupted,
                      info={"seed": seed, "device": self.device, "steps_done": done_steps,
                            "seconds": round(time.perf_counter() - started, 3)})
+
+    def _hires_pass(self, hires: hires_fix.Hires, first: _Outcome, kwargs: dict, sampler: str, seed: int,
+                    cancel: CancelToken, rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *,
+                    offset: int, grand_total: int, label: str) -> Iterator[Event]:
+        """The second, img2img pass of the hires fix on the first pass's output; returns an _Outcome."""
+        base = self.pipe_for("txt2img")
+        if first.interrupted:  # stopped in the first pass: that partial image is the result
+            if first.images and not isinstance(first.images[0], Image.Image):
+                first.images = self._decode(base, first.images)
+            return first
+        target = hires.target(size[0], size[1], self.size_multiple)
+        if hires.upscaler == "Latent":
+            latents = torch.stack(list(first.images)) if isinstance(first.images, list) else first.images
+            start: Any = hires_fix.upscale_latents(latents, target, self._vae_factor())
+        else:
+            upscaler = None
+            if hires.upscaler == "Model" and hires.model is not None:
+                upscaler = self._upscaler(hires.model)
+            start = hires_fix.upscale_images(first.images, target, upscaler)
+        pipe = self.pipe_for("img2img")
+        original = pipe.scheduler
+        pipe.scheduler = schedulers.make_scheduler(sampler, original)
+        recorder = _DenoisedRecorder(pipe.scheduler)
+        accepted = set(inspect.signature(pipe.__call__).parameters)
+        call = {k: v for k, v in kwargs.items() if k in accepted and k not in ("height", "width")}
+        call.update(image=start, strength=hires.strength, num_inference_steps=hires.steps, output_type="pil",
+                    generator=[seeds.cpu_generator(seed)])
+        try:
+            second = yield from self._stream(pipe, call, cancel, recorder, rgb, preview_every, target,
+                                             offset=offset, n_steps=hires.runs, grand_total=grand_total, label=label)
+        finally:
+            pipe.scheduler = original
+        return second
+
+    def _upscaler(self, path: Path) -> Any:
+        """An upscaler model for the hires fix, loaded once per file and kept with this model."""
+        cache = self.__dict__.setdefault("_upscalers", {})
+        if path not in cache:
+            from studio.plugin_kit.upscale import models as upscale_models
+
+            cache.clear()  # one at a time: they are not small
+            cache[path] = upscale_models.load(path, allow_pickle=self.options.allow_pickle, device=str(self.device))
+        return cache[path]
+
+    def _decode(self, pipe: Any, latents: Any) -> list:
+        batch = torch.stack(list(latents)) if isinstance(latents, list) else latents
+        vae = pipe.vae
+        with torch.inference_mode():
+            decoded = vae.decode(batch.to(vae.dtype) / vae.config.scaling_factor).sample
+        return list(pipe.image_processor.postprocess(decoded, output_type="pil"))
 
     def _call_kwargs(self, pipe: Any, mode: str, prompt: str, negative: str, steps: int, cfg: float,
                      width: int, height: int, init: Any, mask: Any, strength: float) -> tuple[dict, list[str]]:

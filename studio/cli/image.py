@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from studio.cli import image_toolkit
 from studio.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -37,6 +38,7 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
     image.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    image_toolkit.add_arguments(image)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 request[key] = value
         if args.lora:
             request["loras"] = parse_loras(args.lora)
+        request.update(image_toolkit.request_values(args, mode, {p.name for p in plugin.parameters()}))
         request["preview_every"] = 0  # nobody sees previews on a terminal
         names = {p.name for p in plugin.parameters()}
         request = {k: v for k, v in request.items() if k in names}
