@@ -1,16 +1,17 @@
 """Studio's first-party image plugin: Stable Diffusion style pipelines through diffusers.
 
-Importing this module is cheap (standard library + studio.plugin_api); torch and diffusers
-are imported by :meth:`DiffusersPlugin.load` only.
+Importing this module is cheap (standard library, studio.plugin_api and the light part of
+studio.plugin_kit); torch and diffusers are imported by :meth:`DiffusersPlugin.load` (and
+``prewarm``) only.  Capabilities: Prewarms, MapsA1111; loaded models give ModelHints.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+from studio.plugin_kit.assets import builtin_model_folder
 
 from . import hires, schedulers
 
@@ -43,6 +44,38 @@ PARAMETERS: tuple[Param, ...] = (
           help="Show a cheap preview every N steps (0 = off)."),
     *hires.PARAMETERS,
 )
+
+
+# A1111 keys (as ``studio.core.metadata`` parses a ``parameters`` text) -> this plugin's parameters.
+A1111_KEYS = {
+    "prompt": "prompt",
+    "negative_prompt": "negative_prompt",
+    "steps": "steps",
+    "cfg_scale": "cfg_scale",
+    "seed": "seed",
+    "sampler": "scheduler",
+    "denoising_strength": "strength",
+}
+# Keys the studio itself restores (model picker, run mode) or that describe one image of a batch;
+# "width" / "height" become ``size``.
+A1111_STUDIO_KEYS = ("width", "height", "size", "model", "model_hash", "mode", "batch_index")
+
+
+def from_a1111_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(parameter values, what has no place here) for A1111 ``parameters`` fields."""
+    values: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in fields.items():
+        target = A1111_KEYS.get(key)
+        if target:
+            values[target] = value
+        elif key not in A1111_STUDIO_KEYS:
+            ignored.append(key)
+    if "width" in fields and "height" in fields:
+        values["size"] = (int(fields["width"]), int(fields["height"]))
+    if "scheduler" in values and values["scheduler"] not in schedulers.NAMES:
+        ignored.append(f"sampler {values.pop('scheduler')!r}")
+    return values, ignored
 
 
 def default_model_folder() -> Path:
@@ -95,6 +128,10 @@ class DiffusersPlugin:
 
         model.import_for_first_run(default_model_folder())
 
+    def from_a1111(self, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """MapsA1111: restore an A1111 / Studio PNG's settings onto this plugin's form."""
+        return from_a1111_fields(fields)
+
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
         from studio.plugin_kit.diffusion import sources
 
@@ -105,4 +142,4 @@ class DiffusersPlugin:
         return DiffusersModel.load(source, resolved, options, progress)
 
 
-__all__ = ["DiffusersPlugin", "MODES", "PARAMETERS"]
+__all__ = ["DiffusersPlugin", "MODES", "PARAMETERS", "A1111_KEYS", "from_a1111_fields"]

@@ -156,6 +156,7 @@ class DiffusersModel:
         self.size_multiple = self._size_multiple()
         self.defaults = {"size": self._native_size(), "steps": 20, "cfg_scale": 7.0}
         self.choices = {"scheduler": schedulers.compatible_names(self._base.scheduler)}
+        self.modes = self._supported_modes()
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
@@ -166,6 +167,25 @@ class DiffusersModel:
         return model
 
     # ------------------------------------------------------------------ facts about the model
+    def _supported_modes(self) -> tuple[str, ...]:
+        """The modes this pipeline can switch to: those diffusers' auto pipelines map its family
+        to (``from_pipe``).  A 9-channel inpainting UNet runs every mode through its own pipeline;
+        a pipeline the auto pipelines do not know keeps every mode (``pipe_for`` then says why
+        one fails)."""
+        if self.inpaint_model:
+            return MODES
+        from diffusers.pipelines import auto_pipeline as auto
+
+        by_mode = {"txt2img": auto.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
+                   "img2img": auto.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+                   "inpaint": auto.AUTO_INPAINT_PIPELINES_MAPPING}
+        name = type(self._base).__name__
+        family = next((key for mapping in by_mode.values() for key, cls in mapping.items()
+                       if getattr(cls, "__name__", "") == name), None)
+        if family is None:
+            return MODES
+        return tuple(mode for mode in MODES if family in by_mode[mode])
+
 
     @property
     def pipe(self) -> Any:

@@ -37,7 +37,7 @@ from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
 
-from . import common
+from . import DIFFUSION_MODES, common
 
 SPACE = "text-embedding"
 #: UNets smaller than this run on one CPU thread: their layers are too small to split, and extra
@@ -71,6 +71,8 @@ class DiffusionLatentModel:
         h, w = (sample, sample) if isinstance(sample, int) else (sample[0], sample[-1])
         self.native_size = (int(w) * self.vae_factor, int(h) * self.vae_factor)
         self.defaults = {"size": self.native_size, "steps": 20, "cfg_scale": 7.0}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes = DIFFUSION_MODES
         self._inverted: dict[tuple, torch.Tensor] = {}
         self._files: dict[tuple, dirfile.DirectionSet] = {}
         self._lock = threading.Lock()

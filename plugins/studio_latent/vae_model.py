@@ -24,7 +24,7 @@ from studio.plugin_kit.latent import fitting, metrics, vectors
 from studio.plugin_api import Artifact, CancelToken, Event, Kind, LoadOptions, Log, ParamError, Progress, Result
 from studio.plugin_kit.shapes import world
 
-from . import common, shapes_quality
+from . import VAE_MODES, common, shapes_quality
 
 SPACE = "vae-latent"
 SMALL_MODEL_THREADS = 1
@@ -88,6 +88,8 @@ class VectorLatentModel:
         self.image_size = int(vae.config.get("image_size", 64))
         self.memory_bytes = sum(p.numel() * p.element_size() for p in vae.parameters())
         self.defaults = {"seed": 0}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes = VAE_MODES
         self._encoded: dict[tuple, np.ndarray] = {}
         self._file_sets: dict[tuple, dirfile.DirectionSet] = {}
         self._lock = threading.Lock()

@@ -7,13 +7,13 @@ imported when a model is loaded.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 
 KEYS = ("auto", "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MODES = ("auto", "major", "minor")
+SCALES = ("auto", "major", "minor")
 INSTRUMENT_CHOICES = ("auto", "organ", "piano", "strings", "choir")
 DEFAULT_TEMPO = 72.0
 DEFAULT_SECONDS = 10.0
@@ -22,17 +22,22 @@ EMBEDDED = builtin_model_folder("chorale")
 
 
 class ChoralePlugin:
+    """The chorale plugin.  Capabilities: :class:`~studio.plugin_api.UnderstandsPrompts` (key,
+    scale, tempo, instrument and length read from the prompt) and
+    :class:`~studio.plugin_api.ContinuesMidi` (``continue_from`` takes a MIDI file)."""
+
     id = "chorale"
     label = "Chorale (embedded symbolic model)"
     kind = Kind.MUSIC
     api_version = API_VERSION
+    midi_parameter = "continue_from"  # ContinuesMidi
 
     def parameters(self):
         return (
             Param("prompt", ParamType.TEXT, "a chorale in G major, organ", label="Prompt",
-                  help="Key, mode, tempo words (slow, 90 bpm) and an instrument are read from it."),
+                  help="Key, major / minor, tempo words (slow, 90 bpm) and an instrument are read from it."),
             Param("key", ParamType.CHOICE, "auto", choices=KEYS, help="auto = from the prompt (or the loaded MIDI)"),
-            Param("mode", ParamType.CHOICE, "auto", choices=MODES),
+            Param("scale", ParamType.CHOICE, "auto", choices=SCALES, help="major or minor; auto = from the prompt"),
             Param("tempo", ParamType.FLOAT, None, label="Tempo (BPM)", minimum=30, maximum=200, optional=True,
                   help="empty = from the prompt, else 72"),
             Param("instrument", ParamType.CHOICE, "auto", choices=INSTRUMENT_CHOICES),
@@ -55,6 +60,19 @@ class ChoralePlugin:
     def models(self):
         return (ModelChoice(str(EMBEDDED), "Bach chorales (embedded)",
                             "A 1.2 M-parameter GRU trained on the music21 Bach chorales, all keys."),)
+
+    # -- UnderstandsPrompts ---------------------------------------------------------------
+    def understand_prompt(self, prompt: str) -> dict[str, Any]:
+        """What the prompt says, as values of this plugin's parameters (only what it says)."""
+        from studio_music.prompt import parse_prompt
+
+        return parse_prompt(prompt).as_values()
+
+    def describe_understood(self, values: Mapping[str, Any]) -> str:
+        from studio_music.prompt import ParsedPrompt
+
+        return ParsedPrompt(key=values.get("key"), scale=values.get("scale"), tempo=values.get("tempo"),
+                            instrument=values.get("instrument"), seconds=values.get("seconds")).summary()
 
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
         from studio_music.chorale import load_chorale

@@ -13,7 +13,7 @@ from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptio
 from studio.plugin_kit.seeds import pick_seed
 from studio_music import DEFAULT_SECONDS, DEFAULT_TEMPO, EMBEDDED
 from studio_music.clip import estimate_key, grid_to_midi, load_midi_file, seconds_per_step
-from studio_music.midi import MidiError
+from studio.plugin_kit.midi import MidiError
 from studio_music.prompt import parse_prompt
 from studio_music.representation import STEPS_PER_BAR, key_name, pitch_class, tokens_to_notes
 from studio_music.synth import Synth, SynthNote
@@ -46,6 +46,8 @@ def load_chorale(source: str, options: LoadOptions, progress: Callable[[str], No
 class LoadedChorale:
     device = "cpu"
     defaults = {"seconds": DEFAULT_SECONDS}
+    choices: dict[str, list[Any]] = {}
+    modes: tuple[str, ...] = ()  # the plugin has no run modes
 
     def __init__(self, source: str, net):
         from studio_music.model import Sampler
@@ -66,17 +68,17 @@ class LoadedChorale:
         parsed = parse_prompt(str(request.get("prompt") or ""))
         estimated = prefix_key or (estimate_key(prefix_notes) if prefix_notes else None)
         key = request.get("key") or "auto"
-        mode = request.get("mode") or "auto"
+        scale = request.get("scale") or "auto"
         if key == "auto":
             key = parsed.key or (key_name(estimated[0], estimated[1]).split()[0] if estimated else "C")
-        if mode == "auto":
-            mode = parsed.mode or (estimated[1] if estimated else "major")
+        if scale == "auto":
+            scale = parsed.scale or (estimated[1] if estimated else "major")
         tempo = request.get("tempo") or parsed.tempo or prefix_tempo or DEFAULT_TEMPO
         instrument = request.get("instrument") or "auto"
         if instrument == "auto":
             instrument = parsed.instrument or "organ"
         seconds = request.get("seconds") or parsed.seconds or DEFAULT_SECONDS
-        return {"key": key, "mode": mode, "tempo": float(tempo), "instrument": instrument, "seconds": float(seconds),
+        return {"key": key, "scale": scale, "tempo": float(tempo), "instrument": instrument, "seconds": float(seconds),
                 "understood": parsed.summary()}
 
     def run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[object]:
@@ -110,7 +112,7 @@ class LoadedChorale:
         step_seconds = seconds_per_step(tempo)
         steps = max(1, int(round(chosen["seconds"] / step_seconds)))
         yield Log(f"Understood from the prompt: {chosen['understood']}. Writing {steps // STEPS_PER_BAR} bars "
-                  f"in {chosen['key']} {chosen['mode']} at {tempo:g} BPM for {chosen['instrument']}.")
+                  f"in {chosen['key']} {chosen['scale']} at {tempo:g} BPM for {chosen['instrument']}.")
         sr = int(request.get("sample_rate") or 32000)
         synth = Synth(chosen["instrument"], sr)
         grid = np.zeros((0, 4), dtype=np.int64) if prefix is None else prefix.copy()
@@ -134,7 +136,7 @@ class LoadedChorale:
             chunk = flush(prefix_steps)
             if chunk is not None:
                 yield Preview(step=0, audio=chunk, sample_rate=sr)
-        rows = self.sampler.rows(steps, pitch_class(chosen["key"]), chosen["mode"],
+        rows = self.sampler.rows(steps, pitch_class(chosen["key"]), chosen["scale"],
                                  float(request.get("temperature") or 0.9), seed, prefix if prefix_steps else None,
                                  float(request.get("key_strength") if request.get("key_strength") is not None
                                        else 2.0),
@@ -169,7 +171,7 @@ class LoadedChorale:
         prompt = str(request.get("prompt") or "")
         parameters = {
             "prompt": prompt, "seed": seed, "model": "chorale", "plugin": "chorale",
-            "key": chosen["key"], "mode": chosen["mode"], "tempo": tempo, "instrument": chosen["instrument"],
+            "key": chosen["key"], "scale": chosen["scale"], "tempo": tempo, "instrument": chosen["instrument"],
             "seconds": chosen["seconds"], "temperature": float(request.get("temperature") or 0.9),
             "understood": chosen["understood"], "prefix_steps": prefix_steps, "steps": len(grid),
             "sample_rate": sr,
@@ -177,7 +179,7 @@ class LoadedChorale:
         if source:
             parameters["continue_from"] = str(source)
         midi = grid_to_midi(grid, tempo, chosen["instrument"], title=prompt,
-                            key=(pitch_class(chosen["key"]), chosen["mode"]))
+                            key=(pitch_class(chosen["key"]), chosen["scale"]))
         artifact = Artifact(kind=Kind.MUSIC, audio=audio, sample_rate=sr, midi=midi, seed=seed,
                             parameters=parameters)
         elapsed = time.perf_counter() - started

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio_music.midi import GM_PROGRAMS, MidiError, MidiNote, read_midi, write_midi
+from studio.plugin_kit.midi import GM_PROGRAMS, MidiError, MidiNote, MidiSong, read_midi, read_midi_file, write_midi
 from studio_music.representation import (PITCH_MAX, PITCH_MIN, PITCH_NAMES, STEPS_PER_QUARTER, VOICES, NoteEvent,
                                          notes_to_tokens, tokens_to_notes)
 
@@ -55,7 +55,11 @@ def midi_to_grid(data: bytes) -> tuple[np.ndarray, float]:
 def midi_to_clip(data: bytes) -> tuple[np.ndarray, float, tuple[int, str] | None]:
     """A MIDI file -> (grid (T, 4), tempo, key signature or None).  Four or more tracks/channels map to the voices by
     mean pitch; fewer are split by pitch at each onset (highest = soprano)."""
-    song = read_midi(data)
+    return song_to_clip(read_midi(data))
+
+
+def song_to_clip(song: MidiSong) -> tuple[np.ndarray, float, tuple[int, str] | None]:
+    """A read MIDI song -> (grid (T, 4), tempo, key signature or None); see :func:`midi_to_clip`."""
     if not song.notes:
         raise MidiError("the MIDI file has no notes")
     per_step = song.ticks_per_quarter / STEPS_PER_QUARTER
@@ -93,11 +97,7 @@ def _event(n: MidiNote, per_step: float, voice: int) -> NoteEvent:
 
 
 def load_midi_file(path: str | Path) -> tuple[np.ndarray, float, tuple[int, str] | None]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise MidiError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return midi_to_clip(data)
+    return song_to_clip(read_midi_file(path))
 
 
 def describe_key(tonic: int, mode: str) -> str:

@@ -1,4 +1,4 @@
-"""Read key, mode, tempo, instrument and length out of a text prompt.
+"""Read key, scale (major / minor), tempo, instrument and length out of a text prompt.
 
 "a slow chorale in D minor, organ" -> key D, minor, tempo 60, organ.  Only what the text
 actually says is returned; the panel shows the parsed values in its controls, so the user
@@ -36,7 +36,7 @@ _BARS = re.compile(r"\b(\d{1,3})\s*(?:bars?|measures?)\b", re.IGNORECASE)
 @dataclass
 class ParsedPrompt:
     key: str | None = None  # "D", "F#", "Bb"
-    mode: str | None = None  # major | minor
+    scale: str | None = None  # major | minor
     tempo: float | None = None  # quarter notes per minute
     instrument: str | None = None
     seconds: float | None = None
@@ -47,8 +47,8 @@ class ParsedPrompt:
         values = {}
         if self.key is not None:
             values["key"] = self.key
-        if self.mode is not None:
-            values["mode"] = self.mode
+        if self.scale is not None:
+            values["scale"] = self.scale
         if self.tempo is not None:
             values["tempo"] = self.tempo
         if self.instrument is not None:
@@ -59,8 +59,8 @@ class ParsedPrompt:
 
     def summary(self) -> str:
         parts = []
-        if self.key or self.mode:
-            parts.append(f"key {self.key or '?'} {self.mode or ''}".strip())
+        if self.key or self.scale:
+            parts.append(f"key {self.key or '?'} {self.scale or ''}".strip())
         if self.tempo:
             parts.append(f"tempo {self.tempo:g}")
         if self.instrument:
@@ -87,7 +87,7 @@ def parse_prompt(text: str) -> ParsedPrompt:
     if match:
         if match.group(1):
             letter, acc, mode = match.group(1), match.group(2), match.group(3).lower()
-            parsed.mode = "minor" if mode in ("minor", "min", "moll") else "major"
+            parsed.scale = "minor" if mode in ("minor", "min", "moll") else "major"
         else:
             letter, acc = match.group(4), match.group(5)
             if letter.islower() and not acc:  # "in a slow tempo" is not A major
@@ -96,11 +96,11 @@ def parse_prompt(text: str) -> ParsedPrompt:
         name = letter.upper() + _accidental(acc)
         parsed.key = PITCH_NAMES[pitch_class(name)]
         parsed.understood.append(match.group(0).strip())
-    if parsed.mode is None:
+    if parsed.scale is None:
         if re.search(r"\bminor\b|\bsad\b|\bmournful\b|\bdark\b|\bmelanchol", lowered):
-            parsed.mode = "minor"
+            parsed.scale = "minor"
         elif re.search(r"\bmajor\b|\bhappy\b|\bbright\b|\bjoyful\b|\bcheerful\b", lowered):
-            parsed.mode = "major"
+            parsed.scale = "major"
     bpm = _BPM.search(lowered)
     if bpm:
         parsed.tempo = float(min(200, max(30, int(bpm.group(1)))))

@@ -242,6 +242,8 @@ class LoadedMusicGen:
         positions = int(config.decoder.max_position_embeddings)
         self.window_frames = int(min(WINDOW_SECONDS * self.frame_rate, positions - self.num_codebooks - 1))
         self.defaults = {"seconds": min(8.0, self.window_frames / self.frame_rate)}
+        self.choices: dict[str, list[Any]] = {}
+        self.modes: tuple[str, ...] = ()  # the plugin has no run modes
 
     def unload(self) -> None:
         self.model = None

@@ -92,6 +92,7 @@ class TextModel:
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         self.defaults = {"max_new_tokens": min(512, max(16, self.context_length // 4))}
         self.choices: dict[str, Any] = {}
+        self.modes = ("chat", "notebook")  # chat works without a chat template too (a plain fallback)
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,

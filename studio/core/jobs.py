@@ -28,9 +28,9 @@ from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
+from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log, ModelHints,
+                               ParamError, Plugin, Prewarms, Result, validate_request)
 from studio.plugin_kit.warmup import paused_gc, responsive_gil
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError,
-                               Result, validate_request)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,19 @@ class ModelLoaded:
     device: str
     defaults: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, list[Any]] = field(default_factory=dict)
+    modes: list[str] = field(default_factory=list)  # the run modes this model supports
+
+    @classmethod
+    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> "ModelLoaded":
+        """What ``model`` says about itself (:class:`ModelHints`); a model without hints
+        supports every mode of its plugin.  API 1.0 documented ``defaults`` and ``choices``
+        as optional attributes of a loaded model, so those are still read on their own."""
+        hints: Any = model if isinstance(model, ModelHints) else None
+        defaults = getattr(model, "defaults", None) if hints is None else hints.defaults
+        choices = getattr(model, "choices", None) if hints is None else hints.choices
+        modes = list(hints.modes) if hints is not None else list(plugin.modes())
+        return cls(source=source, device=str(getattr(model, "device", "") or ""), defaults=dict(defaults or {}),
+                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes)
 
 
 @dataclass(frozen=True)
@@ -217,7 +230,7 @@ class Engine:
         """Import ``plugin_id``'s heavy libraries on the worker thread once it is idle, so that
         the first job does not wait for (or stall the GUI with) that import.
 
-        Optional and best-effort: only plugins with a ``prewarm()`` method take part; jobs
+        Optional and best-effort: only plugins that are :class:`Prewarms` take part; jobs
         always go first (a job queued meanwhile waits for an import already under way, which
         cannot be interrupted); a failure is logged and forgotten, and the first load then
         imports as it always did.  Returns whether a prewarm was scheduled."""
@@ -225,7 +238,7 @@ class Engine:
             plugin = self.registry.get(plugin_id)
         except LookupError:
             return False
-        if not callable(getattr(plugin, "prewarm", None)):
+        if not isinstance(plugin, Prewarms):
             return False
         with self._cond:
             if self._stopping or plugin_id in self._warmed or plugin_id in self._to_warm:
@@ -306,13 +319,13 @@ class Engine:
             self._warmed.add(plugin_id)
         started = time.perf_counter()
         try:
-            prewarm = getattr(self.registry.get(plugin_id), "prewarm", None)
-            if not callable(prewarm):
+            plugin = self.registry.get(plugin_id)
+            if not isinstance(plugin, Prewarms):
                 return
             # Freeze the imported objects for good only while no model is loaded: a frozen model
             # could never be collected after its unload.
             with paused_gc(freeze=not self.residency.loaded()), responsive_gil():
-                prewarm()
+                plugin.prewarm()
         except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
             log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
             return
@@ -333,9 +346,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self._fail(job, exc, "load")
             return
-        self._emit(job, ModelLoaded(source=spec.model, device=str(getattr(model, "device", "") or ""),
-                                    defaults=dict(getattr(model, "defaults", None) or {}),
-                                    choices={k: list(v) for k, v in dict(getattr(model, "choices", None) or {}).items()}))
+        self._emit(job, ModelLoaded.of(plugin, spec.model, model))
         if spec.action == "load":
             self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
             return

@@ -18,8 +18,10 @@ Light (stdlib / numpy / PIL when called):
 * :mod:`.assets`     :func:`~.assets.builtin_model_folder`: where the built-in models live
 * :mod:`.warmup`     importing torch without freezing the window (``prewarm`` helpers)
 * :mod:`.atomic`     atomic file writes (temp file, fsync, rename)
+* :mod:`.midi`       Standard MIDI files read / written with ``mido``: notes, tempo, key, GM programs
 * :mod:`.latent`     numpy latent-direction maths and the directions file format
 * :mod:`.shapes`     the Shapes world and its ShapeEval scorer (see there for why it is a door)
+* :mod:`.testing`    ``check_plugin(plugin)``: the plugin-author test kit (contract, capabilities, one run)
 * :mod:`.diffusion`  diffusers pipeline sources (light) and loader (``.loading``: torch)
 
 Heavy (import only from ``Plugin.load`` / a loaded model):

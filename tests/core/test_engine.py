@@ -227,3 +227,45 @@ def test_interactive_jobs_jump_the_queue_and_newest_wins(make_context):
     assert batch.wait(10) and new.wait(10)
     assert order == [new.id, batch.id]
     assert not new.saved and batch.saved
+
+
+class _HintedToyPlugin(ToyImagePlugin):
+    """The toy plugin whose loaded models declare ModelHints (defaults, choices, modes)."""
+
+    def modes(self):
+        return ["txt2img", "img2img"]
+
+    def load(self, source, options, progress):
+        model = super().load(source, options, progress)
+        model.choices = {"size": [(16, 16), (32, 32)]}
+        model.modes = ("txt2img",)
+        return model
+
+
+def test_model_loaded_carries_the_models_hints_and_modes(make_context):
+    from studio.plugin_api import ModelHints
+
+    for plugin, modes, choices in ((_HintedToyPlugin(), ["txt2img"], {"size": [(16, 16), (32, 32)]}),
+                                   (ToyImagePlugin(), ["txt2img"], {})):
+        context, _ = make_context(plugin)
+        events = _record(context.engine)
+        job = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "x", "steps": 1}, mode="txt2img"))
+        assert job.wait(10) and job.state is JobState.DONE
+        loaded = [e for jid, e in events if jid == job.id and isinstance(e, ModelLoaded)]
+        assert len(loaded) == 1 and loaded[0].modes == modes and loaded[0].choices == choices
+        # API 1.0 models (defaults only, no ModelHints) keep their defaults
+        assert loaded[0].defaults == {"size": (16, 16)}
+        assert isinstance(plugin.loaded[0], ModelHints) == (type(plugin) is _HintedToyPlugin)
+
+
+def test_a_model_without_hints_supports_every_mode_of_its_plugin(make_context):
+    class TwoModes(ToyImagePlugin):
+        def modes(self):
+            return ["txt2img", "img2img"]
+
+    context, _ = make_context(TwoModes())
+    events = _record(context.engine)
+    job = context.engine.submit(JobSpec("toy", "toy-default", {"prompt": "x", "steps": 1}, mode="txt2img"))
+    assert job.wait(10)
+    loaded = [e for jid, e in events if jid == job.id and isinstance(e, ModelLoaded)]
+    assert loaded[0].modes == ["txt2img", "img2img"]

@@ -29,3 +29,13 @@ def test_readme_plugin_runs_through_the_engine(tmp_path):
         assert job.saved[0].read_text() == "HELLO PLUGIN WORLD"
     finally:
         context.close()
+
+
+def test_readme_plugin_passes_the_plugin_author_test_kit():
+    from studio.plugin_kit.testing import check_plugin
+
+    block = re.search(r"```python\n# my_plugin.py\n(.*?)```", README.read_text(), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block, "my_plugin.py", "exec"), namespace)
+    report = check_plugin(namespace["ShoutPlugin"](), source="builtin", request={"prompt": "hello plugin world"})
+    assert report.result is not None and report.result.artifacts[0].text == "HELLO PLUGIN WORLD"

@@ -128,3 +128,10 @@ def test_ddim_inversion_round_trip_on_the_pipelines_own_image(plugin, model, tmp
 
     chance = metrics.psnr(np.asarray(made.artifacts[0].image), noise)
     assert enc.info["psnr"] > chance + 3
+
+
+def test_contract_with_the_plugin_author_test_kit(plugin, tiny_sd_folder):
+    from studio.plugin_kit.testing import check_plugin
+
+    report = check_plugin(plugin, source=str(tiny_sd_folder), mode="info", request={})
+    assert report.model_capabilities == ["ModelHints"] and report.result is not None

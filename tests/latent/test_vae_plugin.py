@@ -160,3 +160,10 @@ def test_quality_mode_reports_every_direction(plugin, model):
     assert set(r.info["quality"]) == {"x", "pc0"}
     for row in r.info["quality"].values():
         assert {"target", "selectivity", "monotonicity", "grade", "failed", "n"} <= set(row)
+
+
+def test_contract_with_the_plugin_author_test_kit(plugin, tiny_vae_folder):
+    from studio.plugin_kit.testing import check_plugin
+
+    report = check_plugin(plugin, source=str(tiny_vae_folder), mode="info", request={})
+    assert report.model_capabilities == ["ModelHints"] and report.result is not None

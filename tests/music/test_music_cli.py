@@ -16,7 +16,7 @@ def test_chorale_to_wav_and_midi(tmp_path, capsys):
                  "--midi", str(midi)])
     assert code == 0, capsys.readouterr().err
     params = json.loads(read_wav_info(out.read_bytes())["ICMT"])
-    assert params["seed"] == 4 and params["key"] == "D" and params["mode"] == "minor" and params["tempo"] == 60
+    assert params["seed"] == 4 and params["key"] == "D" and params["scale"] == "minor" and params["tempo"] == 60
     assert midi.read_bytes().startswith(b"MThd")
     printed = capsys.readouterr().out.split()
     assert str(out) in printed and str(midi) in printed and printed[0].endswith(".wav")

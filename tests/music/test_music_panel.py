@@ -61,7 +61,7 @@ def test_prompt_fills_the_controls(make_panel, fake_audio):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("a slow chorale in D minor, organ")
     assert panel.fields["key"].value() == "D"
-    assert panel.fields["mode"].value() == "minor"
+    assert panel.fields["scale"].value() == "minor"
     assert panel.fields["tempo"].value() == 60.0
     assert panel.fields["instrument"].value() == "organ"
     assert "D minor" in panel.understood.text() and "tempo 60" in panel.understood.text()
@@ -110,7 +110,7 @@ def test_history_survives_a_restart(make_panel, fake_audio, qtbot):
     again.history.setCurrentRow(0)
     assert again.waveform.frames > 0 and again.piano_roll.notes
     again.restore_selected()
-    assert again.session.values["key"] == "E" and again.fields["mode"].value() == "minor"
+    assert again.session.values["key"] == "E" and again.fields["scale"].value() == "minor"
 
 
 def test_without_portaudio_the_panel_says_so_and_still_works(make_panel, qtbot, tmp_path):
@@ -155,6 +155,6 @@ def test_prompt_edits_keep_only_what_is_said_and_the_users_choices(make_panel, f
     panel._field_changed("instrument")
     panel.prompt.setPlainText("a chorale in G")
     assert panel.fields["key"].value() == "G"
-    assert panel.fields["mode"].value() == "auto"  # no longer said: back to auto
+    assert panel.fields["scale"].value() == "auto"  # no longer said: back to auto
     assert panel.fields["tempo"].value() is None
     assert panel.fields["instrument"].value() == "piano"  # kept

@@ -151,3 +151,12 @@ def test_through_the_engine(music_context, tiny_musicgen):
                                               {"prompt": "a slow chorale", "seconds": 1, "seed": 5}))
     assert job.wait(120) and job.state is JobState.DONE, job.message
     assert job.saved[0].suffix == ".wav" and not job.saved[0].with_suffix(".mid").exists()
+
+
+def test_contract_with_the_plugin_author_test_kit(tiny_musicgen):
+    from studio.plugin_kit.testing import check_plugin
+
+    report = check_plugin(MusicGenPlugin(), source=str(tiny_musicgen),
+                          request={"prompt": "a slow chorale", "seconds": 0.5, "seed": 1})
+    assert report.capabilities == [] and report.model_capabilities == ["ModelHints"]
+    assert report.result is not None and report.result.artifacts[0].audio.shape[0] > 0

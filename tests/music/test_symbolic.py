@@ -15,7 +15,7 @@ from studio.core.runner import drive
 from studio.plugin_api import CancelToken, Cancelled, ParamError, Preview, Progress, Result, validate_request
 from studio_music import ChoralePlugin
 from studio_music.clip import estimate_key, grid_to_midi, midi_to_grid
-from studio_music.midi import MidiNote, read_midi, write_midi
+from studio.plugin_kit.midi import MidiNote, read_midi, write_midi
 from studio_music.prompt import parse_prompt
 from studio_music.representation import (HOLD, REST, NoteEvent, notes_to_tokens, pitch_class, scale_pitch_classes,
                                          token_for_pitch, tokens_to_notes)
@@ -38,10 +38,10 @@ def test_grid_round_trip():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a slow chorale in D minor, organ", {"key": "D", "mode": "minor", "tempo": 60.0, "instrument": "organ"}),
-    ("Fast piece in F# major on piano", {"key": "F#", "mode": "major", "tempo": 132.0, "instrument": "piano"}),
+    ("a slow chorale in D minor, organ", {"key": "D", "scale": "minor", "tempo": 60.0, "instrument": "organ"}),
+    ("Fast piece in F# major on piano", {"key": "F#", "scale": "major", "tempo": 132.0, "instrument": "piano"}),
     ("in Bb, strings, 90 bpm", {"key": "Bb", "tempo": 90.0, "instrument": "strings"}),
-    ("E-flat major for choir, 20 seconds", {"key": "Eb", "mode": "major", "instrument": "choir", "seconds": 20.0}),
+    ("E-flat major for choir, 20 seconds", {"key": "Eb", "scale": "major", "instrument": "choir", "seconds": 20.0}),
     ("in a slow tempo", {"tempo": 60.0}),
     ("something", {}),
 ])
@@ -59,7 +59,7 @@ def test_midi_round_trip():
 
 
 def test_midi_rejects_garbage():
-    from studio_music.midi import MidiError
+    from studio.plugin_kit.midi import MidiError
 
     with pytest.raises(MidiError):
         read_midi(b"not a midi file at all")
@@ -132,7 +132,7 @@ def test_generate_streams_previews_that_make_the_clip(chorale_model):
     assert artifact.sample_rate == 32000 and artifact.audio.shape[1] == 2
     assert np.abs(artifact.audio).max() <= PEAK + 1e-6
     assert artifact.midi.startswith(b"MThd")
-    assert artifact.parameters["key"] == "G" and artifact.parameters["mode"] == "major"
+    assert artifact.parameters["key"] == "G" and artifact.parameters["scale"] == "major"
     assert 6.0 <= len(artifact.audio) / 32000 <= 6.8  # 6 s + release tail
     # Same seed, same music.
     again = run_all(chorale_model, request(prompt="a chorale in G major", seconds=6, seed=3))[-1]
@@ -152,10 +152,10 @@ def test_key_conditioning_is_honoured(chorale_model, key, mode):
 
 
 def test_explicit_controls_beat_the_prompt(chorale_model):
-    result = run_all(chorale_model, request(prompt="in D minor, organ", key="E", mode="major",
+    result = run_all(chorale_model, request(prompt="in D minor, organ", key="E", scale="major",
                                             instrument="piano", seconds=2, seed=1))[-1]
     params = result.artifacts[0].parameters
-    assert (params["key"], params["mode"], params["instrument"]) == ("E", "major", "piano")
+    assert (params["key"], params["scale"], params["instrument"]) == ("E", "major", "piano")
 
 
 def test_continuation_keeps_the_given_bars(chorale_model, tmp_path):
@@ -170,7 +170,7 @@ def test_continuation_keeps_the_given_bars(chorale_model, tmp_path):
     assert np.array_equal(grid[:len(prefix)], prefix)
     params = result.artifacts[0].parameters
     assert params["prefix_steps"] == len(prefix)
-    assert params["key"] == "A" and params["mode"] == "minor"  # estimated from the given bars
+    assert params["key"] == "A" and params["scale"] == "minor"  # estimated from the given bars
     assert params["tempo"] == pytest.approx(120, abs=0.01)  # taken from the file
 
 
@@ -228,3 +228,37 @@ def test_engine_saves_wav_and_midi_with_metadata(music_context):
         assert reader.getnchannels() == 2 and reader.getframerate() == 32000
     assert read_midi(wav.with_suffix(".mid").read_bytes()).notes
     assert grid_to_midi(np.zeros((0, 4), dtype=np.int64), 90).startswith(b"MThd")
+
+
+# -- capabilities and the plugin-author test kit ---------------------------------------------
+
+
+def test_chorale_contract_with_the_plugin_author_test_kit():
+    from studio.plugin_kit.testing import check_plugin
+    from studio_music import EMBEDDED
+
+    report = check_plugin(ChoralePlugin(), source=str(EMBEDDED),
+                          request={"prompt": "a slow chorale in D minor, organ", "seconds": 1.0, "seed": 3})
+    assert report.capabilities == ["UnderstandsPrompts", "ContinuesMidi"]
+    assert report.model_capabilities == ["ModelHints"]
+    assert report.result is not None and report.result.artifacts[0].midi.startswith(b"MThd")
+
+
+def test_chorale_understands_prompts_and_continues_midi():
+    from studio.plugin_api import ContinuesMidi, UnderstandsPrompts
+
+    plugin = ChoralePlugin()
+    assert isinstance(plugin, UnderstandsPrompts) and isinstance(plugin, ContinuesMidi)
+    values = plugin.understand_prompt("a slow chorale in D minor, organ, 12 seconds")
+    assert values == {"key": "D", "scale": "minor", "tempo": 60.0, "instrument": "organ", "seconds": 12.0}
+    assert plugin.describe_understood(values) == "key D minor, tempo 60, organ, 12 s"
+    assert plugin.describe_understood({}) == "nothing (defaults used)"
+    by_name = {p.name: p for p in plugin.parameters()}
+    assert plugin.midi_parameter in by_name and "mode" not in by_name and "scale" in by_name
+
+
+def test_scale_is_a_parameter_and_mode_is_the_reserved_request_key():
+    clean = validate_request(ChoralePlugin().parameters(), {"scale": "minor"})
+    assert clean["scale"] == "minor" and "mode" not in clean
+    with pytest.raises(ParamError, match="must be one of"):
+        validate_request(ChoralePlugin().parameters(), {"scale": "dorian"})

@@ -9,7 +9,8 @@ LIGHT = ["studio.plugin_kit", "studio.plugin_kit.sources", "studio.plugin_kit.st
          "studio.plugin_kit.images", "studio.plugin_kit.assets", "studio.plugin_kit.warmup",
          "studio.plugin_kit.atomic", "studio.plugin_kit.latent.directions", "studio.plugin_kit.latent.fitting",
          "studio.plugin_kit.latent.metrics", "studio.plugin_kit.latent.vectors", "studio.plugin_kit.shapes",
-         "studio.plugin_kit.diffusion", "studio.plugin_kit.diffusion.sources"]
+         "studio.plugin_kit.diffusion", "studio.plugin_kit.diffusion.sources", "studio.plugin_kit.midi",
+         "studio.plugin_kit.testing"]
 
 
 def test_light_modules_import_no_torch_qt_or_core():

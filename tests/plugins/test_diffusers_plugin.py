@@ -392,3 +392,29 @@ def test_preview_matches_decode_on_shipped_model(plugin):
         assert correlation(approx, decoded[0].permute(1, 2, 0).numpy()) > 0.5
     finally:
         model.unload()
+
+
+def test_contract_with_the_plugin_author_test_kit(plugin, sd_folder):
+    from studio.plugin_kit.testing import check_plugin
+
+    report = check_plugin(plugin, source=str(sd_folder), mode="txt2img",
+                          request={"prompt": "a red circle", "seed": 1, "steps": 2, "size": SIZE, "preview_every": 0})
+    assert report.capabilities == ["Prewarms", "MapsA1111"] and report.model_capabilities == ["ModelHints"]
+    assert report.result is not None and report.result.artifacts[0].image.size == tuple(SIZE)
+
+
+def test_model_hints_and_a1111_mapping(plugin, sd):
+    from studio.plugin_api import MapsA1111, ModelHints
+
+    assert isinstance(sd, ModelHints) and sd.modes == ("txt2img", "img2img", "inpaint")
+    assert "default" in sd.choices["scheduler"] and sd.defaults["steps"] == 20
+    assert isinstance(plugin, MapsA1111)
+    values, ignored = plugin.from_a1111({"prompt": "a cat", "steps": 12, "sampler": "Euler a", "width": 64,
+                                         "height": 48, "cfg_scale": 6.5, "denoising_strength": 0.4,
+                                         "model": "x", "model_hash": "abc", "mode": "img2img", "batch_size": 2,
+                                         "schedule_type": "Karras"})
+    assert values == {"prompt": "a cat", "steps": 12, "scheduler": "Euler a", "size": (64, 48), "cfg_scale": 6.5,
+                      "strength": 0.4}
+    assert ignored == ["batch_size", "schedule_type"]
+    values, ignored = plugin.from_a1111({"sampler": "No Such Sampler"})
+    assert values == {} and ignored == ["sampler 'No Such Sampler'"]

@@ -240,3 +240,28 @@ def test_generation_is_fast_enough_for_tiny_models(tiny_models):
     start = time.perf_counter()
     _run(model, "notebook", prompt="x", max_new_tokens=20, seed=1)
     assert time.perf_counter() - start < 30
+
+
+def test_contract_with_the_plugin_author_test_kit(tiny_models):
+    from studio.plugin_kit.testing import check_plugin
+    from studio_text import TextPlugin
+
+    report = check_plugin(TextPlugin(), source=str(tiny_models["llama"]), mode="chat",
+                          request={"messages": [{"role": "user", "content": "Hello"}], "max_new_tokens": 4,
+                                   "seed": 1})
+    assert report.capabilities == ["Prewarms"]
+    assert report.model_capabilities == ["ModelHints", "CountsTokens", "RendersChat"]
+    assert report.result is not None and report.result.artifacts[0].text is not None
+
+
+def test_token_counting_and_chat_rendering_are_declared_capabilities(tiny_models):
+    from studio.plugin_api import CountsTokens, ModelHints, RendersChat
+
+    model, _ = _load(tiny_models["llama"])
+    try:
+        assert isinstance(model, CountsTokens) and isinstance(model, RendersChat) and isinstance(model, ModelHints)
+        rendered = model.render_chat([{"role": "user", "content": "Hi there"}], False)
+        assert "Hi there" in rendered and model.count_tokens(rendered) > model.count_tokens("Hi there") > 0
+        assert model.modes == ("chat", "notebook") and model.defaults["max_new_tokens"] >= 16
+    finally:
+        model.unload()

@@ -19,7 +19,7 @@ from studio.core.playback import Player
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError, Preview, Result
 
 # The fields a prompt can fill in (only plugins that have them get them).
-PROMPT_FIELDS = ("key", "mode", "tempo", "instrument", "seconds")
+PROMPT_FIELDS = ("key", "scale", "tempo", "instrument", "seconds")
 
 
 @dataclass
@@ -121,7 +121,7 @@ class MusicSession:
         self._from_prompt.discard(name)  # the user's own choice now; a prompt edit keeps it
 
     def set_prompt(self, text: str) -> Understood:
-        """Store the prompt and fill the controls it speaks about (key, mode, tempo,
+        """Store the prompt and fill the controls it speaks about (key, scale, tempo,
         instrument, length) so the user sees exactly what was understood."""
         self.values["prompt"] = text
         names = {p.name for p in self.parameters()}
