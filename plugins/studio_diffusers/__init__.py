@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 from studio.plugin_kit.assets import builtin_model_folder
 
-from . import hires, schedulers
+from . import control, hires, schedulers
 
 MODES = ("txt2img", "img2img", "inpaint")
 _IMAGE_MODES = ("img2img", "inpaint")
@@ -43,6 +43,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("preview_every", ParamType.INT, default=1, minimum=0, maximum=1000, advanced=True,
           help="Show a cheap preview every N steps (0 = off)."),
     *hires.PARAMETERS,
+    *control.PARAMETERS,
 )
 
 

@@ -36,6 +36,7 @@ from studio.plugin_kit.images import open_user_image
 from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
+from . import control
 from . import hires as hires_fix
 from .prompting import Prompter
 
@@ -146,6 +147,7 @@ class DiffusersModel:
         self._rgb: LatentRGB | None = None
         self._rgb_error: str | None = None
         self._loras = LoraSet(self._base)
+        self._controls = control.ControlModels()
         self._lock = threading.Lock()
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
@@ -293,6 +295,8 @@ class DiffusersModel:
         if mode == "inpaint":
             mask = _open_image(request.get("mask_image"), "Mask image", (width, height), "L")
         loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
+        controls = control.parse(request.get("controls"))
+        control_maps = control.control_maps(controls, (width, height)) if controls else []
         preview_every = int(request.get("preview_every", 1) or 0)
         seed = seeds.pick_seed(request.get("seed"))
         count = int(request.get("batch_count", 1) or 1)
@@ -316,7 +320,8 @@ class DiffusersModel:
             if rgb is None and had_error is None:
                 yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
 
-        pipe = self.pipe_for(mode)
+        pipe = (self._controls.pipeline(self._base, mode, controls, self.dtype, self.device, self.options.allow_pickle)
+                if controls else self.pipe_for(mode))
         original = pipe.scheduler
         pipe.scheduler = schedulers.make_scheduler(sampler, original)
         sampler_name = schedulers.name_for(original) if sampler == schedulers.DEFAULT else sampler
@@ -325,6 +330,12 @@ class DiffusersModel:
                                             init, mask, strength)
         if dropped:
             yield Log(f"{type(pipe).__name__} ignores: {', '.join(dropped)}", "warning")
+        if controls:
+            kwargs.update(control.call_kwargs(mode, controls, control_maps))
+            yield Log(f"control: {'; '.join(item.a1111() for item in controls)}")
+            if hires is not None:
+                yield Log("The hires fix's second pass runs without the control inputs (they guide the "
+                          "composition in the first pass).", "warning")
         if hires is not None and hires.upscaler == "Latent":
             kwargs["output_type"] = "latent"  # the first pass hands its latents to the second
         if hires is not None:
@@ -368,6 +379,7 @@ class DiffusersModel:
                 params.update(prompt_call.params)
                 if hires is not None:
                     params.update(hires.metadata())
+                params.update(control.metadata(controls))
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:
@@ -533,6 +545,7 @@ class DiffusersModel:
         self._runner.shutdown(wait=True)
         with self._lock:
             self._pipes.clear()
+            self._controls.clear()
             self._base = None
             self._loras = None
             self._rgb = None

@@ -1,5 +1,5 @@
-"""The artist's-toolkit options of `studio image`: hires fix (and later control inputs), parsed into
-request values.  Kept apart from image.py so that module's own options stay readable."""
+"""The artist's-toolkit options of `studio image`: hires fix and control inputs, parsed into request
+values.  Kept apart from image.py so that module's own options stay readable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,37 @@ from typing import Any
 from studio.cli.common import UsageError, is_number
 
 
+class _ControlAction(argparse.Action):
+    """--control starts a control input; --control-model / -weight / -range fill in the latest one."""
+
+    FIELDS = {"--control-model": "model", "--control-weight": "weight", "--control-range": "range"}
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, option: str | None = None) -> None:
+        controls = getattr(namespace, "controls", None) or []
+        namespace.controls = controls
+        if option == "--control":
+            kind, sep, image = str(value).partition(":")
+            if not sep or not image:
+                raise UsageError(f"--control wants KIND:IMAGE, e.g. scribble:sketch.png (got {value!r})")
+            controls.append({"kind": kind.lower(), "image": image})
+            return
+        if not controls:
+            raise UsageError(f"{option} must follow the --control it belongs to")
+        field = self.FIELDS[str(option)]
+        if field in controls[-1]:
+            raise UsageError(f"{option} given twice for control input {len(controls)}; repeat --control first")
+        controls[-1][field] = value
+
+
 def add_arguments(image: Any) -> None:
+    image.set_defaults(controls=[])
+    image.add_argument("--control", action=_ControlAction, metavar="KIND:IMAGE",
+                       help="a control input (repeatable): KIND is canny, scribble, lineart, depth, pose or none")
+    image.add_argument("--control-model", action=_ControlAction, metavar="PATH",
+                       help="ControlNet folder or .safetensors for the --control before it")
+    image.add_argument("--control-weight", action=_ControlAction, metavar="F", help="its weight (default 1)")
+    image.add_argument("--control-range", action=_ControlAction, metavar="A-B",
+                       help="the part of the steps it acts on, as fractions (default 0-1)")
     image.add_argument("--hires", metavar="SCALE[:STRENGTH]",
                        help="hires fix: draw at the native size, enlarge SCALE times, redraw with denoising "
                             "STRENGTH (default 0.5), e.g. 2:0.45")
@@ -44,7 +74,30 @@ def request_values(args: argparse.Namespace, mode: str, names: set[str]) -> dict
             values.update(hires_upscaler="Model", hires_model=upscaler)
         else:
             raise UsageError(f"--hires-upscaler: not Latent, Lanczos or an existing file: {upscaler}")
+    if args.controls:
+        values["controls"] = [_control_entry(i, entry) for i, entry in enumerate(args.controls)]
     missing = sorted(key for key in values if key not in names)
     if missing:
         raise UsageError(f"this image plugin does not take {', '.join(missing)}")
     return values
+
+
+def _control_entry(index: int, raw: dict[str, Any]) -> dict[str, Any]:
+    number = index + 1
+    if "model" not in raw:
+        raise UsageError(f"--control {raw['kind']}:{raw['image']} needs a --control-model after it")
+    if not Path(raw["image"]).expanduser().is_file():
+        raise UsageError(f"control image {number} not found: {raw['image']}")
+    if not Path(raw["model"]).expanduser().exists():
+        raise UsageError(f"control model {number} not found: {raw['model']}")
+    entry: dict[str, Any] = {"kind": raw["kind"], "image": raw["image"], "model": raw["model"]}
+    if "weight" in raw:
+        if not is_number(raw["weight"]):
+            raise UsageError(f"--control-weight wants a number (got {raw['weight']!r})")
+        entry["weight"] = float(raw["weight"])
+    if "range" in raw:
+        start, sep, end = str(raw["range"]).partition("-")
+        if not sep or not is_number(start) or not is_number(end):
+            raise UsageError(f"--control-range wants A-B, e.g. 0-0.6 (got {raw['range']!r})")
+        entry["start"], entry["end"] = float(start), float(end)
+    return entry

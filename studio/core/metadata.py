@@ -84,6 +84,8 @@ def format_parameters(params: Mapping[str, Any]) -> str:
         if key == "batch_index" and not values.get("batch_size"):
             continue
         pairs.append(f"{label}: {_format_value(value)}")
+    for index, value in enumerate(values.get("controlnets") or ()):  # the A1111 ControlNet extension's fields
+        pairs.append(f"ControlNet {index}: {_format_value(value)}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
 
