@@ -36,7 +36,7 @@ from studio.plugin_kit.images import open_user_image
 from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
-from . import control
+from . import control, image_prompt
 from . import hires as hires_fix
 from .prompting import Prompter
 
@@ -148,6 +148,7 @@ class DiffusersModel:
         self._rgb_error: str | None = None
         self._loras = LoraSet(self._base)
         self._controls = control.ControlModels()
+        self._image_prompt = image_prompt.ImagePromptState()
         self._lock = threading.Lock()
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
@@ -297,6 +298,8 @@ class DiffusersModel:
         loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
         controls = control.parse(request.get("controls"))
         control_maps = control.control_maps(controls, (width, height)) if controls else []
+        image_prompts, adapter = image_prompt.parse(request.get("image_prompts"), request.get("image_prompt_model"),
+                                                    self.options.allow_pickle)
         preview_every = int(request.get("preview_every", 1) or 0)
         seed = seeds.pick_seed(request.get("seed"))
         count = int(request.get("batch_count", 1) or 1)
@@ -330,6 +333,9 @@ class DiffusersModel:
                                             init, mask, strength)
         if dropped:
             yield Log(f"{type(pipe).__name__} ignores: {', '.join(dropped)}", "warning")
+        self._image_prompt.prepare(pipe, adapter, self.dtype, self.device)
+        if image_prompts:
+            kwargs.update(self._image_prompt.call_kwargs(pipe, image_prompts))
         if controls:
             kwargs.update(control.call_kwargs(mode, controls, control_maps))
             yield Log(f"control: {'; '.join(item.a1111() for item in controls)}")
@@ -380,6 +386,7 @@ class DiffusersModel:
                 if hires is not None:
                     params.update(hires.metadata())
                 params.update(control.metadata(controls))
+                params.update(image_prompt.metadata(image_prompts, adapter))
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
                 for image in outcome.images:
@@ -413,6 +420,8 @@ class DiffusersModel:
                 upscaler = self._upscaler(hires.model)
             start = hires_fix.upscale_images(first.images, target, upscaler)
         pipe = self.pipe_for("img2img")
+        if self._image_prompt.loaded is not None:  # the UNet holds the adapter: the second pass needs its encoder
+            self._image_prompt.prepare(pipe, self._image_prompt.loaded, self.dtype, self.device)
         original = pipe.scheduler
         pipe.scheduler = schedulers.make_scheduler(sampler, original)
         recorder = _DenoisedRecorder(pipe.scheduler)

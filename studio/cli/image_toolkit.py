@@ -41,6 +41,9 @@ def add_arguments(image: Any) -> None:
     image.add_argument("--control-weight", action=_ControlAction, metavar="F", help="its weight (default 1)")
     image.add_argument("--control-range", action=_ControlAction, metavar="A-B",
                        help="the part of the steps it acts on, as fractions (default 0-1)")
+    image.add_argument("--image-prompt", metavar="IMAGE[:WEIGHT]",
+                       help="a reference image that steers the picture (IP-Adapter), weight default 1")
+    image.add_argument("--image-prompt-model", metavar="PATH", help="the IP-Adapter file (image_encoder/ beside it)")
     image.add_argument("--hires", metavar="SCALE[:STRENGTH]",
                        help="hires fix: draw at the native size, enlarge SCALE times, redraw with denoising "
                             "STRENGTH (default 0.5), e.g. 2:0.45")
@@ -74,6 +77,21 @@ def request_values(args: argparse.Namespace, mode: str, names: set[str]) -> dict
             values.update(hires_upscaler="Model", hires_model=upscaler)
         else:
             raise UsageError(f"--hires-upscaler: not Latent, Lanczos or an existing file: {upscaler}")
+    if args.image_prompt:
+        image, sep, weight = args.image_prompt.rpartition(":")
+        if not sep or not is_number(weight):
+            image, weight = args.image_prompt, "1"
+        if not Path(image).expanduser().is_file():
+            raise UsageError(f"image prompt not found: {image}")
+        if not args.image_prompt_model:
+            raise UsageError("--image-prompt needs --image-prompt-model (an IP-Adapter file)")
+        values["image_prompts"] = [{"image": image, "weight": float(weight)}]
+    if args.image_prompt_model:
+        if not args.image_prompt:
+            raise UsageError("--image-prompt-model needs --image-prompt")
+        if not Path(args.image_prompt_model).expanduser().is_file():
+            raise UsageError(f"image prompt model not found: {args.image_prompt_model}")
+        values["image_prompt_model"] = args.image_prompt_model
     if args.controls:
         values["controls"] = [_control_entry(i, entry) for i, entry in enumerate(args.controls)]
     missing = sorted(key for key in values if key not in names)

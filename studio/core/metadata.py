@@ -35,6 +35,9 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Mode", "mode"),
     ("Template", "prompt_template"),
     ("Negative Template", "negative_template"),
+    ("IP-Adapter", "image_prompt_model"),
+    ("IP-Adapter image", "image_prompt"),
+    ("IP-Adapter weight", "image_prompt_weight"),
     ("Postprocess upscale by", "postprocess_upscale_by"),
     ("Postprocess upscaler", "postprocess_upscaler"),
 )
@@ -145,7 +148,7 @@ def _coerce(key: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             return raw
-    if key in ("cfg_scale", "denoising_strength", "hires_upscale", "postprocess_upscale_by"):
+    if key in ("cfg_scale", "denoising_strength", "hires_upscale", "postprocess_upscale_by", "image_prompt_weight"):
         try:
             return float(raw)
         except ValueError:
