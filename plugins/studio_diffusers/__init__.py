@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 from studio.plugin_kit.assets import builtin_model_folder
 
-from . import control, hires, image_prompt, schedulers
+from . import control, hires, image_prompt, inpaint_options, schedulers
 
 MODES = ("txt2img", "img2img", "inpaint")
 _IMAGE_MODES = ("img2img", "inpaint")
@@ -45,6 +45,7 @@ PARAMETERS: tuple[Param, ...] = (
     *hires.PARAMETERS,
     *control.PARAMETERS,
     *image_prompt.PARAMETERS,
+    *inpaint_options.PARAMETERS,
 )
 
 

@@ -84,8 +84,11 @@ class ImagePromptState:
         if self.loaded != adapter:
             if self.loaded is not None:
                 pipe.unload_ip_adapter()
-            from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+            import transformers
+            from transformers import CLIPVisionModelWithProjection
 
+            # the PIL image processor: the default one wants torchvision, absent beside this torch build
+            CLIPImageProcessor = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
             folder = encoder_folder(adapter)
             self._encoder = CLIPVisionModelWithProjection.from_pretrained(str(folder)).to(device=device, dtype=dtype)
             self._processor = (CLIPImageProcessor.from_pretrained(str(folder))

@@ -36,7 +36,7 @@ from studio.plugin_kit.images import open_user_image
 from . import schedulers
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
-from . import control, image_prompt
+from . import control, image_prompt, inpaint_options
 from . import hires as hires_fix
 from .prompting import Prompter
 
@@ -293,8 +293,10 @@ class DiffusersModel:
         init = mask = None
         if mode in IMAGE_MODES:
             init = _open_image(request.get("init_image"), "Init image", (width, height), "RGB")
-        if mode == "inpaint":
-            mask = _open_image(request.get("mask_image"), "Mask image", (width, height), "L")
+        inpaint = None
+        if mode == "inpaint":  # mask blur, only-masked crop, masked content (see inpaint_options)
+            inpaint = inpaint_options.prepare(request, (width, height), int(request.get("seed") or 0))
+            init, mask = inpaint.init, inpaint.mask
         loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
         controls = control.parse(request.get("controls"))
         control_maps = control.control_maps(controls, (width, height)) if controls else []
@@ -389,7 +391,10 @@ class DiffusersModel:
                 params.update(image_prompt.metadata(image_prompts, adapter))
                 if mode in IMAGE_MODES:
                     params["denoising_strength"] = strength
+                if inpaint is not None:
+                    params.update(inpaint.applied or {})
                 for image in outcome.images:
+                    image = inpaint.finish(image) if inpaint is not None else image
                     artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
                                               parameters=params))
                 if outcome.interrupted:

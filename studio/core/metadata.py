@@ -35,6 +35,10 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Mode", "mode"),
     ("Template", "prompt_template"),
     ("Negative Template", "negative_template"),
+    ("Mask blur", "mask_blur"),
+    ("Masked content", "masked_content"),
+    ("Inpaint area", "inpaint_area"),
+    ("Masked area padding", "masked_padding"),
     ("IP-Adapter", "image_prompt_model"),
     ("IP-Adapter image", "image_prompt"),
     ("IP-Adapter weight", "image_prompt_weight"),
@@ -143,7 +147,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str) -> Any:
-    if key in ("steps", "seed", "batch_size", "batch_index", "hires_steps"):
+    if key in ("steps", "seed", "batch_size", "batch_index", "hires_steps", "mask_blur", "masked_padding"):
         try:
             return int(raw)
         except ValueError:
