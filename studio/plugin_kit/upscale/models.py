@@ -65,16 +65,20 @@ def load(path: str | Path, *, allow_pickle: bool = False, device: str = "cpu") -
     if why_not is None:
         import spandrel
 
-        descriptor = spandrel.ModelLoader(device=torch.device(device)).load_from_state_dict(state).eval()
-        size = sum(p.numel() * p.element_size() for p in descriptor.model.parameters())
-        return Upscaler(path.stem, int(descriptor.scale), descriptor, "spandrel", device, memory_bytes=size)
+        try:
+            descriptor = spandrel.ModelLoader(device=torch.device(device)).load_from_state_dict(state).eval()
+        except Exception as exc:  # noqa: BLE001 - e.g. an RRDBNet with growth other than 32: ours reads it
+            why_not = f"spandrel could not read it: {str(exc).splitlines()[0][:200]}"
+        else:
+            size = sum(p.numel() * p.element_size() for p in descriptor.model.parameters())
+            return Upscaler(path.stem, int(descriptor.scale), descriptor, "spandrel", device, memory_bytes=size)
     if rrdb.is_rrdb(state):
         net = rrdb.from_state_dict(state).to(device)
         size = sum(p.numel() * p.element_size() for p in net.parameters())
         return Upscaler(path.stem, net.scale, net, "studio-rrdb", device, memory_bytes=size)
     raise files.UpscalerFileError(
-        f"{path.name} is not an ESRGAN-family (RRDBNet) model, and other architectures need spandrel, which "
-        f"could not be imported here ({why_not}); install spandrel with a torchvision that matches your torch.")
+        f"{path.name} is not an ESRGAN-family (RRDBNet) model, and other architectures need spandrel ({why_not}); "
+        f"install spandrel with a torchvision that matches your torch.")
 
 
 def upscale(upscaler: Upscaler | None, image: Image.Image, scale: float, *, tile: int = 256,
