@@ -4,7 +4,7 @@ ControlNet job.
 memory      Each case runs in a fresh process (peak RSS = ``ru_maxrss`` of that process alone): a plain
             txt2img job at the tiny SD pipeline's base size (64x64); the same job with hires fix x2
             (Latent, and Lanczos); an ESRGAN-architecture upscale (RRDBNet, 32 features, 2 blocks, x4) of a
-            512x512 image to 2048x2048, tiled (256 px tiles) and, for contrast, in one piece.  Printed: each
+            512x512 image to 2048x2048, tiled (128 px tiles) and, for contrast, in one piece.  Printed: each
             peak and its ratio to the plain job (target: hires and tiled <= 1.3).
 controlnet  studio job (save=False, previews off) vs the raw ``StableDiffusionControlNetPipeline(...)``
             call with the same ControlNet, prompt, size, steps, scheduler and seed, on the shipped
@@ -53,7 +53,7 @@ def _case(name: str, work: Path) -> dict:
                                                work / "x4.safetensors")
         upscaler = models.load(path)
         image = Image.fromarray((np.random.default_rng(0).random((512, 512, 3)) * 255).astype(np.uint8))
-        out, _ = models.upscale(upscaler, image, 4, tile=256 if name == "upscale_tiled" else 4096)
+        out, _ = models.upscale(upscaler, image, 4, tile=128 if name == "upscale_tiled" else 4096)
         size = out.size
     else:
         from studio_diffusers import DiffusersPlugin

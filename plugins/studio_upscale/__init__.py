@@ -23,7 +23,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param("scale", ParamType.FLOAT, default=None, optional=True, minimum=1.0, maximum=8.0, step=0.5,
           help="How many times larger (empty: the model's own factor, 2 for Lanczos). A model's factor is "
                "applied as often as needed, then Lanczos brings the image to the exact size."),
-    Param("tile", ParamType.INT, default=256, minimum=32, maximum=4096, advanced=True,
+    Param("tile", ParamType.INT, default=128, minimum=32, maximum=4096, advanced=True,
           help="Tile side in input pixels (smaller = less memory)."),
 )
 
@@ -52,7 +52,7 @@ class UpscaleModel:
         with Image.open(str(path)) as original:
             source_text = original.info.get("parameters")
         scale = float(request.get("scale") or (self.upscaler.scale if self.upscaler is not None else 2.0))
-        tile = int(request.get("tile") or 256)
+        tile = int(request.get("tile") or 128)
         if max(image.width, image.height) * scale > 16384:
             raise ParamError(f"{image.width}x{image.height} times {scale:g} is over 16384 pixels on a side.")
         if self.upscaler is None:

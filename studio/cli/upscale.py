@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
     up.add_argument("--model", default="lanczos", help="upscaler file, or 'lanczos' (default)")
     up.add_argument("--scale", type=float, default=None, help="how many times larger (default: the model's own "
                                                                 "factor; 2 for Lanczos)")
-    up.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default 256)")
+    up.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default 128)")
     up.add_argument("--out", help="also write the result to this file (must not exist)")
     up.add_argument("--allow-pickle", action="store_true", help="allow .pth/.pt/.ckpt pickle files (unsafe)")
     up.add_argument("--device", default=None, help="auto | cpu | cuda | mps")

@@ -81,7 +81,7 @@ def load(path: str | Path, *, allow_pickle: bool = False, device: str = "cpu") -
         f"install spandrel with a torchvision that matches your torch.")
 
 
-def upscale(upscaler: Upscaler | None, image: Image.Image, scale: float, *, tile: int = 256,
+def upscale(upscaler: Upscaler | None, image: Image.Image, scale: float, *, tile: int = 128,
             on_tile: Callable[[int, int], None] | None = None) -> tuple[Image.Image, dict[str, Any]]:
     """``image`` enlarged ``scale`` times: the model's passes (tiled), then Lanczos to the exact size.
 
