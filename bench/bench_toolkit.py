@@ -11,8 +11,7 @@ controlnet  studio job (save=False, previews off) vs the raw ``StableDiffusionCo
             shapes-sd with a ControlNet made from its UNet; alternating order, one warm-up each, median of
             per-repeat ratios (target <= 1.02); the pixels of both sides must match.
 
-    PYTHONPATH=.:plugins python bench/bench_toolkit.py memory
-    PYTHONPATH=.:plugins python bench/bench_toolkit.py controlnet [--repeats 9] [--steps 20]
+    PYTHONPATH=.:plugins python bench/bench_toolkit.py [memory | controlnet] [--repeats 9] [--steps 20]
 """
 
 from __future__ import annotations
@@ -165,11 +164,14 @@ def main() -> None:
         print(json.dumps(_case(sys.argv[2], Path(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["memory", "controlnet"])
+    parser.add_argument("what", nargs="?", default="all", choices=["memory", "controlnet", "all"])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    memory() if args.what == "memory" else controlnet(args.repeats, args.steps)
+    if args.what in ("memory", "all"):
+        memory()
+    if args.what in ("controlnet", "all"):
+        controlnet(args.repeats, args.steps)
 
 
 if __name__ == "__main__":

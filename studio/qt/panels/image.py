@@ -54,6 +54,7 @@ class ImagePanel(QWidget):
         self._defaults_applied_for: str | None = None
         self._run_seeds: list[int] = []
         self._mask_source: str | None = None
+        self._upscale_jobs: set[str] = set()  # jobs of the gallery's Upscale action
         self.setAcceptDrops(True)
         prune_masks()
 
@@ -234,6 +235,7 @@ class ImagePanel(QWidget):
         self.queue_view.removeRequested.connect(self.remove_queued)
         self.gallery.recordActivated.connect(self.restore_output)
         self.gallery.useAsInit.connect(self.use_as_init)
+        self.gallery.upscaleRequested.connect(self.upscale_output)
         if self.init_param is not None and self.form.has(self.init_param.name):
             self.form.editor(self.init_param.name).changed.connect(self._init_image_changed)
         self.form.changed.connect(self._form_changed)
@@ -389,7 +391,21 @@ class ImagePanel(QWidget):
     # ------------------------------------------------------------------------------- engine events
     def _mine(self, job: Job) -> bool:
         plugin = self.session.plugin
+        if job.id in self._upscale_jobs:  # the gallery's Upscale action: its result joins the gallery
+            return True
         return plugin is not None and job.kind is Kind.IMAGE and job.spec.plugin_id == plugin.id
+
+    def upscale_output(self, record: OutputRecord) -> Job | None:
+        """Enlarge a gallery image 2x on the upscaler plugin (see studio.core.upscaling)."""
+        from studio.core.upscaling import upscale_spec
+
+        try:
+            job = self.context.engine.submit(upscale_spec(self.context, record.path))
+        except ParamError as exc:
+            self._show_param_error(exc)
+            return None
+        self._upscale_jobs.add(job.id)
+        return job
 
     def _on_state(self, job: Job, event: StateChanged) -> None:
         if not self._mine(job):
