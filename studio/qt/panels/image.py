@@ -28,6 +28,7 @@ from studio.qt.icons import icon
 from studio.qt.imaging import dropped_image_path, pil_to_qimage
 from studio.qt.widgets.gallery import Gallery
 from studio.qt.widgets.image_view import ImageView
+from studio.qt.widgets.control_list import ControlList, ImagePromptList
 from studio.qt.widgets.lora_list import LoraList
 from studio.qt.widgets.mask_canvas import MaskCanvas, prune_masks
 from studio.qt.widgets.message_bar import MessageBar
@@ -145,6 +146,14 @@ class ImagePanel(QWidget):
         if self.lora_param is not None:
             self.lora_list = LoraList()
             custom[self.lora_param.name] = self.lora_list
+        # artist's toolkit: control inputs and reference images get row editors (studio/qt/widgets/control_list.py)
+        names = {p.name for p in self.session.parameters()}
+        self.control_list = ControlList() if "controls" in names else None
+        self.image_prompt_list = ImagePromptList() if "image_prompts" in names else None
+        if self.control_list is not None:
+            custom["controls"] = self.control_list
+        if self.image_prompt_list is not None:
+            custom["image_prompts"] = self.image_prompt_list
         exclude = [self.mask_param.name] if self.mask_param else []
         self.form = ParamForm(self.session.parameters(), custom=custom, exclude=exclude, message_bar=self.message)
         self._apply_defaults(self.session.model, self.session.model_defaults(self.session.model))
