@@ -103,7 +103,10 @@ class ControlModels:
 
     def model(self, path: Path, dtype: Any, device: Any, allow_pickle: bool) -> Any:
         if path not in self._models:
-            self._models[path] = _load_controlnet(path, allow_pickle).to(device=device, dtype=dtype)
+            net = _load_controlnet(path, allow_pickle)
+            if net.dtype != dtype:  # (a same-dtype .to(dtype=...) only prints a diffusers notice)
+                net = net.to(dtype=dtype)
+            self._models[path] = net.to(device)
         return self._models[path]
 
     def pipeline(self, base: Any, mode: str, inputs: list[ControlInput], dtype: Any, device: Any,
