@@ -8,6 +8,22 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
+# Quick path: nothing changed since the last successful setup. The stamp records what that
+# setup was for: pyproject.toml (dependencies, entry points), this script, the Python, the mode.
+# Any change to those (or a missing .venv) runs the full setup below, which rewrites the stamp.
+PYTHON=${PYTHON:-python3}
+STAMP=.venv/.studio-setup
+stamp_key() {
+  local mode=$1
+  { cat pyproject.toml scripts/setup.sh; .venv/bin/python -c 'import sys; print(sys.version)' 2>/dev/null; echo "$mode"; } \
+    | sha256sum | cut -d' ' -f1
+}
+if [ -x .venv/bin/python ] && [ -x .venv/bin/studio ] && [ -f "$STAMP" ]; then
+  if grep -qx "test $(stamp_key test)" "$STAMP" || { [ $want_test = 0 ] && grep -qx "base $(stamp_key base)" "$STAMP"; }; then
+    exit 0  # up to date (a test setup includes the base one)
+  fi
+fi
+
 # System libraries: Qt needs EGL/GL, fontconfig, xkbcommon and D-Bus, and its X11 (xcb)
 # platform the libxcb-* helpers; sounddevice needs PortAudio. Without PortAudio the studio
 # still runs (playback off).
@@ -27,7 +43,6 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
@@ -42,5 +57,10 @@ if [ $want_test = 1 ]; then
   "${PIP[@]}" -e ".[test]"
 else
   "${PIP[@]}" -e .
+fi
+if [ $want_test = 1 ]; then
+  echo "test $(stamp_key test)" > "$STAMP"
+else
+  echo "base $(stamp_key base)" > "$STAMP"
 fi
 echo "setup: ready (.venv)"

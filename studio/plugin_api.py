@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
-API_VERSION = "1.2.0"  # 1.2: Kind.UPSCALE
+API_VERSION = "1.3.0"  # 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: Kind.UPSCALE
 
 
 class Kind(str, Enum):
@@ -250,7 +250,17 @@ class Result:
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event = Progress | Preview | Partial | Log | Result
+@dataclass(frozen=True)
+class ArtifactReady:
+    """One finished output of a run that makes several (image *i* of a batch), sent as soon
+    as it is done: the engine saves it at once, so a crash or a kill later still keeps it.
+    The final :class:`Result` lists it as well; it is not saved twice (matched by identity).
+    Since API 1.2; older engines ignore it and save everything from the Result."""
+
+    artifact: Artifact
+
+
+Event = Progress | Preview | Partial | Log | ArtifactReady | Result
 
 
 # --------------------------------------------------------------------------- cancel

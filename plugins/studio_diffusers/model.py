@@ -26,8 +26,8 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from PIL import Image
 
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
-                               Preview, Progress, Result)
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
+                               ParamError, Preview, Progress, Result)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
@@ -395,8 +395,10 @@ class DiffusersModel:
                     params.update(inpaint.applied or {})
                 for image in outcome.images:
                     image = inpaint.finish(image) if inpaint is not None else image
-                    artifacts.append(Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed,
-                                              parameters=params))
+                    artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
+                    artifacts.append(artifact)
+                    if count > 1 and not outcome.interrupted:
+                        yield ArtifactReady(artifact)  # saved now: a crash at image 3 keeps 1 and 2
                 if outcome.interrupted:
                     interrupted = True
                     break

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from studio.plugin_api import ParamError
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a WAV could not be read, in words (``EOFError()`` alone would print as "()")."""
+    if isinstance(exc, EOFError):
+        return "the file ends too early: it is truncated or not a WAV file"
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """float32 (frames, channels) in [-1, 1] and the sample rate.  Raises ValueError with a
-    sentence for the user when the file cannot be read."""
+    """float32 (frames, channels) in [-1, 1] and the sample rate.  Raises ParamError (a
+    ValueError) with a sentence for the user when the file cannot be read."""
+    name = Path(path).name
     try:
         with wave.open(str(path), "rb") as reader:
             channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
             raw = reader.readframes(reader.getnframes())
     except FileNotFoundError:
-        raise ValueError(f"clip not found: {path}") from None
-    except (wave.Error, EOFError, OSError) as exc:
-        raise ValueError(f"cannot read {Path(path).name} as a WAV file ({exc})") from None
+        raise ParamError(f"clip not found: {path}") from None
+    except (wave.Error, EOFError, OSError, struct.error, ValueError) as exc:
+        raise ParamError(f"cannot read {name} as a WAV file ({_reason(exc)})") from None
+    if channels < 1 or rate < 1:
+        raise ParamError(f"cannot read {name} as a WAV file (it declares {channels} channels at {rate} Hz)")
+    usable = len(raw) - len(raw) % (width * channels) if width else 0
+    raw = raw[:usable]  # a cut-off last frame is dropped, not an error
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
@@ -31,9 +47,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     elif width == 4:
         data = np.frombuffer(raw, "<i4").astype(np.float32) / 2**31
     else:
-        raise ValueError(f"unsupported sample width {width} in {Path(path).name}")
+        raise ParamError(f"unsupported sample width {width} in {name}")
     if not len(data):
-        raise ValueError(f"{Path(path).name} has no audio")
+        raise ParamError(f"{name} has no audio")
     return data.reshape(-1, channels), rate
 
 

@@ -4,7 +4,8 @@ One module per subcommand; each has ``add_parser(sub)`` and ``run(args) -> int``
 subcommand is a new module plus one line in :data:`SUBCOMMANDS`.
 
 Exit status: 0 success, 1 the run failed, 2 bad input (one line on stderr, no traceback),
-130 interrupted with Ctrl-C.
+130 interrupted with Ctrl-C.  Tracebacks go to the log file (``studio.core.logs``), whose path
+the line names when something unexpected failed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import sys
 from typing import Sequence
 
 from studio.cli.common import (
@@ -36,6 +36,8 @@ SUBCOMMANDS = {
     "upscale": "studio.cli.upscale",
 }
 
+log = logging.getLogger("studio.cli")
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="studio", description="Studio: local generative models, from the command line.")
@@ -46,18 +48,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        args = _build_parser().parse_args(list(argv) if argv is not None else None)
-    except UsageError as exc:
-        print(f"studio: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        code: int = importlib.import_module(SUBCOMMANDS[args.command]).run(args)
-        return code
-    except UsageError as exc:
-        print(f"studio: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("studio: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    from studio.cli.errors import run_guarded
+
+    return run_guarded(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from studio.cli.validation import validate_args
+
+    args = _build_parser().parse_args(list(argv) if argv is not None else None)
+    validate_args(args)
+    code: int = importlib.import_module(SUBCOMMANDS[args.command]).run(args)
+    return code

@@ -45,14 +45,25 @@ def is_number(text: str) -> bool:
 
 
 def check_image(path: str | None, what: str) -> None:
+    """A readable image within the size limit (Settings: max_image_pixels), checked from its
+    header before anything decodes it (a PNG can declare 20000x20000 in a few bytes)."""
     if path is None:
         return
     from PIL import Image
 
+    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
+    from studio.plugin_api import ParamError
+
     try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, SyntaxError) as exc:
+        with image_limit():
+            with Image.open(path) as image:
+                check_declared_size(image.size, f"{what} {path}")
+                image.verify()
+    except ParamError as exc:
+        raise UsageError(str(exc)) from None
+    except Image.DecompressionBombError as exc:
+        raise UsageError(bomb_sentence(exc, f"{what} {path}")) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise UsageError(f"cannot read {what} {path}: {exc}") from None
 
 

@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--strength", type=float)
     image.add_argument("--mask", help="inpaint mask (white = repaint)")
     image.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]")
-    image.add_argument("--out", help="output folder (default: the studio's output folder)")
+    image.add_argument("--out", help="FILE.png (a batch adds -1, -2...) or an output folder "
+                                     "(default: the studio's output folder)")
     image.add_argument("--plugin", default=None, help="image plugin id (default: the first one)")
     image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
@@ -47,9 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
 
+    from studio.core.out_paths import plan_out
+
     settings = Settings.load()
-    if args.out:
-        settings.output_dir = args.out
+    out = plan_out(args.out, args.batch) if args.out else None  # before any generation
+    if out is not None and out.folder is not None:
+        settings.output_dir = str(out.folder)
     if args.allow_download:
         settings.allow_download = True
     if args.allow_pickle:
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                 request[key] = value
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
-                                                options=context.load_options()))
+                                                options=context.load_options(),
+                                                targets=tuple(str(f) for f in out.files) if out else ()))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()

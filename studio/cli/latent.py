@@ -102,16 +102,19 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.settings import Settings
 
+    from studio.core.out_paths import IMAGE_SUFFIXES, WALK_SUFFIXES, plan_out
+
+    out = None
     if args.latent_command == "walk":
-        suffix = Path(args.out).suffix.lower()
-        if suffix not in (".gif", ".mp4", ""):
-            raise UsageError(f"--out must end in .gif or .mp4, or name a folder for PNG frames (got {args.out})")
         if not 2 <= args.frames <= 240:
             raise UsageError(f"--frames must be between 2 and 240 (got {args.frames})")
+        out = plan_out(args.out, 1, WALK_SUFFIXES, folder_allowed=False)  # .gif/.mp4, or a frames folder
+        if out.folder is not None and any(out.folder.glob("frame-*.png")):
+            raise UsageError(f"--out: {out.folder} already holds walk frames; they are never replaced, "
+                             "choose another folder")
     if args.latent_command == "edit":
         check_image(args.image, "image")
-        if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-            raise UsageError(f"--out must be an image file such as FILE.png (got {args.out})")
+        out = plan_out(args.out, 1, IMAGE_SUFFIXES)  # FILE.png, or an output folder
     settings = Settings.load()
     if args.device:
         settings.device = args.device
@@ -200,10 +203,13 @@ def run(args: argparse.Namespace) -> int:
         result = _latent_job(context, plugin, model, "edit", request)
         if result is None:
             return EXIT_FAILED
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.artifacts[0].image.save(out)
-        print(out)
+        from studio.core.store import OutputStore
+
+        assert out is not None
+        if out.files:  # exactly the file named, never replacing one
+            print(OutputStore(out.files[0].parent).save(result.artifacts[0], exact=out.files[0]))
+        else:  # the folder, with the store's numbered names
+            print(OutputStore(out.folder or Path(".")).save(result.artifacts[0], title=f"edit {args.direction}"))
         return EXIT_OK
     finally:
         context.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ def add_parser(sub: Any) -> None:
     music.add_argument("--cfg", type=float, help="classifier-free guidance, MusicGen only")
     music.add_argument("--continue", dest="continue_from", metavar="FILE",
                        help="continue this clip: a MIDI file (chorale) or a WAV file (MusicGen)")
-    music.add_argument("--out", metavar="FILE.wav", help="also write the WAV here")
+    music.add_argument("--out", metavar="FILE.wav|FOLDER", help="write the WAV exactly here (a .wav name), or "
+                       "into this output folder")
     music.add_argument("--midi", metavar="FILE.mid", help="also write the MIDI here (symbolic models)")
     music.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     music.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
@@ -57,8 +57,7 @@ def _music_plugin_for(model: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.core.atomic import write_bytes_atomic
-    from studio.core.audio_files import wav_bytes
+    from studio.core.atomic import publish_new
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
     from studio.core.settings import Settings
@@ -78,9 +77,18 @@ def run(args: argparse.Namespace) -> int:
     if args.model and looks_like_path(args.model) and not Path(args.model).expanduser().exists():
         raise UsageError(f"model not found: {args.model}")
     plugin_id = args.plugin or _music_plugin_for(args.model)
-    # A failed load is reported as one line below; keep the engine's traceback off the terminal.
-    logging.getLogger("studio.core.jobs").setLevel(logging.CRITICAL)
+    from studio.core.out_paths import plan_out
+
+    out = plan_out(args.out, 1, (".wav",)) if args.out else None  # before any generation
+    midi_out = plan_out(args.midi, 1, (".mid", ".midi"), "--midi", folder_allowed=False) if args.midi else None
+    beside = out.files[0].with_suffix(".mid") if out is not None and out.files else None
+    same = midi_out is not None and midi_out.files[0] == beside
+    if beside is not None and plugin_id == "chorale" and beside.exists() and not same:
+        raise UsageError(f"--out: {beside} (the clip's MIDI, kept beside the WAV) already exists and is never "
+                         "replaced; choose another name")
     settings = Settings.load()
+    if out is not None and out.folder is not None:
+        settings.output_dir = str(out.folder)
     if args.allow_download:
         settings.allow_download = True
     if args.device:
@@ -120,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("no model given and no embedded default found; pass --model")
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, request=request,
-                                                options=context.load_options()))
+                                                options=context.load_options(),
+                                                targets=tuple(str(f) for f in out.files) if out else ()))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
@@ -143,14 +152,11 @@ def run(args: argparse.Namespace) -> int:
         for path in job.saved:
             print(path)
         artifact = job.result.artifacts[0] if job.result and job.result.artifacts else None
-        if artifact is not None and args.out:
-            out = Path(args.out)
-            write_bytes_atomic(out, wav_bytes(artifact.audio, artifact.sample_rate, artifact.parameters))
-            print(out)
-        if artifact is not None and args.midi:
+        if artifact is not None and midi_out is not None:
             if artifact.midi:
-                write_bytes_atomic(Path(args.midi), artifact.midi)
-                print(args.midi)
+                if midi_out.files[0] not in [p.with_suffix(".mid") for p in job.saved]:  # written beside
+                    publish_new(midi_out.files[0], artifact.midi)  # never replaces a file
+                print(midi_out.files[0])
             else:
                 print("studio: note: this clip has no MIDI", file=sys.stderr)
         return EXIT_OK

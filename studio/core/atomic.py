@@ -6,6 +6,15 @@ Kept so ``studio.core.atomic`` stays the import the core's own modules use; see
 
 from __future__ import annotations
 
-from studio.plugin_kit.atomic import atomic_output, write_bytes_atomic, write_text_atomic
+from studio.plugin_kit.atomic import (
+    Staged,
+    atomic_output,
+    publish_new,
+    remove_stale_temp_files,
+    stage,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
-__all__ = ["atomic_output", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["Staged", "atomic_output", "publish_new", "remove_stale_temp_files", "stage", "write_bytes_atomic",
+           "write_text_atomic"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from studio.core.data_files import file_writable, move_aside, notify
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -39,6 +41,14 @@ CREATE INDEX IF NOT EXISTS outputs_kind ON outputs(kind, id);
 """
 
 
+def _json(text: Any) -> Any:
+    """A stored JSON column; a damaged row reads as empty rather than stopping the studio."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+
+
 @dataclass(frozen=True)
 class JobRecord:
     id: str
@@ -62,15 +72,49 @@ class OutputRecord:
     created: float
 
 
+#: messages by which SQLite says the file is damaged or not ours (not "database is locked",
+#: which another studio process causes and the busy timeout waits out)
+_DAMAGED = ("not a database", "malformed", "no such column", "no such table", "readonly", "read-only",
+            "disk image", "unable to open")
+#: how long a write waits for another process holding the database (GUI + CLI scripts)
+BUSY_TIMEOUT_S = 30.0
+
+
 class History:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not any(word in str(exc).lower() for word in _DAMAGED):
+                raise
+            aside = move_aside(self.path)
+            notify(f"The history {self.path} could not be used ({exc}); it was moved to {aside.name} "
+                   "and a new, empty history was started.")
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path.exists() and not file_writable(self.path):
+            raise sqlite3.DatabaseError("the file is read-only")
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                             timeout=BUSY_TIMEOUT_S)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            # Touch both tables the way the studio will (a damaged or foreign file fails here,
+            # at start, not at the first save), and check that the file takes a write.
+            db.execute("SELECT id, plugin_id, kind, model, request, state, message, created, finished "
+                       "FROM jobs LIMIT 1").fetchall()
+            db.execute("SELECT id, job_id, kind, path, seed, parameters, created FROM outputs LIMIT 1").fetchall()
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute(f"PRAGMA user_version = {int(version)}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -97,13 +141,13 @@ class History:
         rows = self._execute(
             "SELECT id, plugin_id, kind, model, request, state, message, created FROM jobs "
             "WHERE state IN ('queued', 'running') ORDER BY created")
-        return [JobRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [JobRecord(r[0], r[1], r[2], r[3], _json(r[4]), r[5], r[6], r[7]) for r in rows]
 
     def job(self, job_id: str) -> JobRecord | None:
         rows = self._execute(
             "SELECT id, plugin_id, kind, model, request, state, message, created FROM jobs WHERE id = ?",
             (job_id,))
-        return JobRecord(*rows[0][:4], json.loads(rows[0][4]), *rows[0][5:]) if rows else None
+        return JobRecord(*rows[0][:4], _json(rows[0][4]), *rows[0][5:]) if rows else None
 
     # outputs ---------------------------------------------------------------
     def add_output(self, job_id: str, kind: str, path: Path, seed: int | None,
@@ -112,11 +156,18 @@ class History:
             cursor = self._db.execute(
                 "INSERT INTO outputs (job_id, kind, path, seed, parameters, created) VALUES (?, ?, ?, ?, ?, ?)",
                 (job_id, kind, str(path), seed, json.dumps(parameters, default=str), time.time()))
-            return int(cursor.lastrowid)
+            return int(cursor.lastrowid or 0)
+
+    def outputs_of_job(self, job_id: str) -> list[OutputRecord]:
+        """In the order they were saved."""
+        rows = self._execute(
+            "SELECT id, job_id, kind, path, seed, parameters, created FROM outputs "
+            "WHERE job_id = ? ORDER BY id", (job_id,))
+        return [OutputRecord(r[0], r[1], r[2], r[3], r[4], _json(r[5]), r[6]) for r in rows]
 
     def outputs(self, kind: str, limit: int = 500) -> list[OutputRecord]:
         """Newest first."""
         rows = self._execute(
             "SELECT id, job_id, kind, path, seed, parameters, created FROM outputs "
             "WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
-        return [OutputRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+        return [OutputRecord(r[0], r[1], r[2], r[3], r[4], _json(r[5]), r[6]) for r in rows]

@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.core.errors import describe
-from studio.core.history import History
+from studio.core.history import History, JobRecord
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log, ModelHints,
-                               ParamError, Plugin, Prewarms, Result, validate_request)
+from studio.core.hub_offline import hub_offline
+from studio.core.logs import adopt_console_handlers, with_log_hint
+from studio.core.resume import remaining_request
+from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log,
+                               ModelHints, ParamError, Plugin, Prewarms, Result, validate_request)
 from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,9 @@ class JobSpec:
     # replaces a queued older one: only the newest slider value matters.
     interactive: bool = False
     lane_key: str = ""
+    # Files the user named (``--out picture.png``): the i-th saved artifact is written exactly
+    # there (never replacing a file); artifacts beyond these get the store's numbered names.
+    targets: tuple[str, ...] = ()
 
 
 # Engine events (besides the plugin's own Progress/Preview/Partial/Log/Result) -----------
@@ -123,6 +129,7 @@ class Job:
     created: float = field(default_factory=time.time)
     cancel_token: CancelToken = field(default_factory=CancelToken)
     saved: list[Path] = field(default_factory=list)
+    saved_ids: set[int] = field(default_factory=set)  # id() of artifacts already written
     result: Result | None = None
     failure: Failed | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -329,9 +336,17 @@ class Engine:
         except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
             log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
             return
+        finally:
+            adopt_console_handlers()  # what the imports attached to the terminal goes to the log
         log.info("prewarmed plugin %s in %.2f s", plugin_id, time.perf_counter() - started)
 
     def _run(self, job: Job) -> None:
+        # Downloads off means no connection at all, for the load and the run (a LoRA, a
+        # tokenizer file fetched lazily...): the hub library's offline mode, set for this job.
+        with hub_offline(not job.spec.options.allow_download):
+            self._run_online_or_not(job)
+
+    def _run_online_or_not(self, job: Job) -> None:
         spec = job.spec
         plugin = self.registry.get(spec.plugin_id)
         self._set_state(job, JobState.LOADING, f"Loading {spec.model}")
@@ -346,6 +361,9 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self._fail(job, exc, "load")
             return
+        finally:
+            if loading:
+                adopt_console_handlers()  # libraries imported by the load may print on the terminal
         self._emit(job, ModelLoaded.of(plugin, spec.model, model))
         if spec.action == "load":
             self._finish(job, JobState.DONE, f"Loaded on {getattr(model, 'device', '?')}.")
@@ -356,10 +374,12 @@ class Engine:
         self._set_state(job, JobState.RUNNING)
         try:
             for event in drive(model, job.request, job.cancel_token):
-                if isinstance(event, Result):
+                if isinstance(event, ArtifactReady) and spec.save:
+                    self._save(job, (event.artifact,))  # kept even if the run dies later
+                elif isinstance(event, Result):
                     job.result = event
                     if spec.save:
-                        self._save(job, event)
+                        self._save(job, event.artifacts)
                 self._emit(job, event)
         except Cancelled:
             self._finish(job, JobState.CANCELLED, "Cancelled.")
@@ -371,11 +391,16 @@ class Engine:
         self._finish(job, JobState.INTERRUPTED if interrupted else JobState.DONE,
                      "Interrupted; partial result kept." if interrupted else "")
 
-    def _save(self, job: Job, result: Result) -> None:
-        for artifact in result.artifacts:
+    def _save(self, job: Job, artifacts: tuple[Artifact, ...]) -> None:
+        for artifact in artifacts:
+            if id(artifact) in job.saved_ids:
+                continue  # saved when it was ready
             # The exact source (folder, file or hub id) lets the gallery restore the model.
             artifact.parameters.setdefault("model_source", job.spec.model)
-            path = self.store.save(artifact)
+            targets = job.spec.targets
+            exact = Path(targets[len(job.saved)]) if len(job.saved) < len(targets) else None
+            path = self.store.save(artifact, exact=exact)
+            job.saved_ids.add(id(artifact))
             output_id = self.history.add_output(job.id, artifact.kind.value, path, artifact.seed,
                                                 artifact.parameters)
             job.saved.append(path)
@@ -392,8 +417,11 @@ class Engine:
 
     def _fail(self, job: Job, exc: BaseException, stage: str) -> None:
         detail = "".join(traceback.format_exception(exc))
+        # The traceback is for the log file (studio.core.logs); the user gets one sentence.
         log.error("job %s failed while %s:\n%s", job.id, stage, detail)
-        job.failure = Failed(describe(exc), stage if not isinstance(exc, ParamError) else "validate", detail)
+        expected = isinstance(exc, (ParamError, FileNotFoundError))  # the sentence says it all
+        message = describe(exc) if expected else with_log_hint(describe(exc))
+        job.failure = Failed(message, stage if not isinstance(exc, ParamError) else "validate", detail)
         self._emit(job, job.failure)
         self._finish(job, JobState.FAILED, job.failure.message)
 
@@ -402,18 +430,26 @@ class Engine:
         job.done.set()
 
     # -- crash recovery -------------------------------------------------------------------
-    def unfinished_from_last_session(self) -> list:
+    def unfinished_from_last_session(self) -> list[JobRecord]:
         """Jobs that were queued or running when the studio last stopped (not this session's)."""
         mine = {job.id for job in self.queued()} | ({self._current.id} if self._current else set())
         return [record for record in self.history.unfinished() if record.id not in mine]
 
-    def resubmit(self, record) -> Job:
+    def resubmit(self, record: JobRecord) -> Job | None:
+        """Run a job from last session again, minus the outputs it saved before it stopped
+        (image 3 of 4 killed: images 3 and 4 only).  None when nothing was missing."""
         stored = record.request
+        saved = self.history.outputs_of_job(record.id)
+        request = remaining_request(stored.get("request", {}), [o.seed for o in saved])
+        if request is None:
+            self.history.set_state(record.id, "done", f"All {len(saved)} outputs were saved before it stopped.")
+            return None
         job = self.submit(JobSpec(plugin_id=record.plugin_id, model=record.model,
-                                  request=stored.get("request", {}), mode=stored.get("mode"),
+                                  request=request, mode=stored.get("mode"),
                                   action=stored.get("action", "run")))
-        self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}.")
+        kept = f" ({len(saved)} finished output(s) kept)" if saved else ""
+        self.history.set_state(record.id, "cancelled", f"Re-queued as {job.id}{kept}.")
         return job
 
-    def discard(self, record) -> None:
+    def discard(self, record: JobRecord) -> None:
         self.history.set_state(record.id, "cancelled", "Discarded after restart.")

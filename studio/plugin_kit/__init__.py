@@ -15,9 +15,11 @@ Light (stdlib / numpy / PIL when called):
   thread, received as a generator of events (diffusers steps, transformers streamers)
 * :mod:`.seeds`      random 32-bit seeds, batch seeds, a CPU ``torch.Generator`` (torch on call)
 * :mod:`.images`     open an image the user named, or raise ``ParamError`` with a sentence
+* :mod:`.image_limits`  the largest image a user may hand in (decompression-bomb guard, Settings)
 * :mod:`.assets`     :func:`~.assets.builtin_model_folder`: where the built-in models live
 * :mod:`.warmup`     importing torch without freezing the window (``prewarm`` helpers)
-* :mod:`.atomic`     atomic file writes (temp file, fsync, rename)
+* :mod:`.atomic`     atomic file writes (temp file, fsync, rename); ``publish_new`` never replaces a
+  file; stale temp files of crashed writers removed
 * :mod:`.midi`       Standard MIDI files read / written with ``mido``: notes, tempo, key, GM programs
 * :mod:`.latent`     numpy latent-direction maths and the directions file format
 * :mod:`.shapes`     the Shapes world and its ShapeEval scorer (see there for why it is a door)

@@ -17,8 +17,18 @@ def mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+def machine_devices() -> list[str]:
+    """The device names this machine can use, "auto" first (what an error lists)."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if mps_available():
+        found.append("mps")
+    return found
+
+
 def pick_device(requested: str) -> str:
-    requested = (requested or "auto").lower()
+    requested = (requested or "auto").strip().lower()
     if requested == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -27,6 +37,8 @@ def pick_device(requested: str) -> str:
         raise RuntimeError("CUDA was requested but this torch build sees no CUDA GPU; choose 'auto' or 'cpu'.")
     if requested == "mps" and not mps_available():
         raise RuntimeError("MPS was requested but it is not available on this machine; choose 'auto' or 'cpu'.")
+    if requested not in machine_devices():  # "tpu", "cuda:7" on a one-GPU machine: not torch's list of 20
+        raise RuntimeError(f"Device {requested!r} is not one this machine has: {', '.join(machine_devices())}.")
     return requested
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 from studio.plugin_api import ParamError
 
 
@@ -18,8 +19,13 @@ def open_user_image(path: Any, label: str = "Image", convert: str = "RGB"):
     if not file.is_file():
         raise ParamError(f"{label} not found: {file}")
     try:
-        with Image.open(file) as img:
+        with image_limit(), Image.open(file) as img:
+            check_declared_size(img.size, f"{label.lower()} {file}")  # before decoding: bombs stop here
             img.load()
             return img.convert(convert)
+    except Image.DecompressionBombError as exc:
+        raise ParamError(bomb_sentence(exc, f"{label.lower()} {file}")) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, ParamError):
+            raise
         raise ParamError(f"Cannot read the {label.lower()} {file}: {exc}") from None

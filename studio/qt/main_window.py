@@ -189,15 +189,19 @@ class MainWindow(QMainWindow):
     def offer_unfinished(self) -> list:
         """Offer jobs left queued/running by the last session in the info bar (non-blocking)."""
         records = self.context.engine.unfinished_from_last_session()
+        notices = " ".join(getattr(self.context, "notices", []))  # a damaged history moved aside...
         if not records:
+            if notices:
+                self.info_bar.show_message(notices, "warning")
             return []
         first = records[0]
         prompt = str(first.request.get("request", {}).get("prompt", "")).strip()
         what = f"“{prompt[:50]}”" if prompt else f"a {first.kind} job"
         text = (f"{len(records)} job(s) did not finish last time ({what}"
                 f"{' and more' if len(records) > 1 else ''}).")
-        self.info_bar.show_message(text, "info", [("Run again", lambda: self._resubmit(records)),
-                                                  ("Discard", lambda: self._discard(records))])
+        self.info_bar.show_message(f"{notices} {text}" if notices else text, "info",
+                                   [("Run again", lambda: self._resubmit(records)),
+                                    ("Discard", lambda: self._discard(records))])
         return records
 
     def _resubmit(self, records) -> None:

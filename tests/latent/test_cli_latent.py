@@ -113,5 +113,5 @@ def test_diffusion_walk_and_pair_edit(capsys, tiny_sd_folder, tmp_path):
     assert code == 0, err
     assert (tmp_path / "e.png").is_file()
     code, _, err = cli(capsys, "latent", "edit", str(src), "--direction", "nope", "--amount", "1",
-                       "--model", str(tiny_sd_folder), "--out", str(tmp_path / "e.png"))
+                       "--model", str(tiny_sd_folder), "--out", str(tmp_path / "e2.png"))  # e.png is never replaced
     assert code == 2 and "unknown direction" in err

@@ -18,8 +18,8 @@ pytest.importorskip("diffusers")
 
 from PIL import Image  # noqa: E402
 
-from studio.plugin_api import (Cancelled, CancelToken, Kind, LoadOptions, Log, ParamError, Plugin,  # noqa: E402
-                               Preview, Progress, Result, validate_request)
+from studio.plugin_api import (ArtifactReady, Cancelled, CancelToken, Kind, LoadOptions, Log,  # noqa: E402
+                               ParamError, Plugin, Preview, Progress, Result, validate_request)
 from studio_diffusers import DiffusersPlugin, default_model_folder  # noqa: E402
 from tests.fixtures import tiny_diffusers  # noqa: E402
 
@@ -167,6 +167,10 @@ def test_batch_uses_seed_plus_index(plugin, sd):
     result = events[-1]
     assert [a.seed for a in result.artifacts] == [20, 21]
     assert [a.parameters["batch_index"] for a in result.artifacts] == [0, 1]
+    # each image is handed over as soon as it is done (the engine saves it then), before the next
+    ready = [i for i, e in enumerate(events) if isinstance(e, ArtifactReady)]
+    assert [events[i].artifact for i in ready] == list(result.artifacts)
+    assert ready[0] < next(i for i, e in enumerate(events) if isinstance(e, Progress) and e.step == 3)
     single = run_all(sd, request(plugin, seed=21, steps=2))[-1]
     assert np.array_equal(pixels(result, 1), pixels(single))
 

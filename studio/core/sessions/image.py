@@ -12,6 +12,7 @@ from typing import Any
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
 from studio.core.jobs import Job, JobSpec
+from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 from studio.core.metadata import read_png_parameters
 from studio.plugin_api import Kind, ModelChoice, Param, ParamError
 
@@ -126,9 +127,14 @@ class ImageSession:
         return Restored(values=values, model=model, mode=self.mode, ignored=ignored)
 
     def restore_from_png(self, path: str | Path) -> Restored:
+        from PIL import Image
+
         try:
-            parsed = read_png_parameters(str(path))
-        except OSError as exc:
+            with image_limit():  # a dropped decompression bomb is refused at its header
+                parsed = read_png_parameters(str(path))
+        except Image.DecompressionBombError as exc:
+            raise ParamError(bomb_sentence(exc, f"image {path}")) from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ParamError(f"Cannot read {path}: {exc}") from None
         if parsed is None:
             raise ParamError(f"{Path(path).name} has no generation parameters to restore.")

@@ -62,6 +62,36 @@ def _no_safety_kwargs(index: dict) -> dict[str, Any]:
     return {}
 
 
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (its header and size disagree), or None.
+    Reads only the header: 8 bytes of length, a JSON table of tensors with their byte ranges."""
+    import json
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "shorter than a safetensors header"
+            (length,) = struct.unpack("<Q", head)
+            if length > size - 8:
+                return f"the header says {length} bytes but the file has {size}"
+            table = json.loads(handle.read(length))
+    except (OSError, ValueError) as exc:
+        return f"unreadable header: {exc}"
+    ends = [int(v["data_offsets"][1]) for k, v in table.items() if k != "__metadata__" and isinstance(v, dict)]
+    needed = 8 + length + max(ends, default=0)
+    return f"{size} of {needed} bytes" if size < needed else None
+
+
+def _broken_safetensors(folder: Path) -> Path | None:
+    for path in sorted(folder.glob("*/*.safetensors")):
+        if _safetensors_problem(path) is not None:
+            return path
+    return None
+
+
 def _denoiser_weights(folder: Path) -> Path | None:
     for sub in ("unet", "transformer", "prior", "decoder"):
         d = folder / sub
@@ -211,12 +241,14 @@ def _cached_hub_config(repo: str) -> str | None:
 def _missing_config_message(path: Path, model_type: str, repo: str, allow_download: bool, cause: str = "") -> str:
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     label = _SINGLE_FILE_TYPES.get(model_type, (model_type, ""))[0]
-    if _hub_offline():
-        download = "or unset HF_HUB_OFFLINE and turn on 'allow download' in the load options to fetch it"
-    elif allow_download:
-        download = f"or check the network connection and try again (the download failed: {cause})"
-    else:
+    # With downloads off the studio itself sets HF_HUB_OFFLINE for the load: say "allow download"
+    # first; only a user's own HF_HUB_OFFLINE with downloads on is worth naming.
+    if not allow_download:
         download = "or turn on 'allow download' in the load options to fetch it (configuration files only)"
+    elif _hub_offline():
+        download = "or unset HF_HUB_OFFLINE to let 'allow download' fetch it"
+    else:
+        download = f"or check the network connection and try again (the download failed: {cause})"
     return (f"{path.name} looks like a {label} checkpoint; loading it needs the diffusers configuration of that "
             f"architecture ({repo} on the Hugging Face hub), which is not in the local Hugging Face cache "
             f"({_hub_cache()}). Put a diffusers config folder of the same architecture (a pipeline folder with "
@@ -297,8 +329,8 @@ def _is_hub_error(exc: BaseException) -> bool:
     return False
 
 
-def _offline_help(what: str) -> str:
-    hint = ("HF_HUB_OFFLINE is set, so nothing can be downloaded" if _hub_offline()
+def _offline_help(what: str, allow_download: bool = False) -> str:
+    hint = ("HF_HUB_OFFLINE is set, so nothing can be downloaded" if allow_download and _hub_offline()
             else "turn on 'allow download' in the load options to fetch it")
     return f"{what} is not in the local Hugging Face cache ({_hub_cache()}); {hint}, or use a local diffusers folder."
 
@@ -331,7 +363,13 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
             pipe = DiffusionPipeline.from_pretrained(
                 folder, dtype=dtype, local_files_only=True,
                 use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index))
-        except (OSError, EnvironmentError) as exc:
+        except Exception as exc:
+            broken = _broken_safetensors(folder)
+            if broken is not None:  # the weights are there but cut short or damaged
+                raise ValueError(f"{broken.relative_to(folder)} in {folder.name} is truncated or corrupt "
+                                 f"({_safetensors_problem(broken)}); copy or download it again.") from exc
+            if not isinstance(exc, OSError):
+                raise
             if not options.allow_pickle and "safetensors" in str(exc).lower():
                 raise ValueError(f"{folder.name} has only pickle (.bin) weights; turn on 'allow pickle' in "
                                  f"the load options if you trust where it came from.") from exc
@@ -351,7 +389,7 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
             if any(k in text for k in ("offline", "local_files_only", "cache", "connect", "not found", "404")):
                 raise FileNotFoundError(
                     f"Model not found: {source.location} is neither a local file or folder nor a hub model "
-                    f"available here. " + _offline_help(source.location)) from exc
+                    f"available here. " + _offline_help(source.location, options.allow_download)) from exc
             raise
         try:
             from huggingface_hub import snapshot_download

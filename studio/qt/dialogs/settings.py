@@ -75,6 +75,15 @@ class SettingsDialog(QDialog):
                                  "(a quicker first Generate)", models)
         self.prewarm.setChecked(settings.prewarm)
         form.addRow("", self.prewarm)
+        self.max_image = QDoubleSpinBox(models)
+        self.max_image.setRange(1.0, 10_000.0)
+        self.max_image.setDecimals(0)
+        self.max_image.setSuffix(" megapixels")
+        self.max_image.setValue(round(settings.max_image_pixels / 1e6))
+        self.max_image.setToolTip("Images you open (init images, masks, images to edit) larger than this are "
+                                  "refused before they are decoded: a small file can declare a huge image "
+                                  "(a decompression bomb). Raise it for very large scans you trust.")
+        form.addRow("Largest image", self.max_image)
         layout.addWidget(models)
 
         memory = QGroupBox("Low memory", self)
@@ -119,6 +128,7 @@ class SettingsDialog(QDialog):
         s.allow_pickle = self.allow_pickle.isChecked()
         s.trust_remote_code = self.trust_remote_code.isChecked()
         s.prewarm = self.prewarm.isChecked()
+        s.max_image_pixels = int(self.max_image.value() * 1_000_000)
         s.attention_slicing = self.attention_slicing.isChecked()
         s.vae_tiling = self.vae_tiling.isChecked()
         s.cpu_offload = self.cpu_offload.isChecked()
