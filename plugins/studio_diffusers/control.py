@@ -54,8 +54,25 @@ def _number(entry: dict, key: str, default: float, low: float, high: float, inde
     return number
 
 
-def parse(entries: Any) -> list[ControlInput]:
-    """Checked control inputs, or ParamError with a sentence naming the input and the problem."""
+BUILTIN = "shapes-controlnet-scribble"  # the scribble ControlNet trained for the built-in shapes-sd
+
+
+def builtin_for(source: str) -> Path | None:
+    """The built-in ControlNet when ``source`` is the built-in Shapes model and the ControlNet ships."""
+    from studio.plugin_kit.assets import builtin_model_folder
+
+    base = builtin_model_folder("shapes-sd")
+    folder = builtin_model_folder(BUILTIN)
+    try:
+        same = Path(source).resolve() == base.resolve()
+    except OSError:
+        return None
+    return folder if same and (folder / "config.json").is_file() else None
+
+
+def parse(entries: Any, default_model: Path | None = None) -> list[ControlInput]:
+    """Checked control inputs, or ParamError with a sentence naming the input and the problem.
+    ``default_model`` serves inputs that name no model (the built-in ControlNet for the built-in model)."""
     inputs = []
     for index, entry in enumerate(entries or ()):
         if not isinstance(entry, dict):
@@ -66,9 +83,9 @@ def parse(entries: Any) -> list[ControlInput]:
                              f"{', '.join(preprocess.KINDS)}.")
         if not entry.get("image"):
             raise ParamError(f"Control input {index + 1} needs an image.")
-        if not entry.get("model"):
+        if not entry.get("model") and default_model is None:
             raise ParamError(f"Control input {index + 1} needs a control model (a ControlNet folder or file).")
-        model = Path(str(entry["model"])).expanduser()
+        model = Path(str(entry["model"])).expanduser() if entry.get("model") else default_model
         if not model.exists():
             raise ParamError(f"Control input {index + 1}: control model not found: {model}")
         start = _number(entry, "start", 0.0, 0.0, 1.0, index)

@@ -298,7 +298,7 @@ class DiffusersModel:
             inpaint = inpaint_options.prepare(request, (width, height), int(request.get("seed") or 0))
             init, mask = inpaint.init, inpaint.mask
         loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
-        controls = control.parse(request.get("controls"))
+        controls = control.parse(request.get("controls"), control.builtin_for(self.source))
         control_maps = control.control_maps(controls, (width, height)) if controls else []
         image_prompts, adapter = image_prompt.parse(request.get("image_prompts"), request.get("image_prompt_model"),
                                                     self.options.allow_pickle)

@@ -102,13 +102,14 @@ def request_values(args: argparse.Namespace, mode: str, names: set[str]) -> dict
 
 def _control_entry(index: int, raw: dict[str, Any]) -> dict[str, Any]:
     number = index + 1
-    if "model" not in raw:
-        raise UsageError(f"--control {raw['kind']}:{raw['image']} needs a --control-model after it")
     if not Path(raw["image"]).expanduser().is_file():
         raise UsageError(f"control image {number} not found: {raw['image']}")
-    if not Path(raw["model"]).expanduser().exists():
+    if "model" in raw and not Path(raw["model"]).expanduser().exists():
         raise UsageError(f"control model {number} not found: {raw['model']}")
-    entry: dict[str, Any] = {"kind": raw["kind"], "image": raw["image"], "model": raw["model"]}
+    # without --control-model the plugin uses the built-in ControlNet on the built-in model, or says why not
+    entry: dict[str, Any] = {"kind": raw["kind"], "image": raw["image"]}
+    if "model" in raw:
+        entry["model"] = raw["model"]
     if "weight" in raw:
         if not is_number(raw["weight"]):
             raise UsageError(f"--control-weight wants a number (got {raw['weight']!r})")

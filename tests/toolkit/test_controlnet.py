@@ -134,3 +134,7 @@ def test_cli_control(tmp_path, built):
     bad = subprocess.run(args[:-4] + ["--control-weight", "0.5"], capture_output=True, text=True, timeout=300,
                          env=env)
     assert bad.returncode == 2 and "--control-weight" in bad.stderr
+    no_model = subprocess.run(args[:9] + ["--control", f"scribble:{built['sketch']}"], capture_output=True, text=True,
+                              timeout=300, env=env)
+    assert no_model.returncode == 2 and "needs a control model" in no_model.stderr
+    assert "Traceback" not in no_model.stderr

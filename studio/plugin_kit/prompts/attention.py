@@ -15,6 +15,7 @@ embeds exactly like ``a b c``.
 from __future__ import annotations
 
 import re
+from typing import Any
 from dataclasses import dataclass
 
 #: what ``(`` and ``[`` multiply by (A1111's constant)
@@ -50,7 +51,7 @@ class Fragment:
 
 def parse(prompt: str) -> list[Fragment]:
     """``prompt`` -> fragments in order; a BREAK is ``Fragment("BREAK", -1.0)``."""
-    pieces: list[list] = []  # [text, weight] (mutable while brackets close)
+    pieces: list[list[Any]] = []  # [text, weight] (mutable while brackets close)
     round_open: list[int] = []
     square_open: list[int] = []
 
@@ -86,7 +87,7 @@ def parse(prompt: str) -> list[Fragment]:
     return _merge(pieces)
 
 
-def _merge(pieces: list[list]) -> list[Fragment]:
+def _merge(pieces: list[list[Any]]) -> list[Fragment]:
     out: list[Fragment] = []
     for text, weight in pieces:
         if text == BREAK and weight == BREAK_WEIGHT:

@@ -78,7 +78,8 @@ class ControlRow(QWidget):
         self.kind.setCurrentText(str(entry.get("kind", "scribble")))
         self.image = _PathField("control image (your sketch, photo or map)", IMAGES, False, self)
         self.image.edit.setText(str(entry.get("image", "")))
-        self.model = _PathField("ControlNet folder or .safetensors", "ControlNet (*.safetensors)", True, self)
+        self.model = _PathField("ControlNet folder or .safetensors (empty: the built-in one, Shapes SD only)",
+                                "ControlNet (*.safetensors)", True, self)
         self.model.edit.setText(str(entry.get("model", "")))
         self.weight = _spin(0.0, 2.0, float(entry.get("weight", 1.0)), 0.05, "Weight (0 = no effect)", self)
         self.start = _spin(0.0, 1.0, float(entry.get("start", 0.0)), 0.05, "Acts from this fraction of the steps", self)
