@@ -42,8 +42,8 @@ def _case(name: str, work: Path) -> dict:
 
     start = time.perf_counter()
     if name.startswith("upscale"):
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
         from studio.plugin_kit.upscale import models
         from tests.fixtures import tiny_upscalers
@@ -96,8 +96,8 @@ def controlnet(repeats: int, steps: int) -> None:
     torch.set_num_threads(1)
     from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
 
-    from studio.core.jobs import JobSpec
     from studio.core.context import StudioContext
+    from studio.core.jobs import JobSpec
     from studio.core.registry import Registry
     from studio.core.settings import Settings
     from studio_diffusers import DiffusersPlugin, default_model_folder
@@ -135,8 +135,9 @@ def controlnet(repeats: int, steps: int) -> None:
                                                 controlnet=raw_cn, safety_checker=None, feature_extractor=None,
                                                 requires_safety_checker=False)
         raw.set_progress_bar_config(disable=True)
-        from studio.plugin_kit.control import preprocess
         from PIL import Image
+
+        from studio.plugin_kit.control import preprocess
 
         control_map = preprocess.process("scribble", Image.open(sketch).convert("RGB"), (64, 64))
 

@@ -246,7 +246,7 @@ def stage_train(args, run: Path) -> None:
         step += 1
         decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for p, q in zip(cn.parameters(), ema.parameters()):
+            for p, q in zip(cn.parameters(), ema.parameters(), strict=True):
                 q.mul_(decay).add_(p.detach(), alpha=1 - decay)
         avg = loss.item() if avg is None else 0.95 * avg + 0.05 * loss.item()
         seconds = start_seconds + time.time() - t0

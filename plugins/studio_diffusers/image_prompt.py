@@ -88,11 +88,11 @@ class ImagePromptState:
             from transformers import CLIPVisionModelWithProjection
 
             # the PIL image processor: the default one wants torchvision, absent beside this torch build
-            CLIPImageProcessor = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
+            processor_class = getattr(transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor)
             folder = encoder_folder(adapter)
             self._encoder = CLIPVisionModelWithProjection.from_pretrained(str(folder)).to(device=device, dtype=dtype)
-            self._processor = (CLIPImageProcessor.from_pretrained(str(folder))
-                               if (folder / "preprocessor_config.json").is_file() else CLIPImageProcessor())
+            self._processor = (processor_class.from_pretrained(str(folder))
+                               if (folder / "preprocessor_config.json").is_file() else processor_class())
             pipe.register_modules(image_encoder=self._encoder, feature_extractor=self._processor)
             pipe.load_ip_adapter(str(adapter.parent), subfolder="", weight_name=adapter.name,
                                  image_encoder_folder=None)

@@ -33,11 +33,10 @@ from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 
-from . import schedulers
+from . import control, image_prompt, inpaint_options, schedulers
+from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb
-from . import control, image_prompt, inpaint_options
-from . import hires as hires_fix
 from .prompting import Prompter
 
 MODES = ("txt2img", "img2img", "inpaint")

@@ -14,7 +14,6 @@ from studio.plugin_api import ParamError
 from studio.plugin_kit.paths import wildcards_folder
 from studio.plugin_kit.prompts import attention, dynamic
 
-
 EMBED_KEYS = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
 
 

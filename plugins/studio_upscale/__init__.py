@@ -11,8 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from studio.plugin_api import (API_VERSION, Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions,
-                               ModelChoice, Param, ParamError, ParamType, Progress, Result)
+from studio.plugin_api import (
+    API_VERSION,
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    ModelChoice,
+    Param,
+    ParamError,
+    ParamType,
+    Progress,
+    Result,
+)
 from studio.plugin_kit.paths import studio_home
 from studio.plugin_kit.upscale import files, lanczos
 

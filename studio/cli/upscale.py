@@ -2,14 +2,13 @@
 
 ``--model`` is an upscaler file (ESRGAN-family .safetensors, or .pth with --allow-pickle) or
 ``lanczos`` (the default: no model).  The result goes to the output folder with its metadata (the
-source image's A1111 parameters plus ``Postprocess upscale by`` / ``Postprocess upscaler``), and
-to ``--out`` as well when given (never over an existing file).
+source image's A1111 parameters plus ``Postprocess upscale by`` / ``Postprocess upscaler``), or to
+``--out`` (a new file, or a folder) as ``studio image`` does.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,9 @@ def add_parser(sub: Any) -> None:
     up.add_argument("--scale", type=float, default=None, help="how many times larger (default: the model's own "
                                                                 "factor; 2 for Lanczos)")
     up.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default 128)")
-    up.add_argument("--out", help="also write the result to this file (must not exist)")
+    up.add_argument("--out", help="FILE.png (never replaced) or an output folder (default: the studio's)")
     up.add_argument("--allow-pickle", action="store_true", help="allow .pth/.pt/.ckpt pickle files (unsafe)")
     up.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
-
-
-def _copy_new(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` atomically, refusing to replace a file that exists meanwhile."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.write_bytes(source.read_bytes())
-    try:
-        os.link(temp, target)  # fails if target exists: no second process can overwrite it
-    except FileExistsError:
-        raise UsageError(f"--out {target} appeared while upscaling; not overwritten "
-                         f"(the result is in {source})") from None
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
 
+    from studio.core.out_paths import plan_out
+
     check_image(args.image, "image")
-    out = Path(args.out).expanduser() if args.out else None
-    if out is not None and out.exists():
-        raise UsageError(f"--out {out} exists; choose a new file name")
+    out = plan_out(args.out) if args.out else None  # a new FILE.png, or a folder; never over a file
     if args.model.lower() != "lanczos":
         from studio.plugin_kit.upscale.files import UpscalerFileError, check
 
@@ -60,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         except UpscalerFileError as exc:
             raise UsageError(str(exc)) from None
     settings = Settings.load()
+    if out is not None and out.folder is not None:
+        settings.output_dir = str(out.folder)
     if args.allow_pickle:
         settings.allow_pickle = True
     if args.device:
@@ -77,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             request["scale"] = args.scale
         try:
             job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=args.model, mode="upscale",
-                                                request=request, options=context.load_options()))
+                                                request=request, options=context.load_options(),
+                                                targets=tuple(str(f) for f in out.files) if out else ()))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
@@ -88,9 +76,6 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         for path in job.saved:
             print(path)
-        if ok and out is not None and job.saved:
-            _copy_new(Path(job.saved[0]), out)
-            print(out)
         return EXIT_OK if ok else EXIT_FAILED
     finally:
         context.close()

@@ -11,14 +11,13 @@ import math
 import os
 import re
 import shutil
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from studio.core.atomic import write_text_atomic
-from studio.plugin_kit.paths import studio_home
 from studio.core.data_files import fallback_data_folder, file_writable, folder_writable, move_aside, notify
+from studio.plugin_kit.paths import studio_home
 
 
 def ensure_writable_home() -> Path:

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from studio.plugin_api import CancelToken, LoadOptions, Log, ParamError, Preview, Progress, Result  # noqa: E402
+from studio.plugin_api import CancelToken, LoadOptions, ParamError, Preview, Progress, Result  # noqa: E402
 from studio_diffusers import DiffusersPlugin  # noqa: E402
 from studio_diffusers.prompting import Prompter  # noqa: E402
 from tests.fixtures import tiny_diffusers, tiny_upscalers  # noqa: E402
@@ -52,7 +52,8 @@ def run(model, **request):
 def test_hires_doubles_the_size_and_records_a1111_fields(sd, upscaler, tmp_path):
     extra = {}
     if upscaler == "Model":
-        extra["hires_model"] = str(tiny_upscalers.save_safetensors(tiny_upscalers.rrdb_state(), tmp_path / "x4.safetensors"))
+        x4 = tiny_upscalers.save_safetensors(tiny_upscalers.rrdb_state(), tmp_path / "x4.safetensors")
+        extra["hires_model"] = str(x4)
     events = run(sd, prompt="a red cat", hires_scale=2.0, hires_strength=0.5, hires_steps=6,
                  hires_upscaler=upscaler, **extra)
     artifact = events[-1].artifacts[0]

@@ -140,7 +140,7 @@ def test_cli_upscale_writes_result_with_metadata_and_refuses_pickle(tmp_path, st
     assert meta["prompt"] == "a red circle" and meta["seed"] == 3
     assert meta["postprocess_upscale_by"] == 2.0 and meta["postprocess_upscaler"] == "4x"
     again = _cli(tmp_path, str(source), "--out", str(out))
-    assert again.returncode == 2 and "exists" in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr
     pth = tiny_upscalers.save_pickle(state, tmp_path / "4x.pth")
     refused = _cli(tmp_path, str(source), "--model", str(pth))
     assert refused.returncode == 2 and "pickle" in refused.stderr and "Traceback" not in refused.stderr

@@ -79,7 +79,7 @@ def _encode_chunks(encoders: list[tuple[Any, Any]], chunks: list[Chunks], sdxl: 
     for index in range(count):
         hidden_parts = []
         weight_row: list[float] = []
-        for (tokenizer, encoder), chunked in zip(encoders, chunks):
+        for (tokenizer, encoder), chunked in zip(encoders, chunks, strict=True):
             ids = chunked.ids[index] if index < len(chunked.ids) else []
             weights = chunked.weights[index] if index < len(chunked.weights) else []
             full, full_weights = _framed(tokenizer, ids, weights)

@@ -15,8 +15,8 @@ embeds exactly like ``a b c``.
 from __future__ import annotations
 
 import re
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 #: what ``(`` and ``[`` multiply by (A1111's constant)
 ROUND = 1.1
