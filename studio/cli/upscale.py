@@ -9,7 +9,6 @@ source image's A1111 parameters plus ``Postprocess upscale by`` / ``Postprocess 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from studio.cli.common import EXIT_FAILED, EXIT_OK, ProgressBar, UsageError, check_image, wait
@@ -30,10 +29,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.jobs import JobSpec
+    from studio.core.out_paths import plan_out
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
-
-    from studio.core.out_paths import plan_out
 
     check_image(args.image, "image")
     out = plan_out(args.out) if args.out else None  # a new FILE.png, or a folder; never over a file
