@@ -88,6 +88,20 @@ def test_interrupt_in_the_second_pass_keeps_a_big_partial(sd):
     assert result.interrupted and result.artifacts[0].image.size == (128, 128)
 
 
+def test_interrupt_in_the_first_pass_keeps_the_native_partial(sd):
+    cancel = CancelToken()
+    events = []
+    request = {"mode": "txt2img", "seed": 3, "steps": 4, "size": (64, 64), "prompt": "x", "hires_scale": 2.0,
+               "hires_upscaler": "Latent", "preview_every": 0}
+    for event in sd.run(request, cancel):
+        events.append(event)
+        if isinstance(event, Progress) and event.step == 2:
+            cancel.interrupt()
+    result = events[-1]
+    image = result.artifacts[0].image  # the first pass's latents, decoded: no second pass ran
+    assert result.interrupted and image.size == (64, 64) and np.asarray(image).std() > 0
+
+
 def test_hires_refuses_settings_that_cannot_work(sd, tmp_path):
     with pytest.raises(ParamError, match="runs no second pass"):
         run(sd, prompt="x", hires_scale=2.0, hires_strength=0.1, hires_steps=4)
