@@ -66,7 +66,8 @@ def bench_slider(args, tmp: Path) -> None:
     context = StudioContext.create(Settings(), registry)
     bridge = EngineBridge(context.engine)
     panel = LatentPanel(context, bridge)
-    panel.model_combo.setEditText(folder)
+    bridge.feed(panel.session)
+    panel.model_picker.combo.setEditText(folder)
     panel.resize(1300, 900)
     shown: list[float] = []
     panel.previewShown.connect(shown.append)
@@ -92,7 +93,7 @@ def bench_slider(args, tmp: Path) -> None:
         n = len(shown)
         tick = time.perf_counter()
         row.slider.setValue(40 + (i * 37) % 120)
-        pump_until(lambda: len(shown) > n)
+        pump_until(lambda n=n: len(shown) > n)
         lat.append((shown[-1] - tick) * 1000)
     print(f"single tick -> preview on screen: median {statistics.median(lat):.1f} ms, p95 {pct(lat, 0.95):.1f} ms, "
           f"max {max(lat):.1f} ms over {len(lat)} ticks")
@@ -114,7 +115,7 @@ def bench_slider(args, tmp: Path) -> None:
                abs(panel.session.amounts.get(row.view.name, 0) - want) < 1e-9 and not panel._timer.isActive()
                and context.engine.current is None and not context.engine.queued())
     drawn = len(shown) - n0
-    gaps = [(b - a) * 1000 for a, b in zip(shown[n0:-1], shown[n0 + 1:])]
+    gaps = [(b - a) * 1000 for a, b in zip(shown[n0:-1], shown[n0 + 1:], strict=True)]
     print(f"60 Hz drag (60 ticks, 1 s): {drawn} previews drawn; newest tick -> its preview "
           f"{(shown[-1] - last_tick) * 1000:.1f} ms after the drag ended; "
           f"median gap between previews {statistics.median(gaps) if gaps else 0:.1f} ms")
@@ -125,7 +126,6 @@ def bench_slider(args, tmp: Path) -> None:
 
 
 def bench_walk(args, tmp: Path) -> None:
-    import numpy as np
 
     from studio.plugin_api import CancelToken, LoadOptions, validate_request
     from studio_latent import DiffusionLatentPlugin

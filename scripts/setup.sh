@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything Studio needs on a fresh machine: system libraries (when we can install
 # them), a virtual environment in .venv, the project and its first-party plugins.
-# Usage: scripts/setup.sh [--test]     (--test adds pytest and pytest-qt)
+# Usage: scripts/setup.sh [--test]     (--test adds pytest, pytest-qt, ruff, mypy and import-linter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -56,7 +56,7 @@ def _shipped_directions(raw: dict[str, np.ndarray], meta: dict, dim: int) -> lis
             cos = vectors.cosine(raw[b], raw[name])
             scale = cos / upl if abs(cos) > 0.05 else 1.0 / upl
             out.append(dirfile.Direction(name=b, vector=raw[b], kind="boundary",
-                                         label=f"{FACTOR_LABELS.get(name, name)} (raw normal)", scale=scale,
+                                         label=f"{FACTOR_LABELS.get(name, name)} (unadjusted)", scale=scale,
                                          range=rng, units=units,
                                          notes="InterFaceGAN boundary / regression normal, unconditioned"))
     if "pca" in raw:

@@ -51,8 +51,8 @@ def check_image(path: str | None, what: str) -> None:
         return
     from PIL import Image
 
-    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
     from studio.plugin_api import ParamError
+    from studio.plugin_kit.image_limits import bomb_sentence, check_declared_size, image_limit
 
     try:
         with image_limit():
@@ -128,6 +128,11 @@ class ProgressBar:
         elif now - self.last_print > 1.0 or event.step == event.total:
             print(f"step {self.clock.describe()}", file=sys.stderr)
             self.last_print = now
+
+    def note(self, text: str) -> None:
+        """A line on stderr that does not break the bar (the bar redraws below it)."""
+        sys.stderr.write(("\r\033[K" if self.tty else "") + text + "\n")
+        sys.stderr.flush()
 
     def close(self) -> None:
         if self.tty:

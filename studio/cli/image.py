@@ -44,11 +44,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec
+    from studio.core.out_paths import plan_out
+    from studio.core.sessions.image import ImageSession
     from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
-
-    from studio.core.out_paths import plan_out
 
     settings = Settings.load()
     out = plan_out(args.out, args.batch) if args.out else None  # before any generation
@@ -68,39 +67,55 @@ def run(args: argparse.Namespace) -> int:
 
     context = StudioContext.create(settings)
     try:
-        plugins = context.registry.plugins(Kind.IMAGE)
-        if not plugins:
+        if not context.registry.plugins(Kind.IMAGE):
             failures = "; ".join(f"{e.name}: {e.error}" for e in context.registry.failures())
             raise UsageError("no image plugin is available" + (f" ({failures})" if failures else ""))
-        plugin = context.registry.get(args.plugin) if args.plugin else plugins[0]
-        request = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed,
-                   "batch_count": args.batch}
+        try:
+            session = ImageSession(context, args.plugin)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        # The request is built by the same session the Image panel uses: the flags are the
+        # user's values; what they leave out comes from the plugin, then from the model.
+        given: dict[str, Any] = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed,
+                                 "batch_count": args.batch}
         for key, value in (("steps", args.steps), ("cfg_scale", args.cfg), ("size", args.size),
                            ("scheduler", args.scheduler), ("init_image", args.init_image),
                            ("strength", args.strength), ("mask_image", args.mask)):
             if value is not None:
-                request[key] = value
+                given[key] = value
         if args.lora:
-            request["loras"] = parse_loras(args.lora)
-        request.update(image_toolkit.request_values(args, mode, {p.name for p in plugin.parameters()}))
-        request["preview_every"] = 0  # nobody sees previews on a terminal
-        names = {p.name for p in plugin.parameters()}
-        request = {k: v for k, v in request.items() if k in names}
-        model = checked_request_and_model(plugin, request, mode, args.model)
-        # Values the user did not give come from the model where it says what suits it
-        # (the built-in shapes model draws 64x64, not the plugin-wide 512x512).
-        given = {"size": args.size, "steps": args.steps, "cfg_scale": args.cfg}
-        for key, value in next((dict(m.defaults) for m in plugin.models() if m.source == model), {}).items():
-            if key in names and given.get(key) is None:
-                request[key] = value
+            given["loras"] = parse_loras(args.lora)
+        given["preview_every"] = 0  # nobody sees previews on a terminal
+        names = {p.name for p in session.parameters()}
+        given.update(image_toolkit.request_values(args, mode, names))  # --hires, --control, --image-prompt
+        session.set_values({k: v for k, v in given.items() if k in names})
+        overrides: dict[str, Any] = {}
         try:
-            job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
-                                                options=context.load_options(),
-                                                targets=tuple(str(f) for f in out.files) if out else ()))
+            if session.modes():
+                session.set_mode(mode)
+            else:
+                overrides["mode"] = mode
+        except ParamError as exc:
+            raise UsageError(str(exc)) from None
+        assert session.plugin is not None
+        # Bad values are the user's to fix whatever the model; then the model (the given one,
+        # else the built-in default), whose own defaults fill what the flags left out.
+        model = checked_request_and_model(session.plugin, session.request_values(), mode, args.model)
+        session.set_model(model)
+        try:
+            if out is not None:  # --out FILE.png: exactly these files, never replacing one
+                overrides["targets"] = tuple(str(f) for f in out.files)
+            job = session.submit(session.job_spec(**overrides))
         except ParamError as exc:
             raise UsageError(str(exc)) from None
         bar = ProgressBar()
         context.engine.subscribe(lambda j, e: bar.update(e) if j is job and isinstance(e, Progress) else None)
+        # The session hears the job's events as the panel's would (here on the worker thread; the
+        # main thread only waits).  What it warns about — a setting this model ignores, a sampler it
+        # replaced — goes to stderr, as the panel shows it in its message bar.
+        session.message.connect(lambda level, text: bar.note(f"studio: warning: {text}") if level == "warning"
+                                else None)
+        context.engine.subscribe(session.handle)
         try:
             ok = wait(context, job)
         finally:

@@ -85,24 +85,32 @@ def _latent_plugin_for(args, registry):
     return plugin, model
 
 
-def _latent_job(context, plugin, model, mode: str, request: dict):
-    from studio.core.jobs import JobSpec
-    from studio.plugin_api import ParamError, validate_request
+def _run_job(session, submit):
+    """Queue a job through ``session`` (its one request-building path), wait, hand its events to
+    the session as the panel's bridge would, and return its Result (None when it failed)."""
+    from studio.plugin_api import ParamError
 
+    events: list = []
+    unsubscribe = session.context.engine.subscribe(lambda job, event: events.append((job, event)))
     try:
-        validate_request(plugin.parameters(), request, mode)
-        job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
-                                            options=context.load_options(), save=False))
-    except ParamError as exc:
-        raise UsageError(str(exc)) from None
-    return job.result if wait(context, job) else None
+        try:
+            job = submit()
+        except ParamError as exc:
+            raise UsageError(str(exc)) from None
+        ok = wait(session.context, job)
+    finally:
+        unsubscribe()
+    for owner, event in events:
+        session.handle(owner, event)
+    return job.result if ok else None
 
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
-    from studio.core.settings import Settings
-
     from studio.core.out_paths import IMAGE_SUFFIXES, WALK_SUFFIXES, plan_out
+    from studio.core.sessions.latent import LatentSession, WalkSpec
+    from studio.core.settings import Settings
+    from studio.plugin_api import ParamError
 
     out = None
     if args.latent_command == "walk":
@@ -121,86 +129,51 @@ def run(args: argparse.Namespace) -> int:
     context = StudioContext.create(settings)
     try:
         plugin, model = _latent_plugin_for(args, context.registry)
-        diffusion = "diffusion" in plugin.id
-        files = [str(Path(f).resolve()) for f in args.directions]
+        # The same session the Latent panel uses builds every request below.
+        session = LatentSession(context, plugin.id)
+        session.set_model(model)
+        session.direction_files = [str(Path(f).resolve()) for f in args.directions]
+        diffusion = session.is_diffusion
         if args.latent_command == "directions":
-            result = _latent_job(context, plugin, model, "info", {"direction_files": files})
-            if result is None:
+            if _run_job(session, session.load_info) is None:
                 return EXIT_FAILED
-            entries = result.info.get("directions", [])
-            for e in entries:
-                lo, hi = e.get("range", (-3, 3))
-                units = e.get("units", "")
-                print(f"{e['name']:<22} {e.get('kind', ''):<11} [{lo:g}, {hi:g}] {units:<28} {e.get('label', '')}")
+            for d in session.directions:
+                lo, hi = d.range
+                print(f"{d.name:<22} {d.kind:<11} [{lo:g}, {hi:g}] {d.units:<28} {d.label}")
             if diffusion:
                 print("(prompt pairs work too: --direction 'red->blue')")
-            elif not entries:
+            elif not session.directions:
                 print("no directions")
             return EXIT_OK
         if args.latent_command == "walk":
-            request: dict = {"frames": args.frames, "direction_files": files} if not diffusion else \
-                {"frames": args.frames}
-            if diffusion:
-                if args.walk_from is None and args.seed_from is None:
-                    raise UsageError("give --from PROMPT and/or --seed-from N")
-                request.update(prompt=args.walk_from or "", prompt_to=args.walk_to or args.walk_from or "",
-                               seed=args.seed_from if args.seed_from is not None else 0)
-                if args.seed_to is not None:
-                    request["seed_to"] = args.seed_to
-                if args.steps is not None:
-                    request["steps"] = args.steps
-                if args.cfg is not None:
-                    request["cfg_scale"] = args.cfg
-            else:
-                for side, image, seed in (("from", args.walk_from, args.seed_from), ("to", args.walk_to, args.seed_to)):
-                    if image:
-                        check_image(image, f"--{side} image")
-                        request[f"{side}_image"] = image
-                    elif seed is not None:
-                        request[f"{side}_seed"] = seed
-                    else:
-                        raise UsageError(f"give --{side} IMAGE or --seed-{side} N")
-            result = _latent_job(context, plugin, model, "walk", request)
-            if result is None:
-                return EXIT_FAILED
-            from studio.core.latent import media
-
-            frames = [a.image for a in result.artifacts]
-            try:
-                paths = media.export(frames, args.out, args.fps)
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise UsageError(str(exc)) from None
-            s = result.info.get("smoothness", {})
-            print(paths[0] if len(paths) == 1 else Path(args.out))
-            print(f"{len(frames)} frames; largest step {s.get('max_step', 0):.2f} = {s.get('jump_ratio', 1):.2f}x "
-                  f"the mean", file=sys.stderr)
-            return EXIT_OK
+            return _walk(args, session, WalkSpec)
         # edit
-        request = {"image": str(Path(args.image).resolve()), "direction_files": files}
+        session.use_image(str(Path(args.image).resolve()))
         if diffusion:
-            request.update(prompt=args.prompt)
-            if args.steps is not None:
-                request["steps"] = args.steps
-            if "->" in args.direction:
-                a, b = (s.strip() for s in args.direction.split("->", 1))
-                if not a or not b:
-                    raise UsageError(f"a prompt pair looks like FROM->TO (got {args.direction!r})")
-                request["pairs"] = [[a, b, args.amount]]
-            else:
-                request["edits"] = [[args.direction, args.amount]]
-        else:
-            request.update(edits=[[args.direction, args.amount]], keep=list(args.keep))
-        if "edits" in request:  # unknown names: one line, before any encoding
-            info = _latent_job(context, plugin, model, "info", {"direction_files": files})
-            if info is None:
+            given = {"prompt": args.prompt} | ({"steps": args.steps} if args.steps is not None else {})
+            session.set_values(given)
+        pair = "->" in args.direction and diffusion
+        if pair:
+            a, b = (s.strip() for s in args.direction.split("->", 1))
+            if not a or not b:
+                raise UsageError(f"a prompt pair looks like FROM->TO (got {args.direction!r})")
+            session.set_pair(a, b, args.amount)
+        else:  # unknown names: one line, before any encoding
+            if _run_job(session, session.load_info) is None:
                 return EXIT_FAILED
-            known = [e["name"] for e in info.info.get("directions", [])]
+            known = [d.name for d in session.directions]
             for name in [args.direction, *args.keep]:
                 if name not in known:
                     shown = ", ".join(known[:24]) + (" ..." if len(known) > 24 else "")
                     raise UsageError(f"unknown direction {name!r}; this model has: {shown or 'none'}"
                                      + (" (or use a prompt pair FROM->TO)" if diffusion else ""))
-        result = _latent_job(context, plugin, model, "edit", request)
+            try:
+                session.set_amount(args.direction, args.amount)
+            except ParamError as exc:
+                raise UsageError(str(exc)) from None
+            for name in args.keep:
+                session.set_keep(name, True)
+        result = _run_job(session, session.edit)
         if result is None:
             return EXIT_FAILED
         from studio.core.store import OutputStore
@@ -213,3 +186,39 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         context.close()
+
+
+def _walk(args: argparse.Namespace, session, walk_spec) -> int:
+    from studio.plugin_api import ParamError
+
+    if session.is_diffusion:
+        if args.walk_from is None and args.seed_from is None:
+            raise UsageError("give --from PROMPT and/or --seed-from N")
+        given = {"prompt": args.walk_from or ""}
+        given.update({k: v for k, v in (("steps", args.steps), ("cfg_scale", args.cfg)) if v is not None})
+        session.set_values(given)
+        spec = walk_spec(frames=args.frames, from_prompt=args.walk_from or "", to_prompt=args.walk_to or "",
+                         from_seed=args.seed_from if args.seed_from is not None else 0, to_seed=args.seed_to)
+    else:
+        spec = walk_spec(frames=args.frames)
+        for side, image, seed in (("from", args.walk_from, args.seed_from), ("to", args.walk_to, args.seed_to)):
+            if image:
+                check_image(image, f"--{side} image")
+                setattr(spec, f"{side}_image", image)
+            elif seed is not None:
+                setattr(spec, f"{side}_seed", seed)
+            else:
+                raise UsageError(f"give --{side} IMAGE or --seed-{side} N")
+    result = _run_job(session, lambda: session.walk(spec))
+    if result is None:
+        return EXIT_FAILED
+    frames = session.state.walk_frames
+    try:
+        paths = session.walk_export(args.out, args.fps)
+    except ParamError as exc:  # the file the user asked for cannot be written
+        raise UsageError(str(exc)) from None
+    s = session.state.walk_smoothness
+    print(paths[0] if len(paths) == 1 else Path(args.out))
+    print(f"{len(frames)} frames; largest step {s.get('max_step', 0):.2f} = {s.get('jump_ratio', 1):.2f}x "
+          f"the mean", file=sys.stderr)
+    return EXIT_OK

@@ -1,4 +1,4 @@
-"""`studio text PROMPT ...`: stream generated text to stdout."""
+"""`studio text PROMPT ...`: stream generated text to stdout, through the Text panel's session."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from studio.cli.common import (
     checked_request_and_model,
     wait,
 )
+
+SAMPLING_FLAGS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty")
 
 
 def add_parser(sub: Any) -> None:
@@ -34,11 +36,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Stream generated text to stdout; statistics go to stderr."""
+    """Stream generated text to stdout; statistics go to stderr.  The request is built by the
+    Text panel's own session (the same request-building path as the GUI), fed on this thread."""
     from studio.core.context import StudioContext
-    from studio.core.jobs import JobSpec
+    from studio.core.sessions.inbox import EventInbox
+    from studio.core.sessions.text import TextSession
     from studio.core.settings import Settings
-    from studio.plugin_api import Kind, ParamError, Partial
+    from studio.plugin_api import Kind, ParamError
 
     if args.system and not args.chat:
         raise UsageError("--system needs --chat")
@@ -54,41 +58,70 @@ def run(args: argparse.Namespace) -> int:
         if not plugins:
             failures = "; ".join(f"{e.name}: {e.error}" for e in context.registry.failures())
             raise UsageError("no text plugin is available" + (f" ({failures})" if failures else ""))
-        plugin = context.registry.get(args.plugin) if args.plugin else plugins[0]
-        request: dict = {"seed": args.seed}
-        if args.chat:
-            request.update(messages=[{"role": "user", "content": args.prompt}], system=args.system)
-        else:
-            request["prompt"] = args.prompt
-        for key in ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty"):
-            value = getattr(args, key)
-            if value is not None:
-                request[key] = value
-        model = checked_request_and_model(plugin, request, mode, args.model)
+        if args.plugin:
+            try:
+                wanted = context.registry.get(args.plugin)
+            except LookupError as exc:
+                raise UsageError(str(exc)) from None
+            if wanted.kind is not Kind.TEXT:
+                raise UsageError(f"plugin {args.plugin} does not write text")
+        session = TextSession(context, args.plugin or plugins[0].id, autosave=False)
+        plugin = plugins[0] if session.plugin is None else session.plugin
+        values = {key: getattr(args, key) for key in SAMPLING_FLAGS if getattr(args, key) is not None}
+        values["seed"] = args.seed
         try:
-            job = context.engine.submit(JobSpec(plugin_id=plugin.id, model=model, mode=mode, request=request,
-                                                options=context.load_options(), save=False))
+            session.set_mode(mode)
+            session.set_values({k: v for k, v in values.items() if k in session.values})
         except ParamError as exc:
             raise UsageError(str(exc)) from None
-
-        def on_event(j, event) -> None:
-            if j is job and isinstance(event, Partial):
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
-
-        context.engine.subscribe(on_event)
-        if not wait(context, job, keep_partial_on_ctrl_c=True):  # Ctrl-C keeps what was written
+        ignored = [f"--{k.replace('_', '-')}" for k in values if k not in session.values]
+        if ignored:
+            print(f"studio: note: {', '.join(ignored)} do not apply to {plugin.id}; ignored", file=sys.stderr)
+        session.set_system(args.system)
+        model = checked_request_and_model(plugin, session.request_values(), mode, args.model)
+        session.set_model(model)
+        session.streamed.connect(_write)
+        session.message.connect(_note)
+        inbox = EventInbox(context.engine, session)
+        try:
+            job = session.send(args.prompt) if args.chat else _continue(session, args.prompt)
+        except ParamError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            while not inbox.run_until(job, 0.2):
+                pass
+        except KeyboardInterrupt:  # Ctrl-C keeps what was written
+            session.stop()
+            inbox.run_until(job, 30)
+            raise
+        finally:
+            inbox.close()
+        if not wait(context, job):  # already finished: this turns a failure into exit 1 / 2
             return EXIT_FAILED
         sys.stdout.write("\n")
         sys.stdout.flush()
-        info = dict(job.result.info) if job.result else {}
+        info = session.last_info
         ttft = info.get("time_to_first_token")
         print(f"tokens {info.get('tokens', 0)}  prompt {info.get('prompt_tokens', 0)}  "
               f"{info.get('tokens_per_second', 0):.1f} tok/s  first token "
               f"{(ttft if ttft is not None else 0):.3f} s  stop: {info.get('stop_reason', '?')}  "
               f"seed {info.get('seed')}", file=sys.stderr)
-        if info.get("trimmed"):
-            print(f"note: {info['trimmed']}", file=sys.stderr)
         return EXIT_OK
     finally:
         context.close()
+
+
+def _continue(session: Any, document: str) -> Any:
+    session.set_document(document)
+    return session.send("")
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _note(level: str, text: str) -> None:
+    """Warnings (a trimmed prompt, a lowered limit) go to stderr; failures are wait()'s to report."""
+    if level == "warning":
+        print(f"studio: note: {text}", file=sys.stderr)

@@ -4,6 +4,14 @@ Panels, the CLI and tests all go through :class:`Engine`.  ``submit`` validates 
 boundary (a bad request raises :class:`ParamError` at once and never reaches the queue);
 everything after that reaches listeners as events, on the worker thread.  Results are
 written to disk and indexed before the ``Saved`` event announces them.
+
+Besides runs and loads, two small *utility* jobs keep every touch of a loaded model on the
+worker thread: :meth:`Engine.call` runs a short function against a model that is already
+loaded (count tokens, render a chat template) and answers with an :class:`Answered` event,
+and :meth:`Engine.unload` frees a model (:class:`Unloaded`).  They share the one lane (a call
+waits for the running job), are not written to the history (nothing to offer again after a
+crash), and a call is interactive: it goes ahead of queued runs, and a newer call with the
+same ``lane_key`` replaces a queued older one.
 """
 
 from __future__ import annotations
@@ -15,24 +23,39 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from studio.core.errors import describe
 from studio.core.history import History, JobRecord
+from studio.core.hub_offline import hub_offline
+from studio.core.logs import adopt_console_handlers, with_log_hint
 from studio.core.native_memory import reuse_freed_memory_on_threads
 from studio.core.registry import Registry
 from studio.core.residency import Residency
+from studio.core.resume import remaining_request
 from studio.core.runner import drive
 from studio.core.store import OutputStore
-from studio.core.hub_offline import hub_offline
-from studio.core.logs import adopt_console_handlers, with_log_hint
-from studio.core.resume import remaining_request
-from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Kind, LoadedModel, LoadOptions, Log,
-                               ModelHints, ParamError, Plugin, Prewarms, Result, validate_request)
+from studio.plugin_api import (
+    Artifact,
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadedModel,
+    LoadOptions,
+    Log,
+    ModelHints,
+    ParamError,
+    Plugin,
+    Prewarms,
+    Result,
+    validate_request,
+)
 from studio.plugin_kit.warmup import paused_gc, responsive_gil
 
 log = logging.getLogger(__name__)
@@ -60,12 +83,23 @@ class JobSpec:
     mode: str | None = None
     options: LoadOptions = LoadOptions()
     save: bool = True  # write artifacts to the output store
-    action: str = "run"  # run | load (load the model only)
+    #: run | load (load the model only) | call (run ``call`` on the loaded model, see
+    #: Engine.call) | unload (free every loaded copy of ``model``, see Engine.unload)
+    action: str = "run"
     # Interactive work (a slider preview) goes ahead of queued jobs; it still waits for the
     # running one, since there is one lane.  A newer interactive job from the same ``lane_key``
     # replaces a queued older one: only the newest slider value matters.
     interactive: bool = False
     lane_key: str = ""
+    #: action "call": the function run on the worker thread against the loaded model
+    call: Callable[[LoadedModel], Any] | None = None
+    #: a short description for queue views ("count tokens"); utility jobs only
+    label: str = ""
+
+    @property
+    def utility(self) -> bool:
+        """A call or unload: short bookkeeping on a model, not a generation (kept out of the history)."""
+        return self.action in ("call", "unload")
     # Files the user named (``--out picture.png``): the i-th saved artifact is written exactly
     # there (never replacing a file); artifacts beyond these get the store's numbered names.
     targets: tuple[str, ...] = ()
@@ -98,7 +132,7 @@ class ModelLoaded:
     modes: list[str] = field(default_factory=list)  # the run modes this model supports
 
     @classmethod
-    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> "ModelLoaded":
+    def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> ModelLoaded:
         """What ``model`` says about itself (:class:`ModelHints`); a model without hints
         supports every mode of its plugin.  API 1.0 documented ``defaults`` and ``choices``
         as optional attributes of a loaded model, so those are still read on their own."""
@@ -111,9 +145,26 @@ class ModelLoaded:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """A call job's answer.  ``loaded`` is False when the model was not loaded, in which case
+    nothing ran and ``value`` is None (a call never loads a model)."""
+
+    value: Any
+    loaded: bool = True
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    """An unload job freed ``count`` loaded copies of ``source`` (0: it was not loaded)."""
+
+    source: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Failed:
     message: str  # one sentence for the user
-    stage: str  # validate | load | run
+    stage: str  # validate | load | run | call
     detail: str = ""  # traceback, for the log
 
 
@@ -131,6 +182,7 @@ class Job:
     saved: list[Path] = field(default_factory=list)
     saved_ids: set[int] = field(default_factory=set)  # id() of artifacts already written
     result: Result | None = None
+    answer: Any = None  # a call job's value (also sent as an Answered event)
     failure: Failed | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -183,14 +235,19 @@ class Engine:
             raise ParamError(str(exc)) from None
         if not spec.model:
             raise ParamError("Choose a model first.")
+        if spec.action not in ("run", "load", "call", "unload"):
+            raise ParamError(f"Unknown job action {spec.action!r}.")
+        if spec.action == "call" and not callable(spec.call):
+            raise ParamError("A call job needs a function to call.")
         modes = list(plugin.modes()) if hasattr(plugin, "modes") else []
         if spec.mode is not None and modes and spec.mode not in modes:
             raise ParamError(f"Mode must be one of: {', '.join(modes)} (got {spec.mode!r}).")
-        request = {} if spec.action == "load" else validate_request(plugin.parameters(), spec.request, spec.mode)
+        request = {} if spec.action != "run" else validate_request(plugin.parameters(), spec.request, spec.mode)
         job = Job(id=uuid.uuid4().hex[:12], number=next(self._numbers), spec=spec, kind=plugin.kind,
                   request=request)
-        self.history.add_job(job.id, spec.plugin_id, plugin.kind.value, spec.model,
-                             {"mode": spec.mode, "request": spec.request, "action": spec.action})
+        if not spec.utility:  # bookkeeping jobs are not work to offer again after a crash
+            self.history.add_job(job.id, spec.plugin_id, plugin.kind.value, spec.model,
+                                 {"mode": spec.mode, "request": spec.request, "action": spec.action})
         superseded: list[Job] = []
         with self._cond:
             if spec.interactive:
@@ -207,6 +264,22 @@ class Engine:
             self._finish(old, JobState.CANCELLED, "Superseded by a newer request.")
         self._emit(job, StateChanged(JobState.QUEUED))
         return job
+
+    def call(self, plugin_id: str, model: str, function: Callable[[LoadedModel], Any], *,
+             lane_key: str = "", label: str = "") -> Job:
+        """Run ``function(loaded_model)`` on the worker thread, if ``model`` is loaded for
+        ``plugin_id`` (with any load options; a call never loads).  The answer arrives as an
+        :class:`Answered` event and in ``job.answer`` once ``job.wait()`` returns; an exception
+        in ``function`` is a ``Failed`` event (stage "call").  Interactive: it goes ahead of
+        queued runs, and a newer call with the same ``lane_key`` supersedes a queued older one."""
+        return self.submit(JobSpec(plugin_id=plugin_id, model=model, action="call", call=function,
+                                   interactive=True, lane_key=lane_key, save=False, label=label))
+
+    def unload(self, plugin_id: str, model: str) -> Job:
+        """Free every loaded copy of ``model`` on the worker thread, in queue order (after the
+        jobs already queued, which may still use it).  Ends with an :class:`Unloaded` event."""
+        return self.submit(JobSpec(plugin_id=plugin_id, model=model, action="unload", save=False,
+                                   label=f"unload {model}"))
 
     def cancel(self, job_id: str) -> bool:
         """Drop a queued job, or stop the running one without keeping anything."""
@@ -348,6 +421,9 @@ class Engine:
 
     def _run_online_or_not(self, job: Job) -> None:
         spec = job.spec
+        if spec.utility:
+            self._utility(job)
+            return
         plugin = self.registry.get(spec.plugin_id)
         self._set_state(job, JobState.LOADING, f"Loading {spec.model}")
         loading = not self.residency.has(plugin, spec.model, spec.options)
@@ -391,6 +467,29 @@ class Engine:
         self._finish(job, JobState.INTERRUPTED if interrupted else JobState.DONE,
                      "Interrupted; partial result kept." if interrupted else "")
 
+    def _utility(self, job: Job) -> None:
+        """A call or an unload (worker thread only, like every touch of a model)."""
+        spec = job.spec
+        self._set_state(job, JobState.RUNNING, spec.label)
+        try:
+            if spec.action == "unload":
+                count = self.residency.unload_source(spec.plugin_id, spec.model)
+                self._emit(job, Unloaded(spec.model, count))
+                self._finish(job, JobState.DONE, "Unloaded." if count else "It was not loaded.")
+                return
+            model = self.residency.find(spec.plugin_id, spec.model)
+            if model is None:
+                self._emit(job, Answered(None, loaded=False))
+                self._finish(job, JobState.DONE, "The model is not loaded.")
+                return
+            assert spec.call is not None  # submit refuses a call without a function
+            job.answer = spec.call(model)
+        except Exception as exc:  # noqa: BLE001 - reported as a Failed event, like a run
+            self._fail(job, exc, "call")
+            return
+        self._emit(job, Answered(job.answer))
+        self._finish(job, JobState.DONE, "")
+
     def _save(self, job: Job, artifacts: tuple[Artifact, ...]) -> None:
         for artifact in artifacts:
             if id(artifact) in job.saved_ids:
@@ -408,7 +507,9 @@ class Engine:
 
     def _set_state(self, job: Job, state: JobState, message: str = "") -> None:
         job.state, job.message = state, message
-        if self._stopping and state is JobState.CANCELLED:
+        if job.spec.utility:
+            pass  # not in the history (see submit)
+        elif self._stopping and state is JobState.CANCELLED:
             # Stopped because the studio is closing: keep it "queued" so it is offered next time.
             self.history.set_state(job.id, "queued", "Stopped when the studio closed.")
         else:

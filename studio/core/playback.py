@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
-StreamFactory = Callable[[int, int, int, Callable], Any]
+AudioCallback = Callable[[Any, int, Any, Any], None]  # (outdata, frames, time_info, status)
+StreamFactory = Callable[[int, int, int, AudioCallback], Any]
 
 
-def sounddevice_stream_factory(samplerate: int, channels: int, blocksize: int, callback: Callable):
+def sounddevice_stream_factory(samplerate: int, channels: int, blocksize: int, callback: AudioCallback) -> Any:
     """The real thing.  Raises RuntimeError with a plain sentence when it cannot play."""
     try:
         import sounddevice as sd  # loads PortAudio
@@ -59,8 +61,8 @@ class Player:
         self.open_ended = False  # more audio is coming (streaming)
         self.playing = False
         self.underruns = 0
-        self._stream = None
-        self._stream_rate = None
+        self._stream: Any = None  # the factory's stream, opened on first play / probe
+        self._stream_rate: int | None = None
         self.status = "ready"
         self.available = True
         self.on_finished: Callable[[], None] | None = None
@@ -185,7 +187,7 @@ class Player:
         return self.status
 
     # -- audio thread ---------------------------------------------------------------------
-    def _callback(self, outdata, frames, time_info, status) -> None:
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         """Fill ``outdata`` (frames, 2).  Runs on PortAudio's thread: copy, nothing else."""
         finished = False
         with self._lock:

@@ -43,13 +43,14 @@ def _instantiate(name: str, target: str, factory: Callable[[], object]) -> Plugi
     entry = PluginEntry(name=name, target=target)
     try:
         plugin = factory()
-        for attribute in ("id", "label", "kind", "parameters", "models", "load"):
-            if not hasattr(plugin, attribute):
-                raise TypeError(f"it has no '{attribute}'; see studio/plugin_api.py for the contract")
         problem = api_compatible(getattr(plugin, "api_version", None))
         if problem:
             raise TypeError(problem)
-        entry.plugin = plugin  # type: ignore[assignment]
+        if not isinstance(plugin, Plugin):
+            missing = next(a for a in ("id", "label", "kind", "api_version", "parameters", "modes", "models", "load")
+                           if not hasattr(plugin, a))
+            raise TypeError(f"it has no '{missing}'; see studio/plugin_api.py for the contract")
+        entry.plugin = plugin
     except Exception as exc:  # noqa: BLE001 - any plugin failure becomes data
         entry.error = f"{type(exc).__name__}: {exc}"
         entry.detail = traceback.format_exc()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported only when a generator is made
+    import torch
 
 SEED_LIMIT = 2**32
 
@@ -18,7 +22,7 @@ def batch_seeds(seed: int, count: int) -> list[int]:
     return [(seed + i) % SEED_LIMIT for i in range(count)]
 
 
-def cpu_generator(seed: int):
+def cpu_generator(seed: int) -> torch.Generator:
     """A CPU torch.Generator: the same noise for a seed on every device."""
     import torch
 

@@ -22,14 +22,16 @@ def load_vector_vae(folder: str | Path, device: str = "cpu") -> tuple[Any, dict[
     """The vector-latent VAE in ``folder`` (eval mode) and its direction tensors (imports torch)."""
     from studio.shapes import vector_vae
 
-    return vector_vae.load_vector_vae(folder, device=device)
+    loaded: tuple[Any, dict[str, Any]] = vector_vae.load_vector_vae(folder, device=device)
+    return loaded
 
 
 def load_directions_meta(folder: str | Path) -> dict[str, Any]:
     """``directions.json`` beside a vector VAE ({} when there is none)."""
     from studio.shapes import vector_vae
 
-    return vector_vae.load_directions_meta(folder)
+    meta: dict[str, Any] = vector_vae.load_directions_meta(folder)
+    return meta
 
 
 __all__ = ["world", "captions", "scorer", "suite", "load_vector_vae", "load_directions_meta"]

@@ -130,7 +130,8 @@ def _check_params(params: Sequence[object], modes: Sequence[str], problems: list
             problems.append(f"{where}: the name must be an identifier")
         if p.name in RESERVED_KEYS:
             problems.append(f"{where}: {p.name!r} is a reserved request key (the engine sets it); rename it")
-        if not isinstance(p.type, ParamType):
+        declared: object = p.type  # a third-party plugin may put anything here
+        if not isinstance(declared, ParamType):
             problems.append(f"{where}: type must be a ParamType")
             continue
         if p.type is ParamType.CHOICE and not p.choices:
@@ -292,7 +293,8 @@ def _check_run(plugin: Plugin, model: LoadedModel, params: Sequence[Param], requ
             problems.append(f"Progress({event.step}, {event.total}) is out of range")
             break
     for artifact in report.result.artifacts:
-        if not isinstance(artifact.kind, Kind):
+        kind: object = artifact.kind  # a third-party plugin may put anything here
+        if not isinstance(kind, Kind):
             problems.append("every Artifact needs a Kind")
 
 

@@ -36,7 +36,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def responsive_gil(interval: float = 0.001) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def _libc_dlopen():
+def _libc_dlopen() -> Callable[[bytes, int], int | None] | None:
     if sys.platform == "win32":
         return None
     import ctypes

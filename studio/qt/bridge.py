@@ -13,7 +13,8 @@ the UI never works through a backlog of stale images.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
@@ -88,6 +89,11 @@ class EngineBridge(QObject):
             if self._closed:
                 return
             self._dispatch(job, event)
+
+    def feed(self, session: Any) -> None:
+        """Hand every event to ``session.handle(job, event)`` on the GUI thread (a panel's
+        :class:`~studio.core.sessions.base.PanelSession`; it ignores jobs that are not its own)."""
+        self.event.connect(session.handle)
 
     def flush(self) -> None:
         """Deliver whatever is pending right now (GUI thread only)."""

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.jobs import JobState
 from studio.core.settings import studio_home
@@ -15,13 +14,13 @@ from studio.plugin_api import ParamError
 from studio.qt.bridge import EngineBridge
 from studio.qt.dialogs.plugins import PluginsDialog
 from studio.qt.dialogs.settings import SettingsDialog
+from studio.qt.imaging import IMAGE_FILTER
+from studio.qt.import_hook import lighten_pyside_import_hook
 from studio.qt.panels.image import ImagePanel
 from studio.qt.panels.latent import LatentPanel
 from studio.qt.panels.music import MusicPanel
 from studio.qt.panels.text import TextPanel
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.imaging import IMAGE_FILTER
-from studio.qt.import_hook import lighten_pyside_import_hook
 
 
 def device_name(device: str | None) -> str:
@@ -63,6 +62,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.music_panel, "Music")
         self.latent_panel = LatentPanel(context, self.bridge, self.tabs)
         self.tabs.addTab(self.latent_panel, "Latent")
+        # Engine events reach these panels' sessions on the GUI thread; the views redraw from them.
+        for session in self.sessions():
+            self.bridge.feed(session)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -133,9 +135,14 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.image_panel)
             self.image_panel.restore_png(path)
 
+    def sessions(self) -> tuple:
+        """Every panel's session (each is fed the engine's events and may adopt a re-run)."""
+        return (self.image_panel.session, self.text_panel.session, self.music_panel.session,
+                self.latent_panel.session)
+
     def use_as_image_prompt(self, text: str) -> None:
         """The Text panel's "Use as image prompt": fill the Image panel's prompt and show it."""
-        self.image_panel.form.set_values({"prompt": text})
+        self.image_panel.session.set_value("prompt", text)
         self.tabs.setCurrentWidget(self.image_panel)
         self.statusBar().showMessage("Prompt sent to the Image panel.", 4000)
 
@@ -208,10 +215,14 @@ class MainWindow(QMainWindow):
         problems = []
         for record in records:
             try:
-                self.context.engine.resubmit(record)
+                job = self.context.engine.resubmit(record)
             except (ParamError, LookupError) as exc:
                 self.context.engine.discard(record)
                 problems.append(str(exc))
+                continue
+            for session in self.sessions():
+                if session.kind is job.kind:  # its panel shows the re-run and its results
+                    session.adopt(job)
         if problems:
             self.info_bar.show_message("Could not run again: " + " ".join(problems), "warning")
         else:

@@ -60,3 +60,32 @@ def test_image_uses_the_models_own_size_and_prints_the_path(tmp_path):
         assert image.size == tuple(choices[0].defaults["size"])
     assert read_png_parameters(path)["seed"] == 5
     assert "Loading pipeline components" not in done.stderr, "library progress bars leak into the terminal"
+
+
+def test_image_warnings_about_ignored_settings_reach_stderr(tmp_path, monkeypatch, capsys):
+    """A setting the model ignores is said on stderr (the panel shows the same in its message bar)."""
+    from studio.core.registry import Registry
+    from studio.plugin_api import Log
+    from tests.fixtures.toy_image_plugin import ToyImagePlugin, ToyModel
+
+    class IgnoringModel(ToyModel):
+        def run(self, request, cancel):
+            yield Log("this toy ignores: negative_prompt", "warning")
+            yield from super().run(request, cancel)
+
+    class IgnoringPlugin(ToyImagePlugin):
+        def load(self, source, options, progress):
+            return IgnoringModel(source, 0.0, None)
+
+    def registry():
+        found = Registry()
+        found.add("toy", IgnoringPlugin)
+        return found
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(Registry, "discover", classmethod(lambda cls: registry()))
+    code = main(["image", "a square", "--negative", "blurry", "--seed", "3", "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "studio: warning: this toy ignores: negative_prompt" in captured.err
+    assert captured.out.strip().endswith(".png")

@@ -81,3 +81,20 @@ def test_bad_values_are_refused_at_submit(session):
     with pytest.raises(ParamError, match="at least 1"):
         session.submit(session.job_spec())
     assert session.active_job is None
+
+
+def test_switching_plugin_resets_values_and_unknown_ones_are_one_sentence(session):
+    from studio.core.registry import Registry
+
+    second = ToyImagePlugin()
+    second.id = "toy2"
+    registry: Registry = session.context.registry
+    registry.add("toy2", lambda: second)
+    session.set_value("steps", 9)
+    seen: list[str] = []
+    session.changed.connect(seen.append)
+    session.set_plugin("toy2")
+    assert session.plugin is second and seen == ["plugin"]
+    assert session.values["steps"] == 4 and not session.touched
+    with pytest.raises(ParamError, match="No plugin 'nope'"):
+        session.set_plugin("nope")

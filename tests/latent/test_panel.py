@@ -33,10 +33,11 @@ def make_panel(qtbot, one_thread):
         context = StudioContext.create(Settings(), registry)
         bridge = EngineBridge(context.engine)
         panel = LatentPanel(context, bridge)
+        bridge.feed(panel.session)  # what the main window wires
         made.append((panel, bridge, context))
         if plugin_id != panel.session.plugin.id:
             panel.plugin_combo.setCurrentIndex(panel.plugin_combo.findData(plugin_id))
-        panel.model_combo.setEditText(model)
+        panel.model_picker.combo.setEditText(model)
         panel.resize(1300, 900)
         qtbot.addWidget(panel)
         with qtbot.waitSignal(panel.jobFinished, timeout=WAIT):
@@ -132,7 +133,7 @@ def test_quality_table_and_fitted_direction(qtbot, make_panel, tiny_vae_folder):
         panel.measure_quality(bases=1, sweep=3)
     assert panel.quality_table.rowCount() == len(panel.session.state.quality) > 0
     with qtbot.waitSignal(panel.jobFinished, timeout=WAIT, check_params_cb=lambda p: p == "fit"):
-        panel._run(lambda: panel.session.fit("boundary", "learned-triangle", factor="triangle", count=48))
+        panel.session.fit("boundary", "learned-triangle", factor="triangle", count=48)
     qtbot.waitUntil(lambda: any(n.endswith("learned-triangle") for n in panel.sliders.rows), timeout=WAIT)
 
 
@@ -140,7 +141,7 @@ def test_bad_input_shows_a_message_not_a_crash(qtbot, make_panel, tiny_vae_folde
     panel = make_panel(str(tiny_vae_folder))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    with qtbot.waitSignal(panel.jobFinished, timeout=WAIT):
+    with qtbot.waitSignal(panel.jobFinished, timeout=WAIT, check_params_cb=lambda purpose: purpose == "encode"):
         panel.encode_image(str(bad))
     assert "Cannot read" in panel.message.text()
 
@@ -148,7 +149,7 @@ def test_bad_input_shows_a_message_not_a_crash(qtbot, make_panel, tiny_vae_folde
 def test_diffusion_pair_slider_and_walk(qtbot, make_panel, tiny_sd_folder):
     panel = make_panel(str(tiny_sd_folder), plugin_id="latent-diffusion")
     assert panel.diffusion_box.isVisibleTo(panel) and not panel.quality_box.isVisibleTo(panel)
-    panel.steps_spin.setValue(2)
+    panel.form.editor("steps").setValue(2)
     qtbot.waitUntil(lambda: panel.session.state.preview is not None, timeout=WAIT)
     before = np.asarray(panel.session.state.preview).copy()
     with qtbot.waitSignal(panel.previewShown, timeout=WAIT):

@@ -63,3 +63,35 @@ def test_folder_without_a_model(tmp_path, capsys):
 def test_midi_with_musicgen_is_refused(tiny_musicgen, tmp_path, capsys):
     assert main(["music", "x", "--model", str(tiny_musicgen), "--midi", str(tmp_path / "x.mid")]) == 2
     assert "symbolic" in capsys.readouterr().err
+
+
+def test_plugin_choice_follows_capabilities_not_ids(tmp_path, tiny_musicgen):
+    """Renamed plugins are chosen the same way: by what they declare and what the model is."""
+    from studio.cli.common import UsageError
+    from studio.cli.music import choose_plugin
+    from studio.core.context import StudioContext
+    from studio.core.registry import Registry
+    from studio.core.settings import Settings
+    from studio_music import EMBEDDED, ChoralePlugin
+    from studio_musicgen import MusicGenPlugin
+
+    class Symbolic(ChoralePlugin):
+        id = "my-symbolic"
+
+    class Audio(MusicGenPlugin):
+        id = "my-audio"
+
+    registry = Registry()
+    registry.add("a", Audio)  # registered first: order alone must not decide
+    registry.add("s", Symbolic)
+    context = StudioContext.create(Settings(output_dir=str(tmp_path / "out")), registry)
+    try:
+        assert choose_plugin(context, None, None).id == "my-symbolic"  # its model is on disk
+        assert choose_plugin(context, str(EMBEDDED), None).id == "my-symbolic"
+        assert choose_plugin(context, str(tiny_musicgen), None).id == "my-audio"  # a transformers folder
+        assert choose_plugin(context, "someone/some-musicgen", None).id == "my-audio"  # a hub id
+        assert choose_plugin(context, None, "my-audio").id == "my-audio"
+        with pytest.raises(UsageError, match="No plugin 'nope'"):
+            choose_plugin(context, None, "nope")
+    finally:
+        context.close()

@@ -37,6 +37,7 @@ def make_panel(qtbot, tmp_path):
         context = StudioContext.create(Settings(output_dir=str(tmp_path / "out")), registry)
         bridge = EngineBridge(context.engine)
         panel = MusicPanel(context, bridge, player=Player(factory))
+        bridge.feed(panel.session)  # as the main window wires it
         qtbot.addWidget(panel)
         made.append((context, bridge, panel))
         return panel
@@ -53,17 +54,29 @@ def generate_and_wait(qtbot, panel, timeout=60000):
     panel.bridge.preview.connect(lambda job, event: previews.append(event))
     with qtbot.waitSignal(panel.bridge.saved, timeout=timeout):
         panel.generate_button.click()
-    qtbot.waitUntil(lambda: panel.session.job.state.finished, timeout=timeout)
+    qtbot.waitUntil(lambda: panel.session.last_job.state.finished, timeout=timeout)
     return previews
+
+
+def test_the_prefilled_prompt_shows_in_the_controls(make_panel, fake_audio):
+    """#14: "a chorale in G major, organ" fills key, scale and instrument before any edit."""
+    panel = make_panel(fake_audio)
+    prompt = panel.prompt.toPlainText()
+    assert prompt == panel.session.values["prompt"] and prompt.strip()
+    said = panel.session.plugin.understand_prompt(prompt)
+    assert said
+    for name, value in said.items():
+        assert panel.form.editor(name).value() == value, name
+    assert panel.understood.text().startswith("Understood:")
 
 
 def test_prompt_fills_the_controls(make_panel, fake_audio):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("a slow chorale in D minor, organ")
-    assert panel.fields["key"].value() == "D"
-    assert panel.fields["scale"].value() == "minor"
-    assert panel.fields["tempo"].value() == 60.0
-    assert panel.fields["instrument"].value() == "organ"
+    assert panel.form.editor("key").value() == "D"
+    assert panel.form.editor("scale").value() == "minor"
+    assert panel.form.editor("tempo").value() == 60.0
+    assert panel.form.editor("instrument").value() == "organ"
     assert "D minor" in panel.understood.text() and "tempo 60" in panel.understood.text()
     assert panel.session.values["key"] == "D"
 
@@ -71,10 +84,8 @@ def test_prompt_fills_the_controls(make_panel, fake_audio):
 def test_generate_preview_history_export(make_panel, fake_audio, qtbot, tmp_path):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("a chorale in G major, strings")
-    panel.fields["seconds"].set_value(4.0)
-    panel.fields["seed"].set_value(12)
-    panel._field_changed("seconds")
-    panel._field_changed("seed")
+    panel.form.editor("seconds").set_value(4.0)
+    panel.form.editor("seed").set_value(12)
     previews = generate_and_wait(qtbot, panel)
     assert previews and all(isinstance(p, Preview) for p in previews)
     # Playback started from the first streamed chunk, through the (fake) output stream.
@@ -101,8 +112,7 @@ def test_generate_preview_history_export(make_panel, fake_audio, qtbot, tmp_path
 def test_history_survives_a_restart(make_panel, fake_audio, qtbot):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("in E minor")
-    panel.fields["seconds"].set_value(2.0)
-    panel._field_changed("seconds")
+    panel.form.editor("seconds").set_value(2.0)
     generate_and_wait(qtbot, panel)
     panel.close()
     again = make_panel(fake_audio)
@@ -110,7 +120,7 @@ def test_history_survives_a_restart(make_panel, fake_audio, qtbot):
     again.history.setCurrentRow(0)
     assert again.waveform.frames > 0 and again.piano_roll.notes
     again.restore_selected()
-    assert again.session.values["key"] == "E" and again.fields["scale"].value() == "minor"
+    assert again.session.values["key"] == "E" and again.form.editor("scale").value() == "minor"
 
 
 def test_without_portaudio_the_panel_says_so_and_still_works(make_panel, qtbot, tmp_path):
@@ -118,8 +128,7 @@ def test_without_portaudio_the_panel_says_so_and_still_works(make_panel, qtbot, 
     assert "PortAudio not available" in panel.audio_status.text()
     assert "export still work" in panel.audio_status.text()
     panel.prompt.setPlainText("in C major")
-    panel.fields["seconds"].set_value(2.0)
-    panel._field_changed("seconds")
+    panel.form.editor("seconds").set_value(2.0)
     generate_and_wait(qtbot, panel)
     assert panel.history.count() == 1 and panel.waveform.frames > 0
     panel.toggle_play()  # does nothing harmful
@@ -130,14 +139,13 @@ def test_without_portaudio_the_panel_says_so_and_still_works(make_panel, qtbot, 
 def test_cancel_button(make_panel, fake_audio, qtbot):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("in C major")
-    panel.fields["seconds"].set_value(180.0)
-    panel._field_changed("seconds")
+    panel.form.editor("seconds").set_value(180.0)
     with qtbot.waitSignal(panel.bridge.progress, timeout=30000):
         panel.generate_button.click()
     assert panel.cancel_button.isEnabled()
     panel.cancel_button.click()
-    qtbot.waitUntil(lambda: panel.session.job.state.finished, timeout=10000)
-    assert panel.session.job.state.value == "cancelled" and panel.history.count() == 0
+    qtbot.waitUntil(lambda: panel.session.last_job.state.finished, timeout=10000)
+    assert panel.session.last_job.state.value == "cancelled" and panel.history.count() == 0
     assert not panel.cancel_button.isEnabled()
 
 
@@ -145,16 +153,15 @@ def test_switching_to_musicgen_rebuilds_the_form(make_panel, fake_audio):
     panel = make_panel(fake_audio)
     index = panel.plugin_box.findData("musicgen")
     panel.plugin_box.setCurrentIndex(index)
-    assert "guidance" in panel.fields and "key" not in panel.fields
+    assert panel.form.has("guidance") and not panel.form.has("key")
 
 
 def test_prompt_edits_keep_only_what_is_said_and_the_users_choices(make_panel, fake_audio):
     panel = make_panel(fake_audio)
     panel.prompt.setPlainText("a slow chorale in D minor, organ")
-    panel.fields["instrument"].set_value("piano")  # the user's own choice
-    panel._field_changed("instrument")
+    panel.form.editor("instrument").set_value("piano")  # the user's own choice
     panel.prompt.setPlainText("a chorale in G")
-    assert panel.fields["key"].value() == "G"
-    assert panel.fields["scale"].value() == "auto"  # no longer said: back to auto
-    assert panel.fields["tempo"].value() is None
-    assert panel.fields["instrument"].value() == "piano"  # kept
+    assert panel.form.editor("key").value() == "G"
+    assert panel.form.editor("scale").value() == "auto"  # no longer said: back to auto
+    assert panel.form.editor("tempo").value() is None
+    assert panel.form.editor("instrument").value() == "piano"  # kept

@@ -26,18 +26,18 @@ def test_items_arrive_in_order_and_the_result_comes_back():
 
 
 def test_the_calls_exception_is_raised_on_the_consumer_after_earlier_items():
-    class Boom(Exception):
+    class BoomError(Exception):
         pass
 
     stream: ThreadStream[int] = ThreadStream()
 
     def call():
         stream.emit(1)
-        raise Boom("bad")
+        raise BoomError("bad")
 
     stream.start(call)
     got = []
-    with pytest.raises(Boom, match="bad"):
+    with pytest.raises(BoomError, match="bad"):
         for item in stream:
             got.append(item)
     assert got == [1]

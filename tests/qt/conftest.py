@@ -92,6 +92,7 @@ def make_panel(qtbot, make_context):
         context = make_context(**kwargs)
         bridge = EngineBridge(context.engine)
         panel = ImagePanel(context, bridge)
+        bridge.feed(panel.session)  # what the main window wires
         panel.resize(1200, 800)
         qtbot.addWidget(panel)
         panel.show()

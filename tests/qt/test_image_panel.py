@@ -100,7 +100,7 @@ def test_generate_never_blocks_the_ui(make_panel, qtbot, tiny_plugin):
     ticks = []
     timer_start = time.perf_counter()
     qtbot.waitUntil(lambda: ticks.append(time.perf_counter()) or job.done.is_set(), timeout=TIMEOUT)
-    gaps = [b - a for a, b in zip([timer_start, *ticks], ticks)]
+    gaps = [b - a for a, b in zip([timer_start, *ticks], ticks, strict=False)]
     assert max(gaps) < 0.5, f"event loop stalled for {max(gaps):.2f}s"
     wait_finished(qtbot, panel, job)
 
@@ -185,7 +185,7 @@ def test_param_error_shows_message_and_queues_nothing(make_panel, qtbot, tiny_pl
 
     # no model
     panel.set_mode("txt2img")
-    panel.model_combo.setEditText("")
+    panel.model_picker.combo.setEditText("")
     assert click_generate(qtbot, panel) is None
     assert "Choose a model" in panel.message.text()
     assert engine.queued() == [] and tiny_plugin.runs == []
@@ -200,7 +200,7 @@ def test_steps_out_of_range_cannot_be_entered(make_panel):
 
 def test_load_failure_is_shown_in_the_panel(make_panel, qtbot):
     panel = make_panel()
-    panel.model_combo.setEditText("missing-model")
+    panel.model_picker.combo.setEditText("missing-model")
     with qtbot.waitSignal(panel.bridge.failed, timeout=TIMEOUT):
         job = click_generate(qtbot, panel)
     wait_finished(qtbot, panel, job)
@@ -395,3 +395,21 @@ def test_panel_starts_with_the_models_own_defaults(make_panel):
 
     panel = make_panel(plugin=NativeSizePlugin())
     assert panel.form.values()["size"] == (64, 48)
+
+
+def test_modes_the_loaded_model_lacks_are_disabled(make_panel, qtbot):
+    from tests.qt.tiny_plugin import TinyImagePlugin, TinyModel
+
+    class TextOnlyPlugin(TinyImagePlugin):
+        def load(self, source, options, progress):
+            model = TinyModel(self, source)
+            model.modes = ("txt2img",)  # with defaults and choices: the ModelHints capability
+            return model
+
+    panel = make_panel(plugin=TextOnlyPlugin())
+    assert panel.mode_buttons["inpaint"].isEnabled()  # nothing loaded yet: every mode is offered
+    job = click_generate(qtbot, panel)
+    wait_finished(qtbot, panel, job)
+    assert panel.mode_buttons["txt2img"].isEnabled()
+    assert not panel.mode_buttons["img2img"].isEnabled() and not panel.mode_buttons["inpaint"].isEnabled()
+    assert "not supported" in panel.mode_buttons["inpaint"].toolTip()

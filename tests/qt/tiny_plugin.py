@@ -10,13 +10,26 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from PIL import Image, ImageDraw
 
-from studio.plugin_api import (API_VERSION, Artifact, Cancelled, CancelToken, Kind, LoadOptions, ModelChoice,
-                               Param, ParamType, Preview, Progress, Result)
+from studio.plugin_api import (
+    API_VERSION,
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    ModelChoice,
+    Param,
+    ParamType,
+    Preview,
+    Progress,
+    Result,
+)
 
 SCHEDULERS = ("Euler", "Euler a", "DPM++ 2M", "DDIM")
 
@@ -45,7 +58,7 @@ def tiny_parameters() -> list[Param]:
 
 
 class TinyModel:
-    def __init__(self, plugin: "TinyImagePlugin", source: str):
+    def __init__(self, plugin: TinyImagePlugin, source: str):
         self.plugin = plugin
         self.source = source
         self.device = "cpu"
@@ -142,6 +155,16 @@ class TinyImagePlugin:
 
     def modes(self) -> list[str]:
         return ["txt2img", "img2img", "inpaint"]
+
+    # MapsA1111, as an image plugin with A1111-style metadata has it
+    _A1111 = {"prompt": "prompt", "negative_prompt": "negative_prompt", "steps": "steps", "cfg_scale": "cfg_scale",
+              "seed": "seed", "sampler": "scheduler", "denoising_strength": "strength"}
+
+    def from_a1111(self, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        values = {self._A1111[k]: v for k, v in fields.items() if k in self._A1111}
+        if "width" in fields and "height" in fields:
+            values["size"] = (int(fields["width"]), int(fields["height"]))
+        return values, [k for k in fields if k not in self._A1111 and k not in ("width", "height")]
 
     def models(self) -> list[ModelChoice]:
         return [ModelChoice("tiny-default", "Tiny default", "The built-in test painter")]

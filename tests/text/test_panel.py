@@ -14,19 +14,22 @@ from studio.qt.panels.text import TextPanel
 def panel(qtbot, context, tiny_models):
     bridge = EngineBridge(context.engine)
     widget = TextPanel(context, bridge)
+    bridge.feed(widget.session)  # as the main window wires it
     qtbot.addWidget(widget)
-    widget.model_box.setEditText(str(tiny_models["qwen2"]))
-    widget._model_changed()
-    widget.editors["max_new_tokens"].setValue(8)
-    widget.seed_edit.setText("5")
-    widget._values_changed()
+    widget.model_picker.set_source(str(tiny_models["qwen2"]))
+    widget.form.editor("max_new_tokens").set_value(8)
+    widget.form.editor("seed").set_value(5)
+    assert widget.session.values["max_new_tokens"] == 8 and widget.session.values["seed"] == 5
     yield widget
     bridge.close()
 
 
 def _finish(qtbot, panel, timeout=60000):
-    qtbot.waitUntil(lambda: panel.session.job is not None and panel.last_finished_job == panel.session.job.id
-                    and panel.send_button.isEnabled(), timeout=timeout)
+    """Until the view has shown the end of the last job and the model's token count."""
+    qtbot.waitUntil(lambda: panel.session.last_job is not None and panel.session.last_job.state.finished
+                    and not panel.session.busy and panel.send_button.isEnabled()
+                    and not panel.context.engine.queued() and panel.context.engine.current is None, timeout=timeout)
+    panel.bridge.flush()
 
 
 def test_send_streams_and_shows_stats(qtbot, panel):
@@ -39,16 +42,16 @@ def test_send_streams_and_shows_stats(qtbot, panel):
     text = panel.transcript.toPlainText()
     assert "Hello there" in text and messages[1].content.strip()[:3] in text
     assert "seed 5" in text and "tok/s" in panel.stats_label.text()
-    assert "last seed: 5" == panel.last_seed_label.text()
-    assert panel.meter.maximum() == 128 and panel.meter.value() > 0
+    assert "Seed 5" in panel.run_status.info.text()
+    assert panel.meter.maximum() == 128 and panel.meter.value() > 0 and panel.session.context_exact
+    assert not panel.meter.format().startswith("~")  # counted by the model, not estimated
     assert panel.conversation_list.count() == 1  # autosaved and listed
 
 
 def test_stop_keeps_streamed_text(qtbot, panel, tiny_models):
-    panel.model_box.setEditText(str(tiny_models["gpt2"]))  # no end-of-text: runs until stopped
-    panel._model_changed()
-    panel.editors["max_new_tokens"].setValue(2000)
-    panel.editors["temperature"].setValue(1.0)
+    panel.model_picker.set_source(str(tiny_models["gpt2"]))  # no end-of-text: runs until stopped
+    panel.form.editor("max_new_tokens").set_value(2000)
+    panel.form.editor("temperature").set_value(1.0)
     streamed = []
     panel.bridge.partial.connect(lambda job, event: streamed.append(event.text))
     panel.input.setPlainText("Tell me a story")
@@ -61,7 +64,7 @@ def test_stop_keeps_streamed_text(qtbot, panel, tiny_models):
     qtbot.mouseClick(panel.stop_button, qtbot_button())
     _finish(qtbot, panel)
     reply = panel.session.conversation.messages[-1]
-    assert panel.session.job.state is JobState.INTERRUPTED
+    assert panel.session.last_job.state is JobState.INTERRUPTED
     assert reply.content == "".join(streamed) and reply.stats["stop_reason"] == "stopped"
     assert reply.stats["tokens"] < 2000
     assert reply.content[:10].replace("\n", " ").strip()[:4] in panel.transcript.toPlainText().replace("\n", " ")
@@ -86,7 +89,7 @@ def test_edit_delete_regenerate_continue(qtbot, panel):
     assert panel.session.conversation.messages[0].content == "Edited"
     assert len(panel.session.conversation.messages) == 2
     from PySide6.QtCore import QUrl
-    panel._on_anchor(QUrl("delete:1"))
+    panel.transcript.anchorClicked.emit(QUrl("delete:1"))
     assert [m.role for m in panel.session.conversation.messages] == ["user"]
 
 
@@ -120,8 +123,8 @@ def test_use_as_image_prompt_sends_selection_or_last_reply(qtbot, panel):
 def test_presets_export_and_reopen(qtbot, panel, tmp_path, studio_home):
     panel.preset_box.setCurrentText("Deterministic")
     panel._apply_preset(panel.preset_box.findText("Deterministic"))
-    assert panel.editors["temperature"].value() == 0.0
-    panel.editors["top_k"].setValue(9)
+    assert panel.form.editor("temperature").value() == 0.0
+    panel.form.editor("top_k").set_value(9)
     panel.save_preset("Mine")
     assert panel.preset_box.findText("Mine") > 0
     assert json.loads((studio_home / "text_presets.json").read_text())["Mine"]["top_k"] == 9
@@ -142,18 +145,31 @@ def test_presets_export_and_reopen(qtbot, panel, tmp_path, studio_home):
 
 
 def test_bad_value_shows_notice_not_dialog(qtbot, panel, tmp_path):
-    panel.model_box.setEditText(str(tmp_path / "missing-model"))
-    panel._model_changed()
+    panel.model_picker.set_source(str(tmp_path / "missing-model"))
     panel.input.setPlainText("Hi")
     panel.send()
     _finish(qtbot, panel)
-    assert not panel.notice.isHidden() and "not found" in panel.notice.text().lower()
+    assert not panel.message.isHidden() and "not found" in panel.message.text().lower()
 
 
 def qtbot_button():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_load_unload_and_the_meter(qtbot, panel):
+    """Load and Unload are engine jobs; the meter counts with the loaded model, else estimates."""
+    assert panel.model_status.text() == "Not loaded" and not panel.unload_button.isEnabled()
+    qtbot.mouseClick(panel.load_button, qtbot_button())
+    _finish(qtbot, panel)
+    assert panel.model_status.text() == "Loaded" and panel.unload_button.isEnabled()
+    assert panel.meter.maximum() == 128
+    qtbot.mouseClick(panel.unload_button, qtbot_button())
+    _finish(qtbot, panel)
+    assert panel.context.engine.residency.loaded() == []
+    assert panel.model_status.text() == "Not loaded" and not panel.unload_button.isEnabled()
+    assert panel.meter.format().startswith("~")  # an estimate again
 
 
 def test_partial_events_append_only(qtbot, panel):

@@ -1,12 +1,22 @@
-"""The Text panel's view-model: chat flow, edit/regenerate/continue/delete, presets, autosave, export."""
+"""The Text panel's view-model, headless (no Qt) with real jobs on tiny models: chat flow,
+edit/regenerate/continue/delete, presets, autosave, export, the context meter and unloading."""
 
 import json
+import threading
 
 import pytest
 
 from studio.core.jobs import JobState
-from studio.core.sessions.text import (BUILTIN_PRESETS, Conversation, ConversationStore, Message, PresetStore,
-                                       TextSession, describe_stats)
+from studio.core.sessions.conversations import (
+    BUILTIN_PRESETS,
+    Conversation,
+    ConversationStore,
+    Message,
+    PresetStore,
+    describe_stats,
+)
+from studio.core.sessions.inbox import EventInbox
+from studio.core.sessions.text import TextSession
 from studio.plugin_api import ParamError
 
 
@@ -14,38 +24,44 @@ from studio.plugin_api import ParamError
 def session(context, tiny_models):
     s = TextSession(context)
     s.set_model(str(tiny_models["qwen2"]))
-    s.set_values(max_new_tokens=6, seed=11, temperature=0.9)
-    context.engine.subscribe(s.on_event)  # tests feed events straight from the worker thread
-    return s
+    s.set_values({"max_new_tokens": 6, "seed": 11, "temperature": 0.9})
+    # Events reach the session on this thread, in order, as the GUI bridge delivers them.
+    s.inbox = EventInbox(context.engine, s)
+    yield s
+    s.inbox.close()
 
 
 def _wait(session):
-    assert session.job.wait(60)
-    return session.job
+    """Deliver events until the last job and the work it started (the token count) are done."""
+    job = session.last_job
+    assert session.inbox.run_until(job, 60) and session.inbox.settle(60)
+    assert not session.busy
+    return job
 
 
 def test_send_streams_reply_and_records_stats(session):
-    changes = []
-    session.on_change = lambda what, payload: changes.append((what, payload))
+    streamed, changes = [], []
+    session.streamed.connect(streamed.append)
+    session.changed.connect(changes.append)
     job = session.send("Hello there")
-    assert session.busy or job.state.finished
+    assert session.busy
     _wait(session)
     messages = session.conversation.messages
     assert [m.role for m in messages] == ["user", "assistant"]
     reply = messages[1]
     assert reply.content == job.result.artifacts[0].text
-    partials = "".join(p for what, p in changes if what == "partial")
-    assert partials == reply.content
+    assert "".join(streamed) == reply.content
+    assert {"job", "conversation", "loaded", "context"} <= set(changes)
     for key in ("tokens", "tokens_per_second", "time_to_first_token", "stop_reason", "seed"):
         assert key in reply.stats
     assert reply.stats["seed"] == 11 and "streaming" not in reply.stats
     assert "tokens" in describe_stats(reply.stats) and "seed 11" in describe_stats(reply.stats)
     used, maximum = session.context_usage()
-    assert maximum == 128 and 0 < used <= maximum
+    assert maximum == 128 and 0 < used <= maximum and session.context_exact  # counted by the model
 
 
 def test_random_seed_is_recorded(session):
-    session.set_values(seed=-1)
+    session.set_value("seed", -1)
     session.send("Hi")
     job = _wait(session)
     seed = session.conversation.messages[-1].stats["seed"]
@@ -60,7 +76,7 @@ def test_regenerate_replaces_last_reply_and_same_seed_same_text(session):
     _wait(session)
     assert len(session.conversation.messages) == 2
     assert session.conversation.messages[-1].content == first  # same seed -> same text
-    session.set_values(seed=12)
+    session.set_value("seed", 12)
     session.regenerate()
     _wait(session)
     assert len(session.conversation.messages) == 2
@@ -104,13 +120,8 @@ def test_edit_resumes_from_the_edited_message_and_delete(session):
 
 def test_stop_keeps_partial_reply(session, tiny_models):
     session.set_model(str(tiny_models["gpt2"]))  # no end-of-text token: it would run to the limit
-    session.set_values(max_new_tokens=400)
-
-    def stop_soon(job, event):
-        if session.conversation.messages[-1].content and not job.cancel_token.is_set:
-            session.stop()
-
-    session.context.engine.subscribe(stop_soon)
+    session.set_value("max_new_tokens", 400)
+    session.streamed.connect(lambda text: session.stop())  # stop once text is on screen
     session.send("Tell me a story")
     job = _wait(session)
     assert job.state is JobState.INTERRUPTED
@@ -205,7 +216,7 @@ def test_presets_builtin_and_user(session, studio_home):
     assert PresetStore().names()[:3] == ["Deterministic", "Balanced", "Creative"]
     session.apply_preset("Deterministic")
     assert session.values["temperature"] == 0.0
-    session.set_values(temperature=0.33, top_k=7)
+    session.set_values({"temperature": 0.33, "top_k": 7})
     session.save_preset("Mine")
     assert json.loads((studio_home / "text_presets.json").read_text())["Mine"]["top_k"] == 7
     fresh = PresetStore()
@@ -223,7 +234,7 @@ def test_presets_builtin_and_user(session, studio_home):
 
 
 def test_bad_values_raise_before_anything_changes(session):
-    session.set_values(temperature=-1)
+    session.set_value("temperature", -1)
     with pytest.raises(ParamError, match="Temperature"):
         session.send("Hello")
     assert session.conversation.messages == []  # nothing was added
@@ -233,8 +244,56 @@ def test_bad_values_raise_before_anything_changes(session):
 
 def test_load_model_job(session, tiny_models):
     job = session.load_model()
-    assert job.wait(60) and job.state is JobState.DONE
-    assert session.loaded_model == str(tiny_models["qwen2"])
+    assert _wait(session) is job and job.state is JobState.DONE
+    assert session.loaded_model == str(tiny_models["qwen2"]) and session.is_loaded
     assert session.context_usage()[1] == 128
+    unload = session.unload_model()
+    assert session.inbox.run_until(unload, 60) and unload.state is JobState.DONE
+    assert session.context.engine.residency.loaded() == [] and not session.is_loaded
+    assert session.loaded_model == "" and not session.context_exact  # back to the estimate
+
+
+def test_model_work_happens_on_the_engine_thread(session):
+    """Counting tokens and unloading touch the model only on the worker thread."""
+    threads = set()
+    session.load_model()
+    _wait(session)
+    model = session.context.engine.residency.loaded()[0]
+    model_class = type(model)
+    original_count, original_unload = model_class.count_tokens, model_class.unload
+
+    def count_tokens(self, text):
+        threads.add(threading.current_thread().name)
+        return original_count(self, text)
+
+    def unload(self):
+        threads.add(threading.current_thread().name)
+        return original_unload(self)
+
+    model.count_tokens = count_tokens.__get__(model)
+    model.unload = unload.__get__(model)
+    session.conversation.messages.append(Message("user", "How long is this?"))
+    job = session.refresh_context()
+    assert job is not None and job.spec.action == "call" and job.spec.interactive
+    assert session.inbox.run_until(job, 60) and session.context_exact
     session.unload_model()
-    assert session.context.engine.residency.loaded() == []
+    assert session.inbox.settle(60)
+    assert threads == {"studio-engine"}
+
+
+def test_meter_counts_the_rendered_chat(session):
+    session.load_model()
+    _wait(session)
+    session.conversation.system = "Be brief."
+    session.conversation.messages += [Message("user", "Hello"), Message("assistant", "Hi there")]
+    session.refresh_context()
+    assert session.inbox.settle(60)
+    model = session.context.engine.residency.loaded()[0]
+    rendered = model.render_chat([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"},
+                                  {"role": "assistant", "content": "Hi there"}], False)
+    assert session.context_usage() == (model.count_tokens(rendered), 128)
+    session.set_mode("notebook")
+    session.conversation.document = "Once upon a time"
+    session.refresh_context()
+    assert session.inbox.settle(60)
+    assert session.context_usage() == (model.count_tokens("Once upon a time"), 128)

@@ -14,6 +14,7 @@ session never touches a widget, so either is safe as long as one thread feeds it
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,35 @@ class PanelSession:
         if plugin_id is None and plugins:
             plugin_id = plugins[0].id
         self.plugin: Plugin | None = context.registry.get(plugin_id) if plugin_id else None
+        #: the job the run status shows: the running one of this panel, else the newest queued
+        self.active_job: Job | None = None
+        self.last_job: Job | None = None
+        #: every job of this panel that has not finished yet, by id (a panel may queue several)
+        self.pending: dict[str, Job] = {}
+        self.clock = ProgressClock()
+        self.preview: Any = None  # the newest Preview event of the active job
+        #: a short line about the active run ("Loading UNet…", "Stopping…"); changed("status")
+        self.status = ""
+        self.started_at: float | None = None  # time.monotonic() when the active run started loading
+        self.elapsed = 0.0  # seconds the last finished run took
+        #: seeds of the images/clips the active (else the last) run saved, in order
+        self.seeds_used: list[int] = []
+        self._reset_plugin_state()
+
+    def _reset_plugin_state(self) -> None:
+        """Mode, model, values and hints for the current plugin (at start and on set_plugin)."""
         self.mode: str | None = self.modes()[0] if self.modes() else None
         self.model: str = self._first_model()
         self.values: dict[str, Any] = {p.name: p.default for p in self.parameters()}
-        self.active_job: Job | None = None
-        self.last_job: Job | None = None
-        self.clock = ProgressClock()
-        self.preview: Any = None  # the newest Preview event of the active job
+        #: names the user set (form edits, CLI flags, restores); model defaults never overwrite them
+        self.touched: set[str] = set()
+        #: names whose value came from the current model's defaults (undone when the model changes)
+        self.model_supplied: set[str] = set()
         self.hints: dict[str, Any] = {}  # what the loaded model says suits it (ModelLoaded)
         self.choices: dict[str, list[Any]] = {}
+        #: the run modes the loaded model supports (all of the plugin's until one has loaded)
+        self.model_modes: list[str] = self.modes()
+        self.apply_model_defaults(self.model_defaults(self.model))
 
     # -- what the form shows -------------------------------------------------------------
     def parameters(self) -> list[Param]:
@@ -88,15 +109,40 @@ class PanelSession:
 
     # -- commands --------------------------------------------------------------------------
     def set_value(self, name: str, value: Any) -> None:
-        if self.values.get(name) != value:
-            self.values[name] = value
-            self.changed.emit("values")
+        self.set_values({name: value})
 
     def set_values(self, values: dict[str, Any]) -> None:
+        """The user's values (form edits, CLI flags): they win over any model's defaults."""
+        self.touched.update(values)
+        self.model_supplied.difference_update(values)
         changed = {k: v for k, v in values.items() if self.values.get(k) != v}
         if changed:
             self.values.update(changed)
             self.changed.emit("values")
+
+    def apply_model_defaults(self, defaults: dict[str, Any]) -> None:
+        """Take a model's suggested values (its native size, ...) for what the user left alone."""
+        names = {p.name for p in self.parameters()}
+        fresh = {k: v for k, v in defaults.items() if k in names and k not in self.touched}
+        self.model_supplied.update(fresh)
+        fresh = {k: v for k, v in fresh.items() if self.values.get(k) != v}
+        if fresh:
+            self.values.update(fresh)
+            self.changed.emit("values")
+
+    def set_plugin(self, plugin_id: str) -> None:
+        """Switch to another plugin of this kind: its own modes, models and default values."""
+        if self.plugin is not None and self.plugin.id == plugin_id:
+            return
+        try:
+            plugin = self.context.registry.get(plugin_id)
+        except LookupError as exc:  # not installed, or it failed to load: the registry says which
+            raise ParamError(str(exc)) from None
+        if plugin.kind is not self.kind:
+            raise ParamError(f"{plugin_id!r} is a {plugin.kind.value} plugin, not a {self.kind.value} one.")
+        self.plugin = plugin
+        self._reset_plugin_state()
+        self.changed.emit("plugin")
 
     def set_mode(self, mode: str | None) -> None:
         if mode is not None and mode not in self.modes():
@@ -109,8 +155,16 @@ class PanelSession:
         source = source.strip()
         if source != self.model:
             self.model = source
-            self.hints, self.choices = {}, {}
+            self.hints, self.choices, self.model_modes = {}, {}, self.modes()
+            # The old model's suggestions (its native size, ...) do not suit the new one.
+            specs = {p.name: p for p in self.parameters()}
+            restored = {n: specs[n].default for n in self.model_supplied if n in specs}
+            self.model_supplied = set()
+            self.values.update(restored)
             self.changed.emit("model")
+            if restored:
+                self.changed.emit("values")
+            self.apply_model_defaults(self.model_defaults(source))
 
     def request_values(self) -> dict[str, Any]:
         """The values the plugin sees for the current mode (hidden fields left out)."""
@@ -118,13 +172,33 @@ class PanelSession:
         return {k: v for k, v in self.values.items() if k in names}
 
     def submit(self, spec: JobSpec) -> Job:
-        """Queue ``spec`` as this panel's active job.  Raises ParamError for bad input."""
+        """Queue ``spec`` as a job of this panel.  Raises ParamError for bad input.
+
+        It becomes the active job at once when none runs; otherwise when it starts."""
         job = self.context.engine.submit(spec)
-        self.active_job = self.last_job = job
-        self.clock.reset()
-        self.preview = None
+        self.pending[job.id] = job
+        self.last_job = job
+        if self.active_job is None:
+            self._activate(job)
         self.changed.emit("job")
         return job
+
+    def adopt(self, job: Job) -> None:
+        """Treat ``job``, queued elsewhere (a re-run after a crash), as one of this panel's."""
+        if not job.state.finished and job.id not in self.pending:
+            self.pending[job.id] = job
+            self.last_job = job
+            if self.active_job is None:
+                self._activate(job)
+            self.changed.emit("job")
+
+    def _activate(self, job: Job) -> None:
+        self.active_job = job
+        self.clock.reset()
+        self.preview = None
+        self.status = ""
+        self.seeds_used = []
+        self.started_at = time.monotonic()
 
     def job_spec(self, **overrides: Any) -> JobSpec:
         """The job the current values describe (the one request-building path)."""
@@ -139,45 +213,94 @@ class PanelSession:
         """Stop the active job and keep what it made so far."""
         if self.active_job is not None:
             self.context.engine.interrupt(self.active_job.id)
+            self.status = "Stopping… (keeping the partial result)"
+            self.changed.emit("status")
 
-    def cancel(self) -> None:
-        """Stop the active job and drop it."""
-        if self.active_job is not None:
-            self.context.engine.cancel(self.active_job.id)
+    def cancel(self, job: Job | None = None) -> None:
+        """Stop ``job`` (default: the active one) and drop it; a queued one leaves the queue."""
+        job = job or self.active_job
+        if job is not None:
+            self.context.engine.cancel(job.id)
+            if job is self.active_job:
+                self.status = "Cancelling…"
+                self.changed.emit("status")
 
     # -- engine events (one thread at a time; the GUI thread in the app) --------------------
     def owns(self, job: Job) -> bool:
         """Whether ``job`` is one of this panel's (the engine serves every panel)."""
-        return job is self.active_job
+        return job.id in self.pending
 
     def handle(self, job: Job, event: object) -> None:
+        """One engine event, on the thread that feeds this session (the GUI thread in the app)."""
         if not self.owns(job):
             return
         if isinstance(event, Progress):
-            self.clock.update(event.step, event.total)
-            self.changed.emit("progress")
+            if job is self.active_job:
+                self.clock.update(event.step, event.total)
+                if not job.cancel_token.is_set:  # keep "Stopping…" until it has stopped
+                    self.status = event.message
+                self.changed.emit("progress")
         elif isinstance(event, Preview):
-            self.preview = event
-            self.on_preview(job, event)
+            if job is self.active_job:
+                self.preview = event
+                self.on_preview(job, event)
         elif isinstance(event, ModelLoaded):
-            self.hints, self.choices = dict(event.defaults), dict(event.choices)
-            self.changed.emit("hints")
+            self._model_loaded(event)
         elif isinstance(event, Log):
-            self.message.emit("warning" if event.level == "warning" else "info", event.message)
+            if event.level == "warning":
+                self.message.emit("warning", event.message)
+            elif job is self.active_job:  # loading chatter belongs in the run status, not a message
+                self.status = event.message
+                self.changed.emit("status")
         elif isinstance(event, Saved):
+            if event.artifact.seed is not None:
+                self.seeds_used.append(event.artifact.seed)
+                self.changed.emit("seeds")
             self.on_saved(job, event)
         elif isinstance(event, Result):
             self.on_result(job, event)
         elif isinstance(event, Failed):
-            self.message.emit("error", event.message)
+            self.on_failed(job, event)
         elif isinstance(event, StateChanged):
-            if event.state.finished:
-                self.on_finished(job, event.state)
-                if job is self.active_job:
-                    self.active_job = None
-            self.changed.emit("job")
+            self._state_changed(job, event.state)
         else:
             self.on_other(job, event)
+
+    def _state_changed(self, job: Job, state: JobState) -> None:
+        if state in (JobState.LOADING, JobState.RUNNING) and job is not self.active_job:
+            self._activate(job)
+        elif state is JobState.LOADING:  # it waited in the queue since submit: time the run itself
+            self.started_at = time.monotonic()
+            self.clock.reset()
+        if state.finished:
+            self.pending.pop(job.id, None)
+            if job is self.active_job:
+                self.elapsed = time.monotonic() - (self.started_at or time.monotonic())
+                self.status = ""
+            self.on_finished(job, state)
+            if job is self.active_job:
+                waiting = [j for j in self.pending.values() if j.state is not JobState.QUEUED]
+                self.active_job = None
+                if waiting:
+                    self._activate(waiting[0])
+        self.changed.emit("job")
+
+    def _model_loaded(self, event: ModelLoaded) -> None:
+        self.hints, self.choices = dict(event.defaults), {k: list(v) for k, v in event.choices.items()}
+        self.model_modes = [m for m in event.modes if m in self.modes()] or self.modes()
+        if self.mode is not None and self.mode not in self.model_modes:
+            self.message.emit("warning", f"This model does not support {self.mode}; it supports "
+                                         f"{', '.join(self.model_modes)}.")
+        self.apply_model_defaults(self.hints)
+        specs = {p.name: p for p in self.parameters()}
+        for name, offered in self.choices.items():
+            current = self.values.get(name)
+            if offered and name in specs and current is not None and current not in offered:
+                self.values[name] = offered[0]
+                self.message.emit("info", f"{specs[name].label} {current!r} does not suit this model; "
+                                          f"using {offered[0]!r}.")
+                self.changed.emit("values")
+        self.changed.emit("hints")
 
     # -- hooks for subclasses ------------------------------------------------------------------
     def on_preview(self, job: Job, event: Preview) -> None:
@@ -188,6 +311,9 @@ class PanelSession:
 
     def on_result(self, job: Job, event: Result) -> None:
         """The run's last event (before its files are announced as ``Saved``)."""
+
+    def on_failed(self, job: Job, event: Failed) -> None:
+        self.message.emit("error", event.message)
 
     def on_finished(self, job: Job, state: JobState) -> None:
         """The job ended: done, interrupted, cancelled or failed."""

@@ -1,31 +1,36 @@
-"""The Image panel's view-model: form values in, jobs out, gallery and restore.
+"""The Image panel's view-model: values, mode and model in; jobs out; results, seeds and
+restores back — everything the Image panel shows, with no Qt.
 
-Plain Python: the Qt panel only shows what this holds and forwards clicks to it.
+Follow one prompt: the panel's Generate button calls :meth:`ImageSession.generate`, which
+builds the request from the session's values (:meth:`PanelSession.job_spec`, the one path the
+CLI uses too) and queues it on the engine.  The engine runs the plugin's generator on its
+worker thread; the bridge hands each event to :meth:`PanelSession.handle` on the GUI thread,
+which updates progress, previews and seeds, and on ``Saved`` (the file is already written and
+indexed) puts an :class:`OutputRecord` first in :attr:`ImageSession.results` and emits
+``results_changed`` — the gallery redraws from that list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psygnal import Signal
+
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
-from studio.core.jobs import Job, JobSpec
-from studio.plugin_kit.image_limits import bomb_sentence, image_limit
+from studio.core.jobs import Failed, Job, Saved
 from studio.core.metadata import read_png_parameters
-from studio.plugin_api import Kind, ModelChoice, Param, ParamError
+from studio.core.sessions.base import PanelSession
+from studio.plugin_api import Kind, MapsA1111, Param, ParamError, ParamType
+from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 
-# A1111 keys (as parsed by core.metadata) -> the diffusers plugin's parameter names.
-_RESTORE_KEYS = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "steps": "steps",
-    "cfg_scale": "cfg_scale",
-    "seed": "seed",
-    "sampler": "scheduler",
-    "denoising_strength": "strength",
-}
+# Fields the studio itself reads (mode, model) or that only describe one output of a run: never
+# reported as "not applied".
+_STUDIO_KEYS = ("mode", "model", "model_hash", "model_source", "batch_index", "batch_size", "interrupted_at",
+                "lora_hashes")
 
 
 @dataclass
@@ -33,100 +38,165 @@ class Restored:
     values: dict[str, Any]
     model: str | None
     mode: str | None
-    ignored: list[str]  # fields we read but the form has no place for
+    ignored: list[str] = field(default_factory=list)  # fields read but not applied, with why
 
 
-class ImageSession:
+class ImageSession(PanelSession):
     kind = Kind.IMAGE
 
-    def __init__(self, context: StudioContext, plugin_id: str | None = None):
-        self.context = context
-        plugins = context.registry.plugins(Kind.IMAGE)
-        if plugin_id is None and plugins:
-            plugin_id = plugins[0].id
-        self.plugin = context.registry.get(plugin_id) if plugin_id else None
-        self.mode: str | None = self.modes()[0] if self.modes() else None
-        self.model: str = self._first_model()
-        self.values: dict[str, Any] = {p.name: p.default for p in self.parameters()}
+    #: a job of this panel saved an image: (job, Saved); after ``results`` has it first
+    saved = Signal(object, object)
 
-    # -- what the form shows -------------------------------------------------------------
-    def parameters(self) -> list[Param]:
-        return list(self.plugin.parameters()) if self.plugin else []
+    def __init__(self, context: StudioContext, plugin_id: str | None = None) -> None:
+        super().__init__(context, plugin_id)
+        #: saved images, newest first (the gallery); filled from the history by load_results()
+        self.results: list[OutputRecord] = []
 
-    def visible_parameters(self) -> list[Param]:
-        return [p for p in self.parameters() if not p.modes or self.mode in p.modes]
+    # -- the parameters the panel treats specially ---------------------------------------------
+    def _first(self, wanted: ParamType, test: Any) -> Param | None:
+        return next((p for p in self.parameters() if p.type is wanted and test(p)), None)
 
-    def modes(self) -> list[str]:
-        return list(self.plugin.modes()) if self.plugin else []
+    @property
+    def mask_param(self) -> Param | None:
+        """The inpaint mask (an image path the panel paints rather than picks)."""
+        return self._first(ParamType.IMAGE_PATH, lambda p: "mask" in p.name)
 
-    def models(self) -> list[ModelChoice]:
-        offered = list(self.plugin.models()) if self.plugin else []
-        known = {m.source for m in offered}
-        recent = self.context.settings.recent_models.get(self.plugin.id, []) if self.plugin else []
-        return offered + [ModelChoice(source=s, label=Path(s).name or s) for s in recent if s not in known]
+    @property
+    def init_param(self) -> Param | None:
+        images = [p for p in self.parameters() if p.type is ParamType.IMAGE_PATH and "mask" not in p.name]
+        return next((p for p in images if p.name == "init_image"), images[0] if images else None)
 
-    def model_defaults(self, source: str) -> dict[str, Any]:
-        """Values that suit ``source`` before it is loaded (from the plugin's ModelChoice)."""
-        for choice in self.models():
-            if choice.source == source:
-                return dict(choice.defaults)
-        return {}
+    @property
+    def lora_param(self) -> Param | None:
+        return self._first(ParamType.LIST, lambda p: "lora" in p.name)
 
-    def _first_model(self) -> str:
-        models = self.models()
-        return models[0].source if models else ""
+    def applies(self, param: Param | None) -> bool:
+        """Whether ``param`` is part of a request in the current mode."""
+        return param is not None and (not param.modes or self.mode in param.modes)
 
-    # -- actions ---------------------------------------------------------------------------
-    def set_model(self, source: str) -> None:
-        self.model = source.strip()
-
+    # -- commands ----------------------------------------------------------------------------------
     def generate(self) -> Job:
-        """Queue a job with the current values.  Raises ParamError for bad input."""
-        if self.plugin is None:
-            raise ParamError("No image plugin is available; see the Plugins list for why.")
-        spec = JobSpec(plugin_id=self.plugin.id, model=self.model, mode=self.mode,
-                       request=self.request_values(), options=self.context.load_options())
-        job = self.context.engine.submit(spec)
-        self.context.settings.remember_model(self.plugin.id, self.model)
+        """Queue a job with the current values.  Raises ParamError (one sentence) for bad input."""
+        job = self.submit(self.job_spec())
+        self._remember_model()
         return job
 
-    def request_values(self) -> dict[str, Any]:
-        names = {p.name for p in self.visible_parameters()}
-        return {k: v for k, v in self.values.items() if k in names}
+    def _remember_model(self) -> None:
+        if self.plugin is None:
+            return
+        settings = self.context.settings
+        before = list(settings.recent_models.get(self.plugin.id, []))
+        settings.remember_model(self.plugin.id, self.model)
+        if settings.recent_models.get(self.plugin.id, []) != before:
+            try:
+                settings.save()
+            except OSError as exc:
+                self.message.emit("warning", f"Could not save the recent models list: {exc}")
 
-    def interrupt(self, job: Job) -> None:
-        self.context.engine.interrupt(job.id)
+    def use_as_init(self, path: str) -> None:
+        """Start from ``path``: switch to a mode that takes an init image (img2img first)."""
+        init = self.init_param
+        if init is None:
+            return
+        if not self.applies(init):
+            modes = [m for m in self.modes() if not init.modes or m in init.modes]
+            if modes:
+                self.set_mode("img2img" if "img2img" in modes else modes[0])
+        self.set_value(init.name, path)
 
-    def remove_queued(self, job: Job) -> None:
-        self.context.engine.cancel(job.id)
+    # -- results ------------------------------------------------------------------------------------
+    def upscale(self, path: str, scale: float = 2.0) -> Job:
+        """The gallery's Upscale action: a job on the upscaler plugin, owned by this session so its
+        image joins the results (see :func:`studio.core.upscaling.upscale_spec`)."""
+        from studio.core.upscaling import upscale_spec
 
-    def gallery(self, limit: int = 500) -> list[OutputRecord]:
-        return [r for r in self.context.history.outputs(Kind.IMAGE.value, limit) if Path(r.path).exists()]
+        return self.submit(upscale_spec(self.context, path, scale))
 
-    # -- restore ---------------------------------------------------------------------------
-    def restore_from_parameters(self, parsed: dict[str, Any]) -> Restored:
-        names = {p.name for p in self.parameters()}
-        values: dict[str, Any] = {}
-        ignored = []
-        for key, value in parsed.items():
-            target = _RESTORE_KEYS.get(key)
-            if target and target in names:
-                values[target] = value
-            elif key not in ("width", "height", "size", "model", "model_hash", "mode", "batch_index"):
-                ignored.append(key)
-        if "width" in parsed and "height" in parsed and "size" in names:
-            values["size"] = (int(parsed["width"]), int(parsed["height"]))
-        choices = self._scheduler_names()
-        if "scheduler" in values and choices and values["scheduler"] not in choices:
-            ignored.append(f"sampler {values.pop('scheduler')!r}")
-        self.values.update(values)
+    def load_results(self, limit: int = 500) -> None:
+        """Fill the results list from the history (newest first; files that are gone are left out)."""
+        records = self.context.history.outputs(Kind.IMAGE.value, limit)
+        self.results = [r for r in records if Path(r.path).exists()]
+        self.results_changed.emit()
+
+    def on_saved(self, job: Job, event: Saved) -> None:
+        artifact = event.artifact
+        record = OutputRecord(id=event.output_id, job_id=job.id, kind=artifact.kind.value, path=str(event.path),
+                              seed=artifact.seed, parameters=dict(artifact.parameters), created=time.time())
+        self.results.insert(0, record)
+        self.saved.emit(job, event)  # first: a view may draw the new image from memory
+        self.results_changed.emit()
+
+    def on_failed(self, job: Job, event: Failed) -> None:
+        prefix = {"load": "Could not load the model", "validate": "Invalid settings"}.get(event.stage,
+                                                                                             "Generation failed")
+        self.message.emit("error", f"{prefix}: {event.message}")
+
+    # -- restore -----------------------------------------------------------------------------------
+    def restore_from_parameters(self, parsed: dict[str, Any], what: str = "") -> Restored:
+        """Apply A1111 ``parameters`` (as parsed by core.metadata): through the plugin's
+        MapsA1111 capability when it has one.  Every value is validated against the plugin's
+        spec; what is not applied is listed in ``ignored`` and said in ``message``."""
+        fields = {k: v for k, v in parsed.items() if k not in ("mode", "model", "model_source")}
+        values, ignored = self._map_a1111(fields)
+        specs = {p.name: p for p in self.parameters()}
+        applied: dict[str, Any] = {}
+        for name, value in values.items():
+            spec = specs.get(name)
+            if spec is None:
+                ignored.append(f"{name} (not a setting of this model)")
+                continue
+            offered = self.choices.get(name)
+            try:
+                clean = spec.validate(value)
+                if offered and clean not in offered:
+                    raise ParamError("not offered for this model")
+            except ParamError as exc:
+                ignored.append(f"{spec.label} {value!r} ({str(exc).rstrip('.')})")
+                continue
+            applied[name] = clean
         mode = parsed.get("mode")
         if mode in self.modes():
-            self.mode = mode
+            self.set_mode(mode)
+        self.set_values(applied)
         model = parsed.get("model")
-        return Restored(values=values, model=model, mode=self.mode, ignored=ignored)
+        if model and not parsed.get("model_source"):
+            source = self.find_model(str(model))
+            if source is None:
+                ignored.append(f"model “{model}” (not among the known models; kept the current one)")
+            else:
+                self.set_model(source)
+        restored = Restored(values=applied, model=model, mode=self.mode, ignored=ignored)
+        if what:
+            self._report(what, restored)
+        return restored
+
+    def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Through the plugin's MapsA1111 capability; without it, only fields that already carry
+        one of the plugin's parameter names apply (the rest is listed, never guessed)."""
+        plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
+        if isinstance(plugin, MapsA1111):
+            mapped, unplaced = plugin.from_a1111(fields)
+            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
+        names = {p.name for p in self.parameters()}
+        values = {k: v for k, v in fields.items() if k in names}
+        return values, [k for k in fields if k not in names and k not in _STUDIO_KEYS]
+
+    def find_model(self, name: str) -> str | None:
+        """The source of the offered model ``name`` refers to (its source, label, folder or file name)."""
+        for choice in self.models():
+            if name in (choice.source, choice.label, Path(choice.source).name, Path(choice.source).stem):
+                return choice.source
+        return None
+
+    def _report(self, what: str, restored: Restored) -> None:
+        count = len(restored.values)
+        text = f"Restored {count} setting{'s' if count != 1 else ''} from {what}."
+        if restored.ignored:
+            text += " Not applied: " + "; ".join(restored.ignored) + "."
+        self.message.emit("warning" if restored.ignored else "success", text)
 
     def restore_from_png(self, path: str | Path) -> Restored:
+        """Restore from a PNG's A1111 ``parameters``; raises ParamError when there are none."""
         from PIL import Image
 
         try:
@@ -138,18 +208,16 @@ class ImageSession:
             raise ParamError(f"Cannot read {path}: {exc}") from None
         if parsed is None:
             raise ParamError(f"{Path(path).name} has no generation parameters to restore.")
-        return self.restore_from_parameters(parsed)
+        return self.restore_from_parameters(parsed, Path(path).name)
 
     def restore_from_output(self, record: OutputRecord) -> Restored:
-        restored = self.restore_from_parameters(dict(record.parameters))
+        """Restore from one of our own results; says something only when not all applied."""
+        parameters = dict(record.parameters)
+        restored = self.restore_from_parameters(parameters)
         # The exact model source is in our own history even when A1111 text only has a name.
-        source = record.parameters.get("model_source")
+        source = parameters.get("model_source")
         if source:
-            self.model = source
+            self.set_model(str(source))
+        if restored.ignored:
+            self._report(Path(record.path).name, restored)
         return restored
-
-    def _scheduler_names(self) -> list[str]:
-        for p in self.parameters():
-            if p.name == "scheduler":
-                return list(p.choices)
-        return []

@@ -1,144 +1,114 @@
 """The Latent panel's view-model: sliders, kept attributes, your own image, walks, directions.
 
 Plain Python (no Qt, no torch).  Every action queues a job on the engine through the chosen
-:data:`Kind.LATENT` plugin; the panel hands each finished job back to :meth:`LatentSession.handle`,
-which updates the state the panel shows.  Slider previews are *interactive* jobs in one lane,
-so a newer slider value replaces a queued older one and only the newest is drawn.
+:data:`Kind.LATENT` plugin (each feature is one of its run modes); engine events come back
+through :meth:`PanelSession.handle`, and :meth:`LatentSession.on_result` files each result
+where the panel looks for it, then announces it with ``changed(name)``:
+
+=================  ==========================================================================
+``"directions"``   the model's directions (``directions``, ``state.info``) after a load
+``"edited"``       a slider preview (``state.preview``, ``state.preview_latent``, cosines)
+``"encoded"``      your image as the model sees it (``state.original``, ``state.reconstruction``,
+                   ``state.psnr``); the sliders now edit it
+``"walk"``         the frames of a walk and their smoothness
+``"quality"``      the measured selectivity / monotonicity per direction
+``"fitted"``       a newly found direction (kept as a file and offered as a slider)
+=================  ==========================================================================
+
+``job_finished(purpose, succeeded)`` fires after each job of the panel ends (not when superseded).
+Slider previews are *interactive* jobs in one lane, so a newer slider value replaces a queued
+older one and only the newest is drawn.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from psygnal import Signal
 
 from studio.core.context import StudioContext
-from studio.core.jobs import Job, JobSpec, JobState
+from studio.core.jobs import Failed, Job, JobSpec, JobState
 from studio.core.latent import directions as dirfile
 from studio.core.latent import media, vectors
-from studio.plugin_api import Kind, ModelChoice, ParamError, Result
+from studio.core.sessions.base import PanelSession
+from studio.core.sessions.latent_state import ADVANCED_GROUP, DirectionView, LatentState, WalkSpec
+from studio.plugin_api import Kind, ParamError, Result
+
+__all__ = ["ADVANCED_GROUP", "DirectionView", "LatentSession", "LatentState", "WalkSpec"]
 
 PREVIEW_LANE = "latent-preview"
 DEFAULT_PLUGIN = "latent-vae"
+#: the prompt a diffusion pipeline starts from (an empty one would draw unconditionally)
+STARTING_PROMPT = "a red circle on a black background"
 
 
-@dataclass
-class DirectionView:
-    name: str
-    label: str
-    kind: str
-    scale: float
-    range: tuple[float, float]
-    units: str = ""
-    score: float | None = None
-    notes: str = ""
-    vector: np.ndarray | None = None  # known for small latents (VAE); None for text embeddings
-    source: str = "model"  # model | file
-
-    @property
-    def group(self) -> str:
-        if self.kind == "pca":
-            return "Unsupervised (PCA)"
-        if self.kind == "boundary" and self.name.startswith("boundary_"):
-            return "Raw boundary normals"
-        if self.source == "file" or ":" in self.name:
-            return "From files"
-        return "Named"
-
-
-@dataclass
-class WalkSpec:
-    frames: int = 8
-    from_seed: int | None = None
-    to_seed: int | None = None
-    from_image: str | None = None
-    to_image: str | None = None
-    from_prompt: str = ""
-    to_prompt: str = ""
-    interpolation: str = "lerp"
-
-
-@dataclass
-class LatentState:
-    info: dict = field(default_factory=dict)
-    preview: Any = None  # PIL image
-    preview_latent: list | None = None
-    original: Any = None  # PIL, the dropped image as the model saw it
-    reconstruction: Any = None
-    psnr: float | None = None
-    walk_frames: list = field(default_factory=list)
-    walk_smoothness: dict = field(default_factory=dict)
-    quality: dict = field(default_factory=dict)
-    fitted: dirfile.DirectionSet | None = None
-    conditional: dict = field(default_factory=dict)
-    error: str = ""
-
-
-class LatentSession:
+class LatentSession(PanelSession):
     kind = Kind.LATENT
 
-    def __init__(self, context: StudioContext, plugin_id: str | None = None):
-        self.context = context
-        self.plugin = None
-        self.model = ""
+    #: a job of this panel ended (done, interrupted or failed; not superseded): (purpose, succeeded)
+    job_finished = Signal(str, bool)
+
+    def __init__(self, context: StudioContext, plugin_id: str | None = None) -> None:
+        ids = [p.id for p in context.registry.plugins(Kind.LATENT)]
+        chosen = plugin_id or (DEFAULT_PLUGIN if DEFAULT_PLUGIN in ids else (ids[0] if ids else None))
+        self.direction_files: list[str] = []
+        self.pairs: list[list[Any]] = []  # prompt-pair directions: [from, to, strength]
+        self._jobs: dict[str, str] = {}  # job id -> purpose
+        super().__init__(context, chosen)
+
+    # ------------------------------------------------------------------------------ state
+    def _reset_plugin_state(self) -> None:
+        super()._reset_plugin_state()
+        if "edit" in self.modes():
+            self.mode = "edit"  # the form shows what a slider preview uses
+        if self.is_diffusion and not self.values.get("prompt"):
+            self.values["prompt"] = STARTING_PROMPT
+        self._reset_model_state()
+
+    def _reset_model_state(self) -> None:
         self.directions: list[DirectionView] = []
         self.amounts: dict[str, float] = {}
         self.keep: set[str] = set()
-        self.seed = 0
         self.base_latent: list[float] | None = None
         self.image_path: str | None = None
-        self.direction_files: list[str] = []
-        self.pairs: list[list] = []  # diffusion: [from, to, strength]
-        self.prompt = "a red circle on a black background"
-        self.negative_prompt = ""
-        self.steps = 20
-        self.cfg_scale = 7.0
-        self.encode_method = "ddim-inversion"
         self.state = LatentState()
-        self._jobs: dict[str, str] = {}  # job id -> purpose
-        plugins = self.plugins()
-        ids = [p.id for p in plugins]
-        chosen = plugin_id or (DEFAULT_PLUGIN if DEFAULT_PLUGIN in ids else (ids[0] if ids else None))
-        if chosen:
-            self.set_plugin(chosen)
 
-    # ------------------------------------------------------------------------------ choices
-    def plugins(self) -> list:
+    def plugins(self) -> list[Any]:
         return self.context.registry.plugins(Kind.LATENT)
 
-    def set_plugin(self, plugin_id: str) -> None:
-        self.plugin = self.context.registry.get(plugin_id)
-        models = self.models()
-        self.model = models[0].source if models else ""
-        self._reset_model_state()
-
-    def models(self) -> list[ModelChoice]:
-        if self.plugin is None:
-            return []
-        offered = list(self.plugin.models())
-        known = {m.source for m in offered}
-        recent = self.context.settings.recent_models.get(self.plugin.id, [])
-        return offered + [ModelChoice(source=s, label=Path(s).name or s) for s in recent if s not in known]
-
     def set_model(self, source: str) -> None:
-        source = source.strip()
-        if source != self.model:
-            self.model = source
+        if source.strip() != self.model:
             self._reset_model_state()
+            super().set_model(source)
 
-    def _reset_model_state(self) -> None:
-        self.directions, self.amounts, self.keep = [], {}, set()
+    def set_values(self, values: dict[str, Any]) -> None:
+        """As the base; a new seed also means a new sample (an encoded image is let go)."""
+        new_seed = "seed" in values and values["seed"] != self.values.get("seed")
+        super().set_values(values)
+        if new_seed:
+            self._forget_image()
+
+    def _forget_image(self) -> None:
         self.base_latent, self.image_path = None, None
-        self.state = LatentState()
+        self.state.original = self.state.reconstruction = None
+        self.state.psnr = None
+        self.changed.emit("encoded")
 
     @property
     def is_diffusion(self) -> bool:
-        return self.plugin is not None and "diffusion" in self.plugin.id
+        """Whether the plugin edits through prompts (a diffusion pipeline) rather than a small
+        vector latent: it takes a prompt, so the panel shows the prompt and prompt pairs."""
+        return any(p.name == "prompt" for p in self.parameters())
+
+    @property
+    def seed(self) -> int:
+        value = self.values.get("seed")
+        return int(value) if value is not None else 0
 
     # ------------------------------------------------------------------------------ jobs
-    def _submit(self, purpose: str, mode: str, request: dict, interactive: bool = False) -> Job:
+    def _submit(self, purpose: str, mode: str, request: dict[str, Any], interactive: bool = False) -> Job:
         if self.plugin is None:
             raise ParamError("No latent plugin is available; see the Plugins list for why.")
         if not self.model:
@@ -146,7 +116,7 @@ class LatentSession:
         spec = JobSpec(plugin_id=self.plugin.id, model=self.model, mode=mode, request=request, save=False,
                        options=self.context.load_options(), interactive=interactive,
                        lane_key=f"{PREVIEW_LANE}:{purpose}" if interactive else "")
-        job = self.context.engine.submit(spec)
+        job = self.submit(spec)
         self._jobs[job.id] = purpose
         if purpose == "info":
             self.context.settings.remember_model(self.plugin.id, self.model)
@@ -156,26 +126,46 @@ class LatentSession:
         return {d.name for d in self.directions}
 
     def load_info(self) -> Job:
+        """Load the model and list its directions (then a first preview is drawn)."""
         return self._submit("info", "info", {"direction_files": list(self.direction_files)})
 
-    def edit_request(self) -> dict:
+    def _prompt_values(self) -> dict[str, Any]:
+        v = self.values
+        return {"prompt": v.get("prompt", ""), "negative_prompt": v.get("negative_prompt", ""), "seed": self.seed,
+                "steps": v.get("steps", 20), "cfg_scale": v.get("cfg_scale", 7.0)}
+
+    def _image_values(self) -> dict[str, Any]:
+        request: dict[str, Any] = {"image": self.image_path}
+        if self.is_diffusion:
+            for name in ("encode_method", "img2img_strength"):
+                if name in self.values:
+                    request[name] = self.values[name]
+        return request
+
+    def edit_request(self) -> dict[str, Any]:
+        """The request a slider preview sends (the CLI's ``latent edit`` sends the same)."""
         edits = [[n, float(a)] for n, a in self.amounts.items() if a]
         files = list(self.direction_files)
         if self.is_diffusion:
-            req = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "seed": self.seed,
-                   "steps": self.steps, "cfg_scale": self.cfg_scale, "edits": edits, "direction_files": files,
+            req = {**self._prompt_values(), "edits": edits, "direction_files": files,
                    "pairs": [list(p) for p in self.pairs if p[0] and p[1] and p[2]]}
             if self.image_path:
-                req.update(image=self.image_path, encode_method=self.encode_method)
+                req.update(self._image_values())
             return req
         req = {"seed": self.seed, "edits": edits, "keep": sorted(self.keep), "direction_files": files}
         if self.base_latent is not None:
             req["latent"] = list(self.base_latent)
+        elif self.image_path:
+            req["image"] = self.image_path
         return req
 
-    def preview(self) -> Job:
+    def edit_preview(self) -> Job:
         """Queue an interactive preview of the current sliders (newest wins)."""
         return self._submit("preview", "edit", self.edit_request(), interactive=True)
+
+    def edit(self) -> Job:
+        """Queue the edit the sliders describe as an ordinary job (the CLI's ``latent edit``)."""
+        return self._submit("edit", "edit", self.edit_request())
 
     def set_amount(self, name: str, amount: float) -> None:
         if name not in self._names():
@@ -184,6 +174,7 @@ class LatentSession:
 
     def reset_amounts(self) -> None:
         self.amounts = {}
+        self.pairs = []
 
     def set_keep(self, name: str, kept: bool) -> None:
         if kept:
@@ -191,47 +182,66 @@ class LatentSession:
         else:
             self.keep.discard(name)
 
+    def set_pair(self, start: str, end: str, strength: float) -> None:
+        """The prompt-pair direction "start" → "end" at ``strength`` (diffusion)."""
+        start, end = start.strip(), end.strip()
+        self.pairs = [[start, end, float(strength)]] if start and end and strength else []
+
     def new_sample(self, seed: int) -> None:
-        self.seed = int(seed)
-        self.base_latent = None
-        self.image_path = None
-        self.state.original = self.state.reconstruction = None
-        self.state.psnr = None
+        """Start from the sample drawn from ``seed`` (forgets an encoded image)."""
+        self.set_value("seed", int(seed))
+        if self.image_path is not None or self.base_latent is not None:
+            self._forget_image()
+
+    def use_image(self, path: str) -> None:
+        """Edit ``path`` (the CLI: encoded as part of the edit itself)."""
+        if not Path(path).is_file():
+            raise ParamError(f"Image not found: {path}")
+        self.image_path, self.base_latent = str(path), None
 
     def encode(self, path: str) -> Job:
+        """Encode your own image: its reconstruction and PSNR are shown, then the sliders edit it."""
         path = str(path)
         if not Path(path).is_file():
             raise ParamError(f"Image not found: {path}")
-        request: dict = {"image": path}
+        request: dict[str, Any] = {"image": path}
         if self.is_diffusion:
-            request.update(prompt=self.prompt, negative_prompt=self.negative_prompt, steps=self.steps,
-                           cfg_scale=self.cfg_scale, seed=self.seed, encode_method=self.encode_method)
+            request.update(self._prompt_values())
+            request.update({k: v for k, v in self._image_values().items() if k != "image"})
         job = self._submit("encode", "encode", request)
         self.image_path = path
         return job
 
-    def walk(self, spec: WalkSpec) -> Job:
+    def walk_request(self, spec: WalkSpec) -> dict[str, Any]:
+        """The request of a walk from A to B (the CLI's ``latent walk`` sends the same)."""
         if self.is_diffusion:
-            request = {"prompt": spec.from_prompt or self.prompt, "prompt_to": spec.to_prompt,
-                       "negative_prompt": self.negative_prompt, "seed": spec.from_seed if spec.from_seed is not None
-                       else self.seed, "seed_to": spec.to_seed, "frames": spec.frames, "steps": self.steps,
-                       "cfg_scale": self.cfg_scale}
-        else:
-            request = {"frames": spec.frames, "interpolation": spec.interpolation,
-                       "direction_files": list(self.direction_files)}
-            for side in ("from", "to"):
-                image, seed = getattr(spec, f"{side}_image"), getattr(spec, f"{side}_seed")
-                if image:
-                    request[f"{side}_image"] = image
-                elif seed is not None:
-                    request[f"{side}_seed"] = seed
-                elif side == "from" and self.base_latent is not None:
-                    request["from_latent"] = list(self.base_latent)
-                elif side == "from":
-                    request["from_seed"] = self.seed
-                else:
-                    raise ParamError("Choose where the walk ends: a seed or an image.")
-        return self._submit("walk", "walk", request)
+            if not (spec.from_prompt or self.values.get("prompt")) and spec.from_seed is None:
+                raise ParamError("Give the walk a start: a prompt and/or a seed.")
+            request: dict[str, Any] = {
+                **self._prompt_values(), "prompt": spec.from_prompt or self.values.get("prompt", ""),
+                "prompt_to": spec.to_prompt or spec.from_prompt or self.values.get("prompt", ""),
+                "seed": spec.from_seed if spec.from_seed is not None else self.seed, "frames": spec.frames}
+            if spec.to_seed is not None:
+                request["seed_to"] = spec.to_seed
+            return request
+        request = {"frames": spec.frames, "interpolation": spec.interpolation,
+                   "direction_files": list(self.direction_files)}
+        for side in ("from", "to"):
+            image, seed = getattr(spec, f"{side}_image"), getattr(spec, f"{side}_seed")
+            if image:
+                request[f"{side}_image"] = image
+            elif seed is not None:
+                request[f"{side}_seed"] = seed
+            elif side == "from" and self.base_latent is not None:
+                request["from_latent"] = list(self.base_latent)
+            elif side == "from":
+                request["from_seed"] = self.seed
+            else:
+                raise ParamError("Choose where the walk ends: a seed or an image.")
+        return request
+
+    def walk(self, spec: WalkSpec) -> Job:
+        return self._submit("walk", "walk", self.walk_request(spec))
 
     def measure_quality(self, bases: int = 6, sweep: int = 9, names: list[str] | None = None) -> Job:
         if not self.state.info.get("quality_available"):
@@ -239,11 +249,18 @@ class LatentSession:
         return self._submit("quality", "quality", {"bases": bases, "sweep": sweep, "directions": list(names or []),
                                                    "direction_files": list(self.direction_files)})
 
-    def fit(self, method: str, name: str, examples: list | None = None, factor: str = "",
+    def fit(self, method: str, name: str, examples: list[Any] | None = None, factor: str = "",
             count: int = 256) -> Job:
         request = {"fit_method": method, "name": name, "examples": [list(e) for e in (examples or [])],
                    "factor": factor, "count": count, "direction_files": list(self.direction_files)}
         return self._submit("fit", "fit", request)
+
+    def save_pair_direction(self, start: str, end: str, path: str | Path) -> Job:
+        """Save the prompt-pair direction "start" → "end" to a directions file (diffusion)."""
+        if not start.strip() or not end.strip():
+            raise ParamError("A prompt pair needs both ends, e.g. red → blue.")
+        request = {**self.edit_request(), "pairs": [[start.strip(), end.strip(), 1.0]], "save_direction": str(path)}
+        return self._submit("pair", "edit", request)
 
     def walk_export(self, path: str | Path, fps: float = 8.0) -> list[Path]:
         if not self.state.walk_frames:
@@ -277,19 +294,32 @@ class LatentSession:
 
     def save_directions(self, path: str | Path, names: list[str] | None = None) -> Path:
         """Save the chosen (default: all) directions with known vectors to .json / .safetensors."""
-        chosen = [d for d in self.directions if d.vector is not None and (names is None or d.name in names)]
+        chosen = [(d, d.vector) for d in self.directions
+                  if d.vector is not None and (names is None or d.name in names)]
         if not chosen:
             raise ParamError("No directions with vectors to save (text-embedding directions are saved by the "
                              "plugin when you edit with a prompt pair).")
         dset = dirfile.DirectionSet(
-            [dirfile.Direction(name=d.name, vector=d.vector, kind=d.kind, label=d.label, scale=d.scale,
-                               range=d.range, units=d.units, score=d.score, notes=d.notes) for d in chosen],
+            [dirfile.Direction(name=d.name, vector=vector, kind=d.kind, label=d.label, scale=d.scale,
+                               range=d.range, units=d.units, score=d.score, notes=d.notes) for d, vector in chosen],
             self.state.info.get("space", "vae-latent"), str(self.state.info.get("model", "")),
             tuple(self.state.info.get("latent_shape") or ()))
         try:
             return dirfile.save(dset, path)
         except (dirfile.DirectionFileError, OSError) as exc:
             raise ParamError(str(exc)) from None
+
+    def keep_fitted(self, name_prefix: str = "") -> Path | None:
+        """Save the last fitted directions under the studio home and offer them as sliders."""
+        if self.state.fitted is None:
+            return None
+        stem = name_prefix or self.state.fitted.directions[0].name
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "fitted"
+        path = self.directions_dir() / f"{safe}.json"
+        dirfile.save(self.state.fitted, path)
+        if str(path) not in self.direction_files:
+            self.direction_files.append(str(path))
+        return path
 
     # ------------------------------------------------------------------------------ cosines
     def vectors(self) -> dict[str, np.ndarray]:
@@ -320,52 +350,83 @@ class LatentSession:
         names = [n for n in (names or list(vecs)) if n in vecs]
         return names, vectors.cosine_table({n: vecs[n] for n in names})
 
-    # ------------------------------------------------------------------------------ results
+    # ------------------------------------------------------------------------------ engine events
     def purpose(self, job: Job) -> str | None:
         return self._jobs.get(job.id)
 
-    def handle(self, job: Job, result: Result | None = None) -> str | None:
-        """Apply a finished job of this session; returns its purpose (None if not ours)."""
-        purpose = self._jobs.pop(job.id, None)
+    def on_result(self, job: Job, event: Result) -> None:
+        purpose = self._jobs.get(job.id)
         if purpose is None:
-            return None
-        if job.state is JobState.FAILED:
-            self.state.error = job.failure.message if job.failure else job.message
-            if purpose == "encode":
-                self.image_path = None
-            return purpose
-        result = result or job.result
-        if result is None:
-            return purpose
-        info = dict(result.info)
-        images = [a.image for a in result.artifacts if a.image is not None]
-        self.state.error = ""
+            return
+        info = dict(event.info)
+        images = [a.image for a in event.artifacts if a.image is not None]
+        state = self.state
+        state.error = ""
         if purpose == "info":
-            self.state.info = info
+            state.info = info
             self._set_directions(info.get("directions", []))
+            self.changed.emit("directions")
         elif purpose == "preview":
-            self.state.preview = images[0] if images else None
-            self.state.preview_latent = info.get("latent")
-            self.state.conditional = info.get("conditional", {})
+            state.preview = images[0] if images else None
+            state.preview_latent = info.get("latent")
+            state.conditional = info.get("conditional", {})
+            self.changed.emit("edited")
         elif purpose == "encode":
-            self.state.original = info.get("original")
-            self.state.reconstruction = images[0] if images else None
-            self.state.psnr = info.get("psnr")
-            self.state.preview = self.state.reconstruction
+            state.original = info.get("original")
+            state.reconstruction = images[0] if images else None
+            state.psnr = info.get("psnr")
+            state.preview = state.reconstruction
             if info.get("latent") is not None:
                 self.base_latent = list(info["latent"])
+            self.changed.emit("encoded")
         elif purpose == "walk":
-            self.state.walk_frames = images
-            self.state.walk_smoothness = dict(info.get("smoothness", {}))
+            state.walk_frames = images
+            state.walk_smoothness = dict(info.get("smoothness", {}))
+            self.changed.emit("walk")
         elif purpose == "quality":
-            self.state.quality = dict(info.get("quality", {}))
+            state.quality = dict(info.get("quality", {}))
+            self.changed.emit("quality")
         elif purpose == "fit":
-            self.state.fitted = dirfile.from_json(info["directions_json"]) if info.get("directions_json") else None
+            state.fitted = dirfile.from_json(info["directions_json"]) if info.get("directions_json") else None
             if info.get("saved"):
                 self.direction_files.append(str(info["saved"]))
-        return purpose
+        elif purpose == "pair" and info.get("saved_direction"):
+            self.message.emit("info", f"Saved the direction to {info['saved_direction']}")
 
-    def _set_directions(self, entries: list[dict]) -> None:
+    def on_failed(self, job: Job, event: Failed) -> None:
+        self.state.error = event.message
+        if self._jobs.get(job.id) == "encode":
+            self.image_path = None
+        super().on_failed(job, event)
+
+    def on_finished(self, job: Job, state: JobState) -> None:
+        purpose = self._jobs.pop(job.id, None)
+        if purpose is None or state is JobState.CANCELLED:
+            return  # a superseded slider preview: a newer one is on its way
+        if state is not JobState.FAILED:
+            self._follow_up(purpose)
+        self.job_finished.emit(purpose, state is not JobState.FAILED)
+
+    def _follow_up(self, purpose: str) -> None:
+        """A found direction is kept as a file and offered as a slider (the model is asked again).
+        (Drawing a first preview after a load or an encode is the panel's call: the CLI has none.)"""
+        if purpose == "fit" and self.state.fitted is not None:
+            fitted = self.state.fitted
+            self.keep_fitted()
+            score = fitted.directions[0].score
+            self.message.emit("info", f"Found {len(fitted)} direction(s)"
+                                      + (f" (score {score:.2f})" if score is not None else "")
+                                      + "; added to the sliders.")
+            self.changed.emit("fitted")
+            self._try(self.load_info)
+
+    def _try(self, command: Any) -> None:
+        try:
+            command()
+        except ParamError as exc:
+            self.message.emit("error", str(exc))
+
+    def _set_directions(self, entries: list[dict[str, Any]]) -> None:
         views = []
         for e in entries:
             vec = e.get("vector")
@@ -379,15 +440,3 @@ class LatentSession:
         names = self._names()
         self.amounts = {k: v for k, v in self.amounts.items() if k in names}
         self.keep = {k for k in self.keep if k in names}
-
-    def keep_fitted(self, name_prefix: str = "") -> Path | None:
-        """Save the last fitted directions under the studio home and offer them as sliders."""
-        if self.state.fitted is None:
-            return None
-        stem = name_prefix or self.state.fitted.directions[0].name
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:60] or "fitted"
-        path = self.directions_dir() / f"{safe}.json"
-        dirfile.save(self.state.fitted, path)
-        if str(path) not in self.direction_files:
-            self.direction_files.append(str(path))
-        return path

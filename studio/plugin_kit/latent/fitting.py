@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass
@@ -25,21 +26,25 @@ class FittedDirection:
     offset: float = 0.0  # decision value at the latent origin (boundary only)
 
 
-def _check(z, y=None) -> tuple[np.ndarray, np.ndarray | None]:
-    z = np.asarray(z, dtype=np.float64)
-    if z.ndim != 2:
-        raise ValueError(f"latents must be a [N, D] array (got shape {z.shape})")
-    if y is None:
-        return z, None
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if len(y) != len(z):
-        raise ValueError(f"{len(z)} latents but {len(y)} labels")
-    return z, y
+def _latents(z: ArrayLike) -> NDArray[np.float64]:
+    latents = np.asarray(z, dtype=np.float64)
+    if latents.ndim != 2:
+        raise ValueError(f"latents must be a [N, D] array (got shape {latents.shape})")
+    return latents
 
 
-def fit_linear_boundary(z, labels, l2: float = 1e-2, iterations: int = 50) -> FittedDirection:
+def _labelled(z: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    latents = _latents(z)
+    labels = np.asarray(y, dtype=np.float64).ravel()
+    if len(labels) != len(latents):
+        raise ValueError(f"{len(latents)} latents but {len(labels)} labels")
+    return latents, labels
+
+
+def fit_linear_boundary(latents: ArrayLike, labels: ArrayLike, l2: float = 1e-2,
+                        iterations: int = 50) -> FittedDirection:
     """Labels are 0/1 (or booleans).  The returned vector points from label 0 towards 1."""
-    z, y = _check(z, labels)
+    z, y = _labelled(latents, labels)
     classes = set(np.unique(y).tolist())
     if not classes <= {0.0, 1.0} or len(classes) < 2:
         raise ValueError("a linear boundary needs examples of both labels, 0 and 1")
@@ -70,10 +75,10 @@ def fit_linear_boundary(z, labels, l2: float = 1e-2, iterations: int = 50) -> Fi
     return FittedDirection(n, float(np.std(z @ n)) or 1.0, accuracy, offset)
 
 
-def fit_regression_direction(z, values) -> FittedDirection:
+def fit_regression_direction(latents: ArrayLike, values: ArrayLike) -> FittedDirection:
     """A continuous attribute: the direction of steepest increase of its linear read-out.
     ``scale`` is the latent length that changes the read-out by one unit of the attribute."""
-    z, y = _check(z, values)
+    z, y = _labelled(latents, values)
     if len(z) < 3:
         raise ValueError("need at least 3 examples to fit a direction")
     a = np.concatenate([z - z.mean(0), np.ones((len(z), 1))], axis=1)
@@ -96,8 +101,8 @@ class PCAResult:
     mean: np.ndarray  # [D]
 
 
-def fit_pca(z, k: int = 8) -> PCAResult:
-    z, _ = _check(z)
+def fit_pca(latents: ArrayLike, k: int = 8) -> PCAResult:
+    z = _latents(latents)
     if len(z) < 2:
         raise ValueError("PCA needs at least 2 samples")
     mean = z.mean(0)

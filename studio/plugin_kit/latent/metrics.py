@@ -12,29 +12,31 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
-def psnr(a, b, peak: float = 255.0) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
-    mse = float(np.mean((a - b) ** 2))
+def psnr(a: ArrayLike, b: ArrayLike, peak: float = 255.0) -> float:
+    fa = np.asarray(a, dtype=np.float64)
+    fb = np.asarray(b, dtype=np.float64)
+    if fa.shape != fb.shape:
+        raise ValueError(f"images differ in shape: {fa.shape} vs {fb.shape}")
+    mse = float(np.mean((fa - fb) ** 2))
     if mse <= 0:
         return float("inf")
     return float(10.0 * np.log10(peak * peak / mse))
 
 
-def frame_steps(frames: Sequence) -> np.ndarray:
+def frame_steps(frames: Sequence[ArrayLike]) -> NDArray[np.float64]:
     """Mean absolute pixel change between consecutive frames (0..255 units)."""
     arrays = [np.asarray(f, dtype=np.float64) for f in frames]
-    return np.array([float(np.mean(np.abs(b - a))) for a, b in zip(arrays[:-1], arrays[1:])])
+    return np.array([float(np.mean(np.abs(b - a))) for a, b in zip(arrays[:-1], arrays[1:], strict=True)])
 
 
-def walk_smoothness(frames: Sequence) -> dict[str, float]:
+def walk_smoothness(frames: Sequence[ArrayLike]) -> dict[str, float]:
     steps = frame_steps(frames)
     if len(steps) == 0:
         return {"max_step": 0.0, "mean_step": 0.0, "jump_ratio": 1.0}
@@ -43,7 +45,7 @@ def walk_smoothness(frames: Sequence) -> dict[str, float]:
     return {"max_step": largest, "mean_step": mean, "jump_ratio": largest / mean if mean > 0 else 1.0}
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
+def _ranks(v: NDArray[np.float64]) -> NDArray[np.float64]:
     order = np.argsort(v, kind="mergesort")
     r = np.empty(len(v))
     r[order] = np.arange(len(v), dtype=np.float64)
@@ -54,24 +56,24 @@ def _ranks(v: np.ndarray) -> np.ndarray:
     return r
 
 
-def spearman(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(a) != len(b) or len(a) < 2:
+def spearman(a: ArrayLike, b: ArrayLike) -> float:
+    fa, fb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(fa) != len(fb) or len(fa) < 2:
         raise ValueError("spearman needs two sequences of the same length >= 2")
-    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = _ranks(fa), _ranks(fb)
     if ra.std() == 0 or rb.std() == 0:
         return 0.0
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def total_variation(values: Sequence, norm: float = 1.0, categorical: bool = False) -> float:
+def total_variation(values: Sequence[Any], norm: float = 1.0, categorical: bool = False) -> float:
     if categorical:
-        return float(sum(1.0 for u, v in zip(values[:-1], values[1:]) if u != v))
+        return float(sum(1.0 for u, v in zip(values[:-1], values[1:], strict=True) if u != v))
     v = np.asarray(values, dtype=np.float64)
     return float(np.abs(np.diff(v)).sum() / norm)
 
 
-def selectivity(trajectories: Mapping[str, Sequence], target: str, norms: Mapping[str, float],
+def selectivity(trajectories: Mapping[str, Sequence[Any]], target: str, norms: Mapping[str, float],
                 categorical: Sequence[str] = ()) -> float:
     tvs = {k: total_variation(v, norms.get(k, 1.0), k in categorical) for k, v in trajectories.items()}
     total = sum(tvs.values())

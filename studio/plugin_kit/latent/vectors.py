@@ -13,34 +13,36 @@ flattened for the dot products and keep their shape on the way out.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 EPS = 1e-12
+Vector = NDArray[np.float64]
 
 
-def as_vector(value) -> np.ndarray:
+def as_vector(value: ArrayLike) -> Vector:
     return np.asarray(value, dtype=np.float64)
 
 
-def unit(v) -> np.ndarray:
-    v = as_vector(v)
+def unit(value: ArrayLike) -> Vector:
+    v = as_vector(value)
     norm = float(np.linalg.norm(v))
     if norm < EPS:
         raise ValueError("a direction of length zero has no direction")
     return v / norm
 
 
-def cosine(a, b) -> float:
-    a, b = as_vector(a).ravel(), as_vector(b).ravel()
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+def cosine(a: ArrayLike, b: ArrayLike) -> float:
+    fa, fb = as_vector(a).ravel(), as_vector(b).ravel()
+    na, nb = float(np.linalg.norm(fa)), float(np.linalg.norm(fb))
     if na < EPS or nb < EPS:
         return 0.0
-    return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
+    return float(np.clip(np.dot(fa, fb) / (na * nb), -1.0, 1.0))
 
 
-def cosine_table(vectors: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> np.ndarray:
+def cosine_table(vectors: Mapping[str, ArrayLike] | Sequence[ArrayLike]) -> Vector:
     """Pairwise cosines, ``[n, n]``; the order is the mapping's (or sequence's) order."""
     items = list(vectors.values()) if isinstance(vectors, Mapping) else list(vectors)
     if not items:
@@ -48,32 +50,31 @@ def cosine_table(vectors: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> np
     m = np.stack([as_vector(v).ravel() for v in items])
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     m = m / np.maximum(norms, EPS)
-    return np.clip(m @ m.T, -1.0, 1.0)
+    return as_vector(np.clip(m @ m.T, -1.0, 1.0))
 
 
-def lerp(a, b, t: float) -> np.ndarray:
-    a, b = as_vector(a), as_vector(b)
-    return (1.0 - t) * a + t * b
+def lerp(a: ArrayLike, b: ArrayLike, t: float) -> Vector:
+    return (1.0 - t) * as_vector(a) + t * as_vector(b)
 
 
-def slerp(a, b, t: float, dot_threshold: float = 0.9995) -> np.ndarray:
+def slerp(a: ArrayLike, b: ArrayLike, t: float, dot_threshold: float = 0.9995) -> Vector:
     """Spherical interpolation: keeps the norm profile of Gaussian noise between two samples
     (a straight line through the middle of the ball would pass through low-norm noise the
     denoiser never saw).  Falls back to lerp for (nearly) parallel inputs."""
-    a, b = as_vector(a), as_vector(b)
-    fa, fb = a.ravel(), b.ravel()
+    va, vb = as_vector(a), as_vector(b)
+    fa, fb = va.ravel(), vb.ravel()
     na, nb = float(np.linalg.norm(fa)), float(np.linalg.norm(fb))
     if na < EPS or nb < EPS:
-        return lerp(a, b, t)
+        return lerp(va, vb, t)
     dot = float(np.dot(fa, fb) / (na * nb))
     if abs(dot) > dot_threshold:
-        return lerp(a, b, t)
+        return lerp(va, vb, t)
     theta = float(np.arccos(np.clip(dot, -1.0, 1.0)))
-    s = np.sin(theta)
-    return (np.sin((1.0 - t) * theta) / s) * a + (np.sin(t * theta) / s) * b
+    s = float(np.sin(theta))
+    return (float(np.sin((1.0 - t) * theta)) / s) * va + (float(np.sin(t * theta)) / s) * vb
 
 
-def interpolate(a, b, frames: int, method: str = "lerp") -> list[np.ndarray]:
+def interpolate(a: ArrayLike, b: ArrayLike, frames: int, method: str = "lerp") -> list[Vector]:
     """``frames`` evenly spaced points from ``a`` to ``b`` inclusive."""
     if frames < 2:
         raise ValueError("a walk needs at least 2 frames")
@@ -83,7 +84,7 @@ def interpolate(a, b, frames: int, method: str = "lerp") -> list[np.ndarray]:
     return [fn(a, b, i / (frames - 1)) for i in range(frames)]
 
 
-def orthonormal_basis(vectors: Iterable) -> np.ndarray:
+def orthonormal_basis(vectors: Iterable[ArrayLike]) -> Vector:
     """Rows spanning the same space as ``vectors`` (QR, dependent ones dropped): ``[k, D]``."""
     rows = [as_vector(v).ravel() for v in vectors]
     if not rows:
@@ -91,38 +92,37 @@ def orthonormal_basis(vectors: Iterable) -> np.ndarray:
     m = np.stack(rows).T  # [D, k]
     q, r = np.linalg.qr(m)
     keep = np.abs(np.diag(r)) > 1e-9 * max(1.0, float(np.abs(r).max()))
-    return q[:, keep].T
+    return as_vector(q[:, keep].T)
 
 
-def project_out(v, conditions: Iterable) -> np.ndarray:
-    """``v`` minus its projection on the span of ``conditions`` (shape kept)."""
-    v = as_vector(v)
+def project_out(value: ArrayLike, conditions: Iterable[ArrayLike]) -> Vector:
+    """``value`` minus its projection on the span of ``conditions`` (shape kept)."""
+    v = as_vector(value)
     basis = orthonormal_basis(conditions)
     if basis.size == 0:
-        return v.copy()
+        return as_vector(v.copy())
     flat = v.ravel()
     flat = flat - basis.T @ (basis @ flat)
-    return flat.reshape(v.shape)
+    return as_vector(flat.reshape(v.shape))
 
 
-def conditional_direction(target, conditions: Iterable, renormalise: bool = True) -> np.ndarray:
+def conditional_direction(target: ArrayLike, conditions: Iterable[ArrayLike], renormalise: bool = True) -> Vector:
     """InterFaceGAN conditional manipulation: n' = n - sum_i (n . c_i) c_i over an orthonormal
     basis c of the conditions, renormalised to the target's length.  The result has cosine 0
     with every condition."""
-    target = as_vector(target)
-    conds = [c for c in conditions]
-    out = project_out(target, conds)
+    goal = as_vector(target)
+    out = project_out(goal, list(conditions))
     norm = float(np.linalg.norm(out))
-    if norm < 1e-9 * max(1.0, float(np.linalg.norm(target))):
+    if norm < 1e-9 * max(1.0, float(np.linalg.norm(goal))):
         raise ValueError("the direction lies inside the span of the attributes kept fixed; "
                          "nothing is left to edit")
-    return out * (float(np.linalg.norm(target)) / norm) if renormalise else out
+    return out * (float(np.linalg.norm(goal)) / norm) if renormalise else out
 
 
-def apply_edits(base, directions: Mapping[str, np.ndarray], amounts: Mapping[str, float],
-                scales: Mapping[str, float] | None = None) -> np.ndarray:
+def apply_edits(base: ArrayLike, directions: Mapping[str, ArrayLike], amounts: Mapping[str, float],
+                scales: Mapping[str, float] | None = None) -> Vector:
     """``base + sum amount[name] * scale[name] * directions[name]`` (unknown names raise KeyError)."""
-    out = as_vector(base).copy()
+    out = as_vector(as_vector(base).copy())
     for name, amount in amounts.items():
         if not amount:
             continue

@@ -1,136 +1,65 @@
-"""The Music tab: generate with the chorale model or MusicGen, hear it while it is being
-written, look at it (waveform, piano roll), keep it (history) and export it (WAV, MIDI).
+"""The Music tab: layout and bindings over :class:`~studio.core.sessions.music.MusicSession`.
 
-All state lives in :class:`~studio.core.sessions.music.MusicSession`; this widget shows it and
-forwards clicks.  Engine events arrive on the GUI thread through
-:class:`~studio.qt.bridge.EngineBridge`.  Sound goes out through the session's
-:class:`~studio.core.playback.Player` (a callback stream; the UI only reads its position on a
-timer).  Without PortAudio or an output device the panel says so and everything else works.
+Generate with any music plugin, hear it while it is written, look at it (waveform, piano roll),
+keep it (clip list) and export it (WAV, MIDI).  The session owns the generator, the values (a
+prompt fills the controls it speaks about), the jobs, the player and the clip list; this file
+lays widgets out, binds them to the session (the shared model picker, parameter form, run status
+and message bar) and forwards clicks.  Engine events reach the session through the bridge (wired
+by the main window).  Without PortAudio or an output device the transport says so and
+everything else works.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSlider, QSpinBox, QSplitter, QTabWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from studio.core.jobs import Failed, JobState, Saved, StateChanged
+from studio.core.audio_files import read_wav
 from studio.core.playback import Player
-from studio.core.sessions.music import PROMPT_FIELDS, Clip, MusicSession
-from studio.plugin_api import Log, Param, ParamError, ParamType, Preview, Progress
+from studio.core.sessions.music import Clip, MusicSession
+from studio.plugin_api import ParamError, ParamType
+from studio.qt.bridge import EngineBridge
+from studio.qt.widgets.binding import connect_while_alive
+from studio.qt.widgets.message_bar import MessageBar
+from studio.qt.widgets.model_picker import ModelPicker
+from studio.qt.widgets.param_form import ParamForm
 from studio.qt.widgets.piano_roll import PianoRollView
+from studio.qt.widgets.run_status import RunStatus
+from studio.qt.widgets.transport import Transport
 from studio.qt.widgets.waveform import WaveformView
 
 MIDI_FILTER = "MIDI files (*.mid *.midi);;All files (*)"
 WAV_FILTER = "WAV files (*.wav);;All files (*)"
 
 
-def _format_time(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
-
-
-class _Field:
-    """One editor for one Param: ``widget``, ``value()``, ``set_value(v)``."""
-
-    def __init__(self, param: Param, on_change):
-        self.param = param
-        t = param.type
-        if t is ParamType.CHOICE:
-            w = QComboBox()
-            w.addItems(list(param.choices))
-            w.currentTextChanged.connect(lambda _=None: on_change(param.name))
-            self.value = lambda: w.currentText()
-            self.set_value = lambda v: w.setCurrentText(str(v)) if v is not None else None
-        elif t is ParamType.FLOAT:
-            w = QDoubleSpinBox()
-            low = param.minimum if param.minimum is not None else -1e9
-            high = param.maximum if param.maximum is not None else 1e9
-            w.setDecimals(2)
-            w.setSingleStep(param.step or (1.0 if high - low > 20 else 0.05))
-            if param.optional:  # the lowest value reads "auto" and means None
-                w.setRange(low - (param.step or 1.0), high)
-                w.setSpecialValueText("auto")
-            else:
-                w.setRange(low, high)
-            w.valueChanged.connect(lambda _=None: on_change(param.name))
-
-            def value(w=w, param=param):
-                if param.optional and w.value() == w.minimum():
-                    return None
-                return float(w.value())
-
-            def set_value(v, w=w):
-                w.setValue(w.minimum() if v is None else float(v))
-
-            self.value, self.set_value = value, set_value
-        elif t is ParamType.INT:
-            w = QSpinBox()
-            w.setRange(int(param.minimum if param.minimum is not None else -2**31 + 1),
-                       int(param.maximum if param.maximum is not None else 2**31 - 1))
-            w.valueChanged.connect(lambda _=None: on_change(param.name))
-            self.value = lambda: int(w.value())
-            self.set_value = lambda v: w.setValue(int(v)) if v is not None else None
-        elif t is ParamType.SEED:
-            w = QLineEdit()
-            w.setPlaceholderText("random")
-            w.textChanged.connect(lambda _=None: on_change(param.name))
-            self.value = lambda: (w.text().strip() or None)
-            self.set_value = lambda v: w.setText("" if v in (None, -1) else str(v))
-        elif t is ParamType.FILE_PATH:
-            w = QWidget()
-            row = QHBoxLayout(w)
-            row.setContentsMargins(0, 0, 0, 0)
-            edit = QLineEdit()
-            edit.setPlaceholderText("none")
-            browse = QToolButton()
-            browse.setText("…")
-            row.addWidget(edit, 1)
-            row.addWidget(browse)
-            edit.textChanged.connect(lambda _=None: on_change(param.name))
-
-            def pick():
-                wanted = MIDI_FILTER if "midi" in (param.label + param.help).lower() else WAV_FILTER
-                path, _ = QFileDialog.getOpenFileName(w, param.label, "", wanted)
-                if path:
-                    edit.setText(path)
-
-            browse.clicked.connect(pick)
-            self.edit = edit
-            self.value = lambda: (edit.text().strip() or None)
-            self.set_value = lambda v: edit.setText("" if v is None else str(v))
-        elif t is ParamType.BOOL:
-            w = QCheckBox()
-            w.toggled.connect(lambda _=None: on_change(param.name))
-            self.value = lambda: w.isChecked()
-            self.set_value = lambda v: w.setChecked(bool(v))
-        else:
-            w = QLineEdit()
-            w.textChanged.connect(lambda _=None: on_change(param.name))
-            self.value = lambda: w.text()
-            self.set_value = lambda v: w.setText("" if v is None else str(v))
-        w.setToolTip(param.help)
-        self.widget = w
-
-
 class MusicPanel(QWidget):
-    def __init__(self, context, bridge, parent: QWidget | None = None, player: Player | None = None):
+    def __init__(self, context: Any, bridge: EngineBridge, parent: QWidget | None = None,
+                 player: Player | None = None):
         super().__init__(parent)
         self.context = context
         self.bridge = bridge
         self.session = MusicSession(context, player=player)
         self.player = self.session.player
-        self.fields: dict[str, _Field] = {}
-        self._filling = False
+        self.form: ParamForm | None = None
         self._build()
-        self._fill_plugins()
-        self.refresh_history()
-        self.audio_status.setText(self._audio_status_text(self.player.probe()))
-        bridge.event.connect(self._on_event)
+        self._bind()
         self.timer = QTimer(self)
         self.timer.setInterval(33)
         self.timer.timeout.connect(self._tick)
@@ -139,104 +68,57 @@ class MusicPanel(QWidget):
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
         left = QWidget()
-        form_box = QVBoxLayout(left)
+        column = QVBoxLayout(left)
         top = QFormLayout()
         self.plugin_box = QComboBox()
-        self.plugin_box.currentIndexChanged.connect(self._plugin_changed)
+        for plugin in self.session.plugins():
+            self.plugin_box.addItem(plugin.label, plugin.id)
         top.addRow("Generator", self.plugin_box)
-        model_row = QHBoxLayout()
-        self.model_box = QComboBox()
-        self.model_box.setEditable(True)
-        self.model_box.currentTextChanged.connect(self._model_changed)
-        browse = QToolButton()
-        browse.setText("…")
-        browse.setToolTip("Choose a model folder")
-        browse.clicked.connect(self._browse_model)
-        model_row.addWidget(self.model_box, 1)
-        model_row.addWidget(browse)
-        top.addRow("Model", model_row)
-        form_box.addLayout(top)
-        self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText("e.g. a slow chorale in D minor, organ")
-        self.prompt.setMaximumHeight(70)
-        self.prompt.textChanged.connect(self._prompt_changed)
-        form_box.addWidget(QLabel("Prompt"))
-        form_box.addWidget(self.prompt)
+        self.model_picker = ModelPicker(left, placeholder="Model folder or hub id", folder_title="Model folder")
+        top.addRow("Model", self.model_picker)
+        column.addLayout(top)
+        self.form_holder = QGroupBox("Settings")
+        self.form_layout = QVBoxLayout(self.form_holder)
+        column.addWidget(self.form_holder)
         self.understood = QLabel("")
         self.understood.setWordWrap(True)
-        form_box.addWidget(self.understood)
-        self.form_holder = QGroupBox("Settings")
-        self.form = QFormLayout(self.form_holder)
-        form_box.addWidget(self.form_holder)
+        self.understood.setObjectName("hint")
+        column.addWidget(self.understood)
+        self.message = MessageBar(left)
+        column.addWidget(self.message)
         buttons = QHBoxLayout()
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
-        self.generate_button.clicked.connect(self.generate)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons.addWidget(self.generate_button)
-        buttons.addWidget(self.cancel_button)
-        form_box.addLayout(buttons)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")
-        form_box.addWidget(self.progress)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        form_box.addWidget(self.message)
-        form_box.addStretch(1)
+        buttons.addWidget(self.generate_button, 1)
+        column.addLayout(buttons)
+        self.run_status = RunStatus(left, interrupt=False, cancel=True, buttons_beside=buttons)
+        self.cancel_button = self.run_status.cancel_button
+        column.addWidget(self.run_status)
+        column.addStretch(1)
 
         right = QWidget()
-        view_box = QVBoxLayout(right)
+        view_column = QVBoxLayout(right)
         self.views = QTabWidget()
         self.waveform = WaveformView()
         self.piano_roll = PianoRollView()
         self.views.addTab(self.waveform, "Waveform")
         self.views.addTab(self.piano_roll, "Piano roll")
-        self.waveform.seekRequested.connect(self.seek)
-        self.piano_roll.seekRequested.connect(self.seek)
-        view_box.addWidget(self.views, 3)
-        transport = QHBoxLayout()
-        self.play_button = QPushButton("Play")
-        self.play_button.clicked.connect(self.toggle_play)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.clicked.connect(self.stop)
-        self.loop_box = QCheckBox("Loop")
-        self.loop_box.toggled.connect(lambda on: setattr(self.player, "loop", on))
-        self.volume = QSlider(Qt.Orientation.Horizontal)
-        self.volume.setRange(0, 100)
-        self.volume.setValue(80)
-        self.volume.setMaximumWidth(120)
-        self.volume.setToolTip("Volume")
-        self.volume.valueChanged.connect(lambda v: self.player.set_volume(v / 100))
-        self.player.set_volume(0.8)
-        self.time_label = QLabel("0:00.0 / 0:00.0")
-        for widget in (self.play_button, self.stop_button, self.loop_box, QLabel("Volume"), self.volume,
-                       self.time_label):
-            transport.addWidget(widget)
-        transport.addStretch(1)
-        view_box.addLayout(transport)
-        self.audio_status = QLabel("")
-        self.audio_status.setWordWrap(True)
-        view_box.addWidget(self.audio_status)
-        history_box = QGroupBox("Clips")
-        history_layout = QVBoxLayout(history_box)
+        view_column.addWidget(self.views, 3)
+        self.transport = Transport(self.player)
+        view_column.addWidget(self.transport)
+        clips = QGroupBox("Clips")
+        clip_column = QVBoxLayout(clips)
         self.history = QListWidget()
-        self.history.currentItemChanged.connect(self._clip_selected)
-        history_layout.addWidget(self.history)
+        clip_column.addWidget(self.history)
         export_row = QHBoxLayout()
         self.export_wav_button = QPushButton("Export WAV…")
-        self.export_wav_button.clicked.connect(lambda: self.export_wav())
         self.export_midi_button = QPushButton("Export MIDI…")
-        self.export_midi_button.clicked.connect(lambda: self.export_midi())
         self.restore_button = QPushButton("Use settings")
         self.restore_button.setToolTip("Put this clip's prompt, seed and settings back into the form")
-        self.restore_button.clicked.connect(self.restore_selected)
         for widget in (self.export_wav_button, self.export_midi_button, self.restore_button):
             export_row.addWidget(widget)
-        history_layout.addLayout(export_row)
-        view_box.addWidget(history_box, 2)
+        clip_column.addLayout(export_row)
+        view_column.addWidget(clips, 2)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -245,113 +127,99 @@ class MusicPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addWidget(splitter)
+
+    # Names the tests and older callers use.
+    @property
+    def audio_status(self) -> QLabel:
+        return self.transport.audio_status
+
+    @property
+    def loop_box(self) -> Any:
+        return self.transport.loop_box
+
+    def toggle_play(self) -> None:
+        self.transport.toggle_play()
+
+    # -- bindings ---------------------------------------------------------------------------
+    def _bind(self) -> None:
+        session = self.session
+        self.model_picker.bind(session)
+        self.message.bind(session)
+        self.run_status.bind(session)
+        connect_while_alive(self, session.changed, self._session_changed)
+        connect_while_alive(self, session.results_changed, self.refresh_history)
+        self.plugin_box.currentIndexChanged.connect(self._plugin_chosen)
+        self.generate_button.clicked.connect(self.generate)
+        self.waveform.seekRequested.connect(self.transport.seek)
+        self.piano_roll.seekRequested.connect(self.transport.seek)
+        self.history.currentItemChanged.connect(self._clip_selected)
+        self.export_wav_button.clicked.connect(lambda: self.export_wav())
+        self.export_midi_button.clicked.connect(lambda: self.export_midi())
+        self.restore_button.clicked.connect(self.restore_selected)
+        self._show_plugin()
+        self.refresh_history()
+        if session.plugin is None:
+            self.generate_button.setEnabled(False)
+            self.message.show_message("No music plugin is available; see the Plugins list for why.", "error")
+
+    def _session_changed(self, what: str) -> None:
+        if what == "plugin":
+            self._show_plugin()
+        elif what == "understood":
+            self._show_understood()
+        elif what == "preview":
+            self._draw_new_audio()
+        elif what == "clip":
+            self._show_clip()
+        if what in ("job", "clip"):
+            self._update_buttons()
+
+    def _show_plugin(self) -> None:
+        """The form of the chosen generator, built from its parameters and bound to the session."""
+        plugin = self.session.plugin
+        index = self.plugin_box.findData(plugin.id if plugin else None)
+        if index >= 0 and index != self.plugin_box.currentIndex():
+            self.plugin_box.blockSignals(True)
+            self.plugin_box.setCurrentIndex(index)
+            self.plugin_box.blockSignals(False)
+        if self.form is not None:
+            self.form_layout.removeWidget(self.form)
+            self.form.deleteLater()
+        clip_filter = MIDI_FILTER if self.session.symbolic else WAV_FILTER
+        params = self.session.parameters()
+        self.form = ParamForm(params, self.form_holder, message_bar=self.message,
+                              file_filters={p.name: clip_filter for p in params if p.type is ParamType.FILE_PATH})
+        self.form_layout.addWidget(self.form)
+        self.form.bind(self.session)
+        self._show_understood()
         self._update_buttons()
 
-    @staticmethod
-    def _audio_status_text(status: str) -> str:
-        if status in ("ready", "playing", "paused", "stopped"):
-            return "Audio output: ready."
-        return (f"Sound is unavailable: {status}. Generation, the views and export still work; "
-                "export a WAV to listen elsewhere.")
-
-    # -- plugins, models, form ------------------------------------------------------------
-    def _fill_plugins(self) -> None:
-        self.plugin_box.blockSignals(True)
-        self.plugin_box.clear()
-        for plugin in self.session.plugins():
-            self.plugin_box.addItem(plugin.label, plugin.id)
-        self.plugin_box.blockSignals(False)
-        if self.session.plugin is not None:
-            self.plugin_box.setCurrentIndex(max(0, self.plugin_box.findData(self.session.plugin.id)))
-            self._rebuild_form()
-        else:
-            self.generate_button.setEnabled(False)
-            self.message.setText("No music plugin is available; see the Plugins list for why.")
-
-    def _plugin_changed(self, index: int) -> None:
-        plugin_id = self.plugin_box.itemData(index)
-        if plugin_id and (self.session.plugin is None or plugin_id != self.session.plugin.id):
-            prompt = self.prompt.toPlainText()
-            self.session.set_plugin(plugin_id)
-            self._rebuild_form()
-            if prompt:
-                self.session.set_prompt(prompt)
-                self._show_values()
-
-    def _rebuild_form(self) -> None:
-        self._filling = True
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        self.fields = {}
-        for param in self.session.parameters():
-            if param.name == "prompt":
-                continue
-            field = _Field(param, self._field_changed)
-            self.fields[param.name] = field
-            label = param.label + (" (advanced)" if param.advanced else "")
-            self.form.addRow(label, field.widget)
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        for choice in self.session.models():
-            self.model_box.addItem(choice.label, choice.source)
-            self.model_box.setItemData(self.model_box.count() - 1, choice.description or choice.source,
-                                       Qt.ItemDataRole.ToolTipRole)
-        self.model_box.setCurrentIndex(0)
-        self.model_box.blockSignals(False)
-        self._filling = False
-        self._show_values()
-
-    def _show_values(self) -> None:
-        self._filling = True
-        for name, field in self.fields.items():
-            field.set_value(self.session.values.get(name))
-        if self.prompt.toPlainText() != (self.session.values.get("prompt") or ""):
-            self.prompt.setPlainText(self.session.values.get("prompt") or "")
-        self._filling = False
-        self._show_understood()
+    @property
+    def prompt(self) -> Any:
+        """The prompt's editor (part of the form)."""
+        return self.form.editor("prompt") if self.form is not None and self.form.has("prompt") else None
 
     def _show_understood(self) -> None:
-        understood = self.session.understood
-        self.understood.setText(f"Understood: {understood.summary}" if understood.summary else "")
+        summary = self.session.understood.summary
+        self.understood.setText(f"Understood: {summary}" if summary else "")
 
-    def _field_changed(self, name: str) -> None:
-        if not self._filling:
-            self.session.set_value(name, self.fields[name].value())
-
-    def _prompt_changed(self) -> None:
-        if self._filling:
-            return
-        self.session.set_prompt(self.prompt.toPlainText())
-        self._filling = True
-        for name in PROMPT_FIELDS:
-            if name in self.fields:
-                self.fields[name].set_value(self.session.values.get(name))
-        self._filling = False
-        self._show_understood()
-
-    def _model_changed(self, text: str) -> None:
-        index = self.model_box.currentIndex()
-        data = self.model_box.itemData(index) if index >= 0 and self.model_box.itemText(index) == text else None
-        self.session.set_model(data or text)
-
-    def _browse_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Model folder")
-        if folder:
-            self.model_box.setEditText(folder)
-            self.session.set_model(folder)
+    def _plugin_chosen(self, index: int) -> None:
+        plugin_id = self.plugin_box.itemData(index)
+        if plugin_id:
+            try:
+                self.session.set_plugin(plugin_id)
+            except ParamError as exc:
+                self.message.show_message(str(exc), "error")
 
     # -- generating ------------------------------------------------------------------------
     def generate(self) -> None:
-        for name, field in self.fields.items():
-            self.session.set_value(name, field.value())
-        self.session.values["prompt"] = self.prompt.toPlainText()
         try:
             self.session.generate()
         except ParamError as exc:
-            self.message.setText(str(exc))
+            if self.form is not None:
+                self.form.show_error(exc)
             return
-        self.message.setText("Queued…")
-        self.progress.setRange(0, 0)
+        self.message.dismiss()
         self.waveform.clear()
         self.piano_roll.clear()
         seconds = self.session.values.get("seconds")
@@ -361,47 +229,31 @@ class MusicPanel(QWidget):
     def cancel(self) -> None:
         self.session.cancel()
 
-    def _on_event(self, job, event) -> None:
-        if job is not self.session.job:
-            return
-        clip = self.session.handle(job, event)
-        if isinstance(event, Preview):
-            self._draw_new_audio()
-        elif isinstance(event, Progress):
-            self.progress.setRange(0, max(1, event.total))
-            self.progress.setValue(event.step)
-            self.progress.setFormat(event.message or "%p%")
-        elif isinstance(event, Log):
-            self.message.setText(event.message)
-        elif isinstance(event, Failed):
-            self.message.setText(event.message)
-        elif isinstance(event, StateChanged):
-            if event.state is JobState.LOADING:
-                self.message.setText(event.message or "Loading…")
-            elif event.state is JobState.CANCELLED:
-                self.message.setText("Cancelled.")
-            elif event.state is JobState.INTERRUPTED:
-                self.message.setText("Stopped early; the partial clip was kept.")
-            if event.state.finished:
-                self.progress.setRange(0, 1)
-                self.progress.setValue(1 if event.state is JobState.DONE else 0)
-                self.progress.setFormat({JobState.DONE: "Done", JobState.CANCELLED: "Cancelled",
-                                         JobState.FAILED: "Failed"}.get(event.state, ""))
-            self._update_buttons()
-        if isinstance(event, Saved) and clip is not None:
-            self._draw_new_audio()
-            self.waveform.expected_seconds = 0.0
-            if self.waveform.frames != len(event.artifact.audio):
-                self.waveform.set_audio(event.artifact.audio, event.artifact.sample_rate)
-            self.message.setText(f"Saved {event.path.name}")
-            self.piano_roll.set_notes(self.session.notes, self.player.duration)
-            if self.session.notes:
-                self.views.setCurrentWidget(self.piano_roll) if self.views.currentWidget() is None else None
-            self.refresh_history(select=clip)
-        self._update_buttons()
+    def _draw_new_audio(self) -> None:
+        for audio, rate in self.session.take_new_audio():
+            if self.waveform.frames == 0:
+                expected = self.waveform.expected_seconds
+                self.waveform.set_audio(audio, rate)
+                self.waveform.expected_seconds = expected
+            else:
+                self.waveform.append(audio)
 
-    # -- history ---------------------------------------------------------------------------
-    def refresh_history(self, select: Clip | None = None) -> None:
+    def _show_clip(self) -> None:
+        """The session's current clip (just saved, or opened from the list) in the views."""
+        clip = self.session.current
+        if clip is None:  # a new clip has begun streaming
+            self.piano_roll.clear()
+            return
+        self._draw_new_audio()
+        self.waveform.expected_seconds = 0.0
+        if self.waveform.frames != round(self.player.duration * self.player.sample_rate):
+            audio, rate = read_wav(str(clip.path))
+            self.waveform.set_audio(audio, rate)
+        self.piano_roll.set_notes(self.session.notes, self.player.duration)
+
+    # -- clips -----------------------------------------------------------------------------
+    def refresh_history(self) -> None:
+        current = self.session.current
         self.history.blockSignals(True)
         self.history.clear()
         for clip in self.session.clips():
@@ -409,7 +261,7 @@ class MusicPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, clip)
             item.setToolTip(str(clip.path))
             self.history.addItem(item)
-            if select is not None and clip.path == select.path:
+            if current is not None and clip.path == current.path:
                 self.history.setCurrentItem(item)
         self.history.blockSignals(False)
         self._update_buttons()
@@ -418,7 +270,7 @@ class MusicPanel(QWidget):
         item = self.history.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item is not None else self.session.current
 
-    def _clip_selected(self, current, previous=None) -> None:
+    def _clip_selected(self, current: QListWidgetItem | None, previous: QListWidgetItem | None = None) -> None:
         if current is None:
             return
         clip = current.data(Qt.ItemDataRole.UserRole)
@@ -427,30 +279,13 @@ class MusicPanel(QWidget):
         try:
             self.session.open_clip(clip)
         except (OSError, ValueError) as exc:
-            self.message.setText(f"Cannot open {clip.path.name}: {exc}")
-            return
-        from studio.core.audio_files import read_wav
-
-        audio, rate = read_wav(str(clip.path))
-        self.waveform.set_audio(audio, rate)
-        self.piano_roll.set_notes(self.session.notes, self.player.duration)
-        self._update_buttons()
+            self.message.show_message(f"Cannot open {clip.path.name}: {exc}", "error")
 
     def restore_selected(self) -> None:
         clip = self.selected_clip()
-        if clip is None:
-            return
-        previous = self.session.plugin.id if self.session.plugin else None
-        self.session.restore(clip)
-        if self.session.plugin and self.session.plugin.id != previous:
-            self.plugin_box.blockSignals(True)
-            self.plugin_box.setCurrentIndex(self.plugin_box.findData(self.session.plugin.id))
-            self.plugin_box.blockSignals(False)
-            values = dict(self.session.values)
-            self._rebuild_form()
-            self.session.values.update(values)
-        self._show_values()
-        self.message.setText("Settings restored from the clip.")
+        if clip is not None:
+            self.session.restore(clip)
+            self.message.show_message("Settings restored from the clip.", "info")
 
     def export_wav(self, target: str | None = None) -> Path | None:
         clip = self.selected_clip()
@@ -461,7 +296,7 @@ class MusicPanel(QWidget):
             if not target:
                 return None
         path = self.session.export_wav(clip, target)
-        self.message.setText(f"Exported {path}")
+        self.message.show_message(f"Exported {path}", "info")
         return path
 
     def export_midi(self, target: str | None = None) -> Path | None:
@@ -476,64 +311,30 @@ class MusicPanel(QWidget):
         try:
             path = self.session.export_midi(clip, target)
         except ParamError as exc:
-            self.message.setText(str(exc))
+            self.message.show_message(str(exc), "warning")
             return None
-        self.message.setText(f"Exported {path}")
+        self.message.show_message(f"Exported {path}", "info")
         return path
 
-    # -- transport -------------------------------------------------------------------------
-    def toggle_play(self) -> None:
-        if self.player.playing:
-            self.player.pause()
-        elif not self.player.play():
-            self.audio_status.setText(self._audio_status_text(self.player.status))
-        self._update_buttons()
-
-    def stop(self) -> None:
-        self.player.stop()
-        self._update_buttons()
-
-    def seek(self, seconds: float) -> None:
-        self.player.seek(seconds)
-        self._tick()
-
-    def _draw_new_audio(self) -> None:
-        for audio, rate in self.session.take_new_audio():
-            if self.waveform.frames == 0:
-                expected = self.waveform.expected_seconds
-                self.waveform.set_audio(audio, rate)
-                self.waveform.expected_seconds = expected
-            else:
-                self.waveform.append(audio)
-
+    # -- the 30 Hz tick and buttons ----------------------------------------------------------
     def _tick(self) -> None:
-        self._draw_new_audio()
-        position = self.player.position
+        position = self.transport.tick()
         self.waveform.set_playhead(position)
         self.piano_roll.set_playhead(position)
-        self.time_label.setText(f"{_format_time(position)} / {_format_time(self.player.duration)}")
-        playing_text = "Pause" if self.player.playing else "Play"
-        if self.play_button.text() != playing_text:
-            self.play_button.setText(playing_text)
 
     def _update_buttons(self) -> None:
-        job = self.session.job
-        running = job is not None and not job.state.finished
-        self.cancel_button.setEnabled(running)
         self.generate_button.setEnabled(self.session.plugin is not None)
         clip = self.selected_clip()
         self.export_wav_button.setEnabled(clip is not None)
         self.export_midi_button.setEnabled(clip is not None and clip.symbolic)
         self.restore_button.setEnabled(clip is not None)
-        has_audio = self.player.duration > 0 or self.session.streaming
-        self.play_button.setEnabled(has_audio)
-        self.stop_button.setEnabled(has_audio)
+        self.transport.set_enabled(self.player.duration > 0 or self.session.streaming)
 
     def shutdown(self) -> None:
-        """Stop the playhead timer, the player and the session's engine subscription."""
+        """Stop the playhead timer and the player."""
         self.timer.stop()
         self.session.close()
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
         super().closeEvent(event)

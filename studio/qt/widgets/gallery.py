@@ -9,8 +9,8 @@ image.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QIcon, QPixmap
@@ -86,6 +86,20 @@ class Gallery(QListWidget):
             self._loader.start()
         self.scrollToItem(item)
         return item
+
+    def show_results(self, records: list[OutputRecord], newest_image=None) -> None:
+        """Mirror a session's results list (newest first).  When only new records were put in
+        front, just those are added (``newest_image``, a QImage of ``records[0]``, spares a
+        read); any other change redraws the whole strip."""
+        shown = [r.id for r in self.records()]
+        fresh = len(records) - len(shown)
+        if fresh >= 0 and [r.id for r in records[fresh:]] == shown:
+            for index in range(fresh - 1, -1, -1):
+                self.add_record(records[index], newest_image if index == 0 else None)
+            if fresh:
+                self.setCurrentRow(0)
+        else:
+            self.set_records(records)
 
     def records(self) -> list[OutputRecord]:
         return [self.item(i).data(RECORD_ROLE) for i in range(self.count())]

@@ -1,13 +1,16 @@
 """Direction sliders for the Latent panel: one row per direction, grouped (named, PCA, files).
 
 Each row: a "keep fixed" check box (conditional editing), the name, a slider over the
-direction's range in its own units, the value, and the measured edit-quality badge.
+direction's range in its own units, the value, and the measured edit-quality badge.  The
+unadjusted directions (each also drags related attributes along) are folded under "Advanced".
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
+
+from studio.core.sessions.latent_state import ADVANCED_GROUP
 
 TICKS = 200  # slider positions over a direction's range
 
@@ -64,6 +67,8 @@ class DirectionSliders(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.rows: dict[str, DirectionRow] = {}
+        self.advanced_toggle: QToolButton | None = None
+        self._advanced: list[QWidget] = []
         self._column = QVBoxLayout(self)
         self._column.setContentsMargins(0, 0, 0, 0)
         self._body: QWidget | None = None
@@ -85,15 +90,24 @@ class DirectionSliders(QWidget):
         groups: dict[str, list] = {}
         for v in views:
             groups.setdefault(v.group, []).append(v)
-        order = ["Named", "Unsupervised (PCA)", "From files", "Raw boundary normals"]
+        order = ["Named", "Unsupervised (PCA)", "From files", ADVANCED_GROUP]
+        self.advanced_toggle, self._advanced = None, []
         for group in sorted(groups, key=lambda g: order.index(g) if g in order else 99):
-            title = QLabel(group, self._body)
-            title.setObjectName("sectionLabel")
+            advanced = group == ADVANCED_GROUP
+            if advanced:
+                title = self._fold_button(len(groups[group]))
+            else:
+                title = QLabel(group, self._body)
+                title.setObjectName("sectionLabel")
             grid.addWidget(title, row, 0, 1, 5)
             row += 1
             for v in groups[group]:
                 r = DirectionRow(v, grid, row, self._body)
                 self.rows[v.name] = r
+                if advanced:
+                    for w in (r.keep, r.label, r.slider, r.value, r.badge):
+                        w.setVisible(False)
+                        self._advanced.append(w)
                 r.slider.valueChanged.connect(lambda pos, name=v.name: self._moved(name, pos))
                 r.slider.sliderReleased.connect(lambda name=v.name: self.released.emit(name))
                 r.keep.toggled.connect(lambda on, name=v.name: self.keepChanged.emit(name, on))
@@ -109,6 +123,28 @@ class DirectionSliders(QWidget):
                     self.rows[name].keep.setChecked(True)
         finally:
             self._quiet = False
+
+    def _fold_button(self, count: int) -> QToolButton:
+        button = QToolButton(self._body)
+        button.setObjectName("foldButton")
+        button.setText(f"Advanced: {count} unadjusted direction{'s' if count != 1 else ''}")
+        button.setToolTip("The plain direction of each attribute. It also moves related attributes; the "
+                          "sliders above correct for that, so start there.")
+        button.setCheckable(True)
+        button.setAutoRaise(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setArrowType(Qt.ArrowType.RightArrow)
+        button.toggled.connect(self.show_advanced)
+        self.advanced_toggle = button
+        return button
+
+    def show_advanced(self, shown: bool = True) -> None:
+        if self.advanced_toggle is not None:
+            self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+            if self.advanced_toggle.isChecked() != shown:
+                self.advanced_toggle.setChecked(shown)
+        for widget in self._advanced:
+            widget.setVisible(shown)
 
     def _moved(self, name: str, pos: int) -> None:
         row = self.rows[name]

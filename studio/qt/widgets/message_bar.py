@@ -1,15 +1,21 @@
 """An inline message strip (error / warning / info / success) with optional action buttons.
 
-Used instead of modal dialogs: nothing that comes from a worker ever pops up a dialog."""
+Used instead of modal dialogs: nothing that comes from a worker ever pops up a dialog.
+
+Binding: ``bar.bind(session)`` shows every ``session.message(level, text)`` of a
+:class:`~studio.core.sessions.base.PanelSession` (level: info | warning | error | success).
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton
 
 from studio.qt.icons import icon
+from studio.qt.widgets.binding import connect_while_alive
 
 _COLOURS = {
     "error": ("#4a1f24", "#f2b8bd", "#c9545f"),
@@ -65,6 +71,13 @@ class MessageBar(QFrame):
             self._actions_layout.addWidget(button)
             self._buttons.append(button)
         self.show()
+
+    def bind(self, session: Any) -> None:
+        """Show ``session.message`` sentences here until this bar is destroyed."""
+        connect_while_alive(self, session.message, self._session_message)
+
+    def _session_message(self, level: str, text: str) -> None:
+        self.show_message(text, level)
 
     def text(self) -> str:
         return "" if self.isHidden() else self.label.text()

@@ -1,31 +1,49 @@
-"""A form built from a plugin's :class:`~studio.plugin_api.Param` specs.
+"""The one form engine: a panel's parameter form, built from the plugin's :class:`Param` specs.
 
-One editor per parameter type: spin boxes with the spec's range, line / multi-line text,
-combo boxes, check boxes, a seed field (blank = random) with a dice button, a W×H pair
-stepping by ``multiple_of``, and file pickers.  Parameters outside the current mode are
-hidden, ``advanced`` ones are folded away, ``help`` becomes the tooltip.  A ParamError is
-shown in a message bar next to the form (and the field it names is outlined), never in a
-dialog.
+Every panel builds its form here (one editor per type: see :mod:`param_editors`); parameters
+outside the current mode are hidden, ``advanced`` ones are folded under "Advanced", ``help``
+becomes the tooltip, and a ParamError is shown in a message bar next to the form with the
+field it names outlined — never in a dialog.
+
+Binding (:meth:`ParamForm.bind`) makes the form a view of a
+:class:`~studio.core.sessions.base.PanelSession`:
+
+* an edit in a widget calls ``session.set_value(name, value)``;
+* ``session.changed("values")`` writes the session's values back into the widgets (only those
+  that differ, so typing is never disturbed);
+* ``session.changed("mode")`` shows the fields of the new mode;
+* ``session.changed("hints" | "model" | "plugin")`` narrows CHOICE fields to what the loaded
+  model supports (``session.choices``, from the model's ``ModelHints``) or restores them;
+* ``session.changed("seeds")`` offers the last seed used on the seed field's reuse button.
+
+The session stays the one source of truth: a value crosses the form → session boundary once.
 """
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from PySide6.QtCore import QRegularExpression, QSize, Qt, Signal
-from PySide6.QtGui import QPixmap, QRegularExpressionValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
+from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Param, ParamError, ParamType
-from studio.qt.icons import icon
-from studio.qt.imaging import IMAGE_FILTER, load_thumbnail
+from studio.qt.widgets.binding import connect_while_alive
 from studio.qt.widgets.message_bar import MessageBar
+from studio.qt.widgets.param_editors import (
+    AUTO_TEXT,
+    ChoiceEditor,
+    FloatEditor,
+    IntEditor,
+    PathEditor,
+    SeedEditor,
+    SizeEditor,
+    ValueHolder,
+    make_editor,
+)
 
-_INT_LIMIT = 2**31 - 1
+__all__ = ["AUTO_TEXT", "ParamForm", "PathEditor", "SeedEditor", "SizeEditor", "FloatEditor", "IntEditor"]
 
 
 def _repolish(widget: QWidget) -> None:
@@ -33,329 +51,10 @@ def _repolish(widget: QWidget) -> None:
     widget.style().polish(widget)
 
 
-# --------------------------------------------------------------------------- editors
-# Every editor is a QWidget with ``value()``, ``set_value(value)`` and a ``changed`` signal.
-
-
-class _IntEditor(QSpinBox):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self.setRange(int(param.minimum) if param.minimum is not None else -_INT_LIMIT,
-                      int(param.maximum) if param.maximum is not None else _INT_LIMIT)
-        self.setSingleStep(int(param.step) if param.step else 1)
-        self.setAccelerated(True)
-        self.valueChanged.connect(self.changed)
-
-    def set_value(self, value: Any) -> None:
-        self.setValue(int(value))
-
-
-class _FloatEditor(QDoubleSpinBox):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        step = float(param.step) if param.step else 0.1
-        decimals = max(1, min(4, len(f"{step:g}".partition(".")[2]) or 1))
-        if param.default is not None:
-            decimals = max(decimals, min(4, len(f"{float(param.default):g}".partition(".")[2])))
-        self.setDecimals(decimals)
-        self.setRange(float(param.minimum) if param.minimum is not None else -1e9,
-                      float(param.maximum) if param.maximum is not None else 1e9)
-        self.setSingleStep(step)
-        self.valueChanged.connect(self.changed)
-
-    def set_value(self, value: Any) -> None:
-        self.setValue(float(value))
-
-
-class _LineEditor(QLineEdit):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self.textChanged.connect(self.changed)
-
-    def value(self) -> str:
-        return self.text()
-
-    def set_value(self, value: Any) -> None:
-        self.setText("" if value is None else str(value))
-
-
-class _TextEditor(QPlainTextEdit):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self.setTabChangesFocus(True)
-        lines = 4 if "negative" not in param.name else 2
-        height = self.fontMetrics().lineSpacing() * lines + 14
-        self.setMinimumHeight(height)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self._height = height
-        self.setPlaceholderText(param.help.split(".")[0] if param.help else "")
-        self.textChanged.connect(self.changed)
-
-    def sizeHint(self) -> QSize:
-        return QSize(super().sizeHint().width(), self._height)
-
-    def value(self) -> str:
-        return self.toPlainText()
-
-    def set_value(self, value: Any) -> None:
-        self.setPlainText("" if value is None else str(value))
-
-
-class _BoolEditor(QCheckBox):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self.toggled.connect(self.changed)
-
-    def value(self) -> bool:
-        return self.isChecked()
-
-    def set_value(self, value: Any) -> None:
-        if isinstance(value, str):
-            value = value.lower() in ("true", "1", "yes")
-        self.setChecked(bool(value))
-
-
-class _ChoiceEditor(QComboBox):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self._all = list(param.choices)
-        self.addItems(self._all)
-        self.currentIndexChanged.connect(self.changed)
-
-    def value(self) -> str | None:
-        return self.currentText() or None
-
-    def set_value(self, value: Any) -> None:
-        index = self.findText(str(value))
-        if index < 0:
-            raise ValueError(f"{value!r} is not offered")
-        self.setCurrentIndex(index)
-
-    def set_choices(self, choices: Sequence[str] | None) -> None:
-        """Limit the list (e.g. to what the loaded model supports); None restores all."""
-        current = self.currentText()
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(list(choices) if choices else self._all)
-        index = self.findText(current)
-        self.setCurrentIndex(index if index >= 0 else 0)
-        self.blockSignals(False)
-        if self.currentText() != current:
-            self.changed.emit()
-
-
-class SeedEditor(QWidget):
-    """Blank (or -1) = a random seed each run; the dice button clears back to random."""
-
-    changed = Signal()
-
-    def __init__(self, param: Param | None = None):
-        super().__init__()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.line = QLineEdit(self)
-        self.line.setPlaceholderText("random")
-        self.line.setValidator(QRegularExpressionValidator(QRegularExpression(r"^(-1|\d{0,10})$"), self.line))
-        self.line.setClearButtonEnabled(True)
-        self.line.textChanged.connect(self.changed)
-        layout.addWidget(self.line, 1)
-        self.dice = QToolButton(self)
-        self.dice.setIcon(icon("dice"))
-        self.dice.setToolTip("Random seed for every run (clears the field)")
-        self.dice.clicked.connect(self.line.clear)
-        layout.addWidget(self.dice)
-        self.reuse = QToolButton(self)
-        self.reuse.setIcon(icon("recycle"))
-        self.reuse.setToolTip("Reuse the last seed")
-        self.reuse.setEnabled(False)
-        self.reuse.clicked.connect(self._reuse)
-        layout.addWidget(self.reuse)
-        self.last_seed: int | None = None
-        self.setFocusProxy(self.line)
-
-    def value(self) -> int | None:
-        text = self.line.text().strip()
-        if not text or text == "-1":
-            return None
-        return int(text)
-
-    def set_value(self, value: Any) -> None:
-        if value is None or str(value).strip() in ("", "-1"):
-            self.line.clear()
-        else:
-            self.line.setText(str(int(value)))
-
-    def set_last_seed(self, seed: int | None) -> None:
-        self.last_seed = seed
-        self.reuse.setEnabled(seed is not None)
-        self.reuse.setToolTip(f"Reuse the last seed ({seed})" if seed is not None else "Reuse the last seed")
-
-    def _reuse(self) -> None:
-        if self.last_seed is not None:
-            self.set_value(self.last_seed)
-
-    def randomize(self) -> None:
-        self.set_value(random.randrange(2**32))
-
-
-class SizeEditor(QWidget):
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self.multiple = max(1, int(param.multiple_of or 1))
-        maximum = int(param.maximum) if param.maximum else 8192
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.width_box, self.height_box = QSpinBox(self), QSpinBox(self)
-        for box, tip in ((self.width_box, "Width"), (self.height_box, "Height")):
-            box.setRange(self.multiple, maximum)
-            box.setSingleStep(self.multiple)
-            box.setAccelerated(True)
-            box.setToolTip(f"{tip} in pixels (a multiple of {self.multiple})")
-            box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            box.valueChanged.connect(self.changed)
-        times = QLabel("×", self)
-        times.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(self.width_box, 1)
-        layout.addWidget(times)
-        layout.addWidget(self.height_box, 1)
-        swap = QToolButton(self)
-        swap.setIcon(icon("swap"))
-        swap.setToolTip("Swap width and height")
-        swap.clicked.connect(lambda: self.set_value((self.height_box.value(), self.width_box.value())))
-        layout.addWidget(swap)
-
-    def value(self) -> tuple[int, int]:
-        return self.width_box.value(), self.height_box.value()
-
-    def set_value(self, value: Any) -> None:
-        if isinstance(value, str):
-            value = value.lower().replace("×", "x").split("x")
-        width, height = (int(v) for v in value)
-        self.width_box.setValue(width)
-        self.height_box.setValue(height)
-
-
-class PathEditor(QWidget):
-    """A path field with a browse button; image paths also show a small thumbnail."""
-
-    changed = Signal()
-
-    def __init__(self, param: Param | None = None, image: bool = True, file_filter: str = ""):
-        super().__init__()
-        self.image = image
-        self.file_filter = file_filter or (IMAGE_FILTER if image else "All files (*)")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(4)
-        row = QHBoxLayout()
-        row.setSpacing(4)
-        self.line = QLineEdit(self)
-        self.line.setPlaceholderText("Choose an image…" if image else "Choose a file…")
-        self.line.setClearButtonEnabled(True)
-        self.line.textChanged.connect(self._on_text)
-        row.addWidget(self.line, 1)
-        self.browse = QToolButton(self)
-        self.browse.setIcon(icon("folder"))
-        self.browse.setToolTip("Browse…")
-        self.browse.clicked.connect(self._browse)
-        row.addWidget(self.browse)
-        outer.addLayout(row)
-        self.thumbnail = QLabel(self)
-        self.thumbnail.setFixedHeight(72)
-        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.thumbnail.hide()
-        outer.addWidget(self.thumbnail)
-
-    def value(self) -> str | None:
-        text = self.line.text().strip()
-        return text or None
-
-    def set_value(self, value: Any) -> None:
-        self.line.setText("" if value is None else str(value))
-
-    def _browse(self) -> None:
-        start = str(Path(self.line.text()).parent) if self.line.text() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self.file_filter)
-        if path:
-            self.set_value(path)
-
-    def _on_text(self) -> None:
-        if self.image:
-            path = self.value()
-            image = load_thumbnail(path, 72) if path and Path(path).is_file() else None
-            if image is not None and not image.isNull():
-                self.thumbnail.setPixmap(QPixmap.fromImage(image))
-                self.thumbnail.show()
-            else:
-                self.thumbnail.clear()
-                self.thumbnail.hide()
-        self.changed.emit()
-
-
-class _ValueHolder(QWidget):
-    """Keeps a value the form has no editor for (e.g. a LIST without a custom editor)."""
-
-    changed = Signal()
-
-    def __init__(self, param: Param):
-        super().__init__()
-        self._value = param.default
-
-    def value(self) -> Any:
-        return self._value
-
-    def set_value(self, value: Any) -> None:
-        self._value = value
-        self.changed.emit()
-
-
-def make_editor(param: Param) -> QWidget:
-    t = param.type
-    if t is ParamType.INT:
-        return _IntEditor(param)
-    if t is ParamType.FLOAT:
-        return _FloatEditor(param)
-    if t is ParamType.STR:
-        return _LineEditor(param)
-    if t is ParamType.TEXT:
-        return _TextEditor(param)
-    if t is ParamType.BOOL:
-        return _BoolEditor(param)
-    if t is ParamType.CHOICE:
-        return _ChoiceEditor(param)
-    if t is ParamType.SEED:
-        return SeedEditor(param)
-    if t is ParamType.SIZE:
-        return SizeEditor(param)
-    if t is ParamType.IMAGE_PATH:
-        return PathEditor(param, image=True)
-    if t is ParamType.FILE_PATH:
-        return PathEditor(param, image=False)
-    return _ValueHolder(param)
-
-
-# --------------------------------------------------------------------------- the form
-
-
 class _Row:
-    def __init__(self, param: Param, editor: QWidget, label: QLabel | None, container: QWidget | None,
+    def __init__(self, param: Param, editor: Any, label: QLabel | None, container: QWidget | None,
                  layout: QFormLayout):
+        # ``editor``: a QWidget with value() / set_value() / changed (see param_editors)
         self.param, self.editor, self.label, self.container, self.layout = param, editor, label, container, layout
 
     @property
@@ -367,20 +66,34 @@ class _Row:
 
 
 class ParamForm(QWidget):
-    """Editors for ``params``.  ``custom`` maps a parameter name to a ready editor widget
-    (with value/set_value/changed) used instead of the generic one; ``exclude`` names are
-    left out of the form (the owner supplies their values)."""
+    """Editors for ``params``.
+
+    ``include`` (ordered names) keeps only those parameters, in that order; ``exclude`` leaves
+    names out (the owner supplies their values); ``custom`` maps a name to a ready editor widget
+    (with ``value``/``set_value``/``changed``) used instead of the generic one; ``labels``
+    overrides a parameter's label; ``file_filters`` maps a FILE_PATH name to its browser filter.
+    """
 
     changed = Signal()
 
     def __init__(self, params: Iterable[Param], parent: QWidget | None = None, *,
                  custom: Mapping[str, QWidget] | None = None, exclude: Iterable[str] = (),
-                 message_bar: MessageBar | None = None):
+                 include: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
+                 file_filters: Mapping[str, str] | None = None, message_bar: MessageBar | None = None):
         super().__init__(parent)
-        self.params = [p for p in params if p.name not in set(exclude)]
+        excluded = set(exclude)
+        params = [p for p in params if p.name not in excluded]
+        if include is not None:
+            by_name = {p.name: p for p in params}
+            params = [by_name[name] for name in include if name in by_name]
+        self.params = params
         self.mode: str | None = None
+        self.session: PanelSession | None = None
+        self._syncing = False
         self._rows: dict[str, _Row] = {}
         custom = dict(custom or {})
+        labels = dict(labels or {})
+        filters = dict(file_filters or {})
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -403,9 +116,9 @@ class ParamForm(QWidget):
         outer.addWidget(self.advanced_box)
 
         for param in self.params:
-            editor = custom.pop(param.name, None) or make_editor(param)
+            editor = custom.pop(param.name, None) or make_editor(param, filters.get(param.name, ""))
             layout = self.advanced_layout if param.advanced else self.basic_layout
-            self._add_row(param, editor, layout)
+            self._add_row(param, editor, layout, labels.get(param.name, param.label))
 
         self._align_labels()
         self.message = message_bar
@@ -435,18 +148,22 @@ class ParamForm(QWidget):
         layout.setVerticalSpacing(7)
         return layout
 
-    def _add_row(self, param: Param, editor: QWidget, layout: QFormLayout) -> None:
+    def _add_row(self, param: Param, editor: Any, layout: QFormLayout, text: str) -> None:
         editor.setObjectName(f"param_{param.name}")
         tip = param.help or ""
         if param.type is ParamType.SIZE and param.multiple_of > 1:
             tip = (tip + " " if tip else "") + f"Multiples of {param.multiple_of}."
+        if param.optional and param.type in (ParamType.INT, ParamType.FLOAT):
+            tip = (tip + " " if tip else "") + f"“{AUTO_TEXT}” (the lowest entry) lets the model decide."
         if tip:
             editor.setToolTip(tip)
-        label = QLabel(param.label, self)
+        label: QLabel | None = QLabel(text, self)
+        assert label is not None
         if tip:
             label.setToolTip(tip)
         container = None
-        if isinstance(editor, _ValueHolder):
+        if isinstance(editor, ValueHolder):
+            label.deleteLater()
             label = None
             layout.addRow(editor)
             editor.hide()
@@ -461,7 +178,7 @@ class ParamForm(QWidget):
             box.addWidget(editor)
             layout.addRow(container)
         elif param.type is ParamType.BOOL:
-            editor.setText(param.label)
+            editor.setText(text)
             label.deleteLater()
             label = None
             layout.addRow("", editor)
@@ -471,13 +188,72 @@ class ParamForm(QWidget):
         self._rows[param.name] = _Row(param, editor, label, container, layout)
         editor.changed.connect(lambda name=param.name: self._on_changed(name))
 
+    # -- binding to a session ------------------------------------------------------------------
+    def bind(self, session: PanelSession) -> None:
+        """Make this form a view of ``session`` (see the module docstring for what flows where).
+
+        The session's current values, mode and choices are shown at once."""
+        self.session = session
+        connect_while_alive(self, session.changed, self._session_changed)
+        self._show_choices()
+        self.set_mode(session.mode)
+        self._pull_values()
+        self._show_last_seed()
+
+    def _session_changed(self, what: str) -> None:
+        if what == "values":
+            self._pull_values()
+        elif what == "mode":
+            self.set_mode(self.session.mode if self.session else None)
+        elif what in ("hints", "model", "plugin"):
+            self._show_choices()
+            self._pull_values()
+        elif what == "seeds":
+            self._show_last_seed()
+
+    def _pull_values(self) -> None:
+        if self.session is None:
+            return
+        self._syncing = True
+        try:
+            for name, row in self._rows.items():
+                if name not in self.session.values:
+                    continue
+                wanted = self.session.values[name]
+                if _same(row.editor.value(), wanted):
+                    continue
+                try:
+                    row.editor.set_value(wanted)
+                except (TypeError, ValueError):
+                    pass  # e.g. a choice the narrowed list lacks; the session's message says so
+        finally:
+            self._syncing = False
+
+    def _show_choices(self) -> None:
+        if self.session is None:
+            return
+        self._syncing = True
+        try:
+            for name, row in self._rows.items():
+                if isinstance(row.editor, ChoiceEditor):
+                    offered = self.session.choices.get(name)
+                    row.editor.set_choices([str(c) for c in offered] if offered else None)
+        finally:
+            self._syncing = False
+
+    def _show_last_seed(self) -> None:
+        seeds = self.session.seeds_used if self.session else []
+        for row in self._rows.values():
+            if isinstance(row.editor, SeedEditor) and seeds:
+                row.editor.set_last_seed(seeds[-1])
+
     # -- mode and folding -------------------------------------------------------------------
     def set_mode(self, mode: str | None) -> None:
         self.mode = mode
         any_advanced = False
         for row in self._rows.values():
             visible = self.applies(row.param)
-            if isinstance(row.editor, _ValueHolder):
+            if isinstance(row.editor, ValueHolder):
                 visible = False
             row.set_visible(visible)
             any_advanced |= visible and row.param.advanced
@@ -494,7 +270,7 @@ class ParamForm(QWidget):
         self.advanced_toggle.setChecked(open_)
 
     # -- values ----------------------------------------------------------------------------------
-    def editor(self, name: str) -> QWidget:
+    def editor(self, name: str) -> Any:
         return self._rows[name].editor
 
     def has(self, name: str) -> bool:
@@ -503,23 +279,24 @@ class ParamForm(QWidget):
     def is_shown(self, name: str) -> bool:
         """Whether ``name`` applies in the current mode (folded advanced rows count as shown)."""
         row = self._rows.get(name)
-        return bool(row) and self.applies(row.param) and not isinstance(row.editor, _ValueHolder)
+        return row is not None and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
 
     def values(self) -> dict[str, Any]:
         """Every parameter's current value (also those hidden by the mode)."""
         return {name: row.editor.value() for name, row in self._rows.items()}
 
     def set_defaults(self) -> None:
-        for name, row in self._rows.items():
+        for row in self._rows.values():
             if row.param.default is not None or row.param.type in (ParamType.SEED, ParamType.IMAGE_PATH,
-                                                                    ParamType.FILE_PATH):
+                                                                    ParamType.FILE_PATH) or row.param.optional:
                 try:
                     row.editor.set_value(row.param.default)
                 except (TypeError, ValueError):
                     pass
 
     def set_values(self, values: Mapping[str, Any]) -> list[str]:
-        """Set what the form has editors for; returns notes on what was not applied as given."""
+        """Set what the form has editors for (as if typed; a bound session hears it); returns
+        notes on what was not applied as given."""
         notes = []
         for name, value in values.items():
             row = self._rows.get(name)
@@ -539,7 +316,7 @@ class ParamForm(QWidget):
 
     def set_choices(self, name: str, choices: Sequence[str] | None) -> None:
         row = self._rows.get(name)
-        if row is not None and isinstance(row.editor, _ChoiceEditor):
+        if row is not None and isinstance(row.editor, ChoiceEditor):
             row.editor.set_choices(choices)
 
     # -- errors -------------------------------------------------------------------------------
@@ -547,6 +324,7 @@ class ParamForm(QWidget):
         """Show ``error`` in the message bar and outline the field it is about."""
         text = str(error)
         self.clear_error()
+        assert self.message is not None
         self.message.show_message(text, "error")
         for row in sorted(self._rows.values(), key=lambda r: -len(r.param.label)):
             if text.startswith(row.param.label) or text.startswith(row.param.name):
@@ -568,9 +346,20 @@ class ParamForm(QWidget):
     def clear_error(self) -> None:
         for row in self._rows.values():
             self._mark(row, False)
-        if self.message.kind == "error":
+        if self.message is not None and self.message.kind == "error":
             self.message.dismiss()
 
     def _on_changed(self, name: str) -> None:
         self._mark(self._rows[name], False)
+        if self.session is not None and not self._syncing:
+            self.session.set_value(name, self._rows[name].editor.value())
         self.changed.emit()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return list(a) == list(b)
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return abs(a - b) < 1e-9
+    return bool(a == b)
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
@@ -17,6 +17,8 @@ def describe_job(job: Job) -> str:
     what = prompt[:36].rstrip() + ("…" if len(prompt) > 36 else "") if prompt else (job.spec.mode or job.kind.value)
     if job.spec.action == "load":
         what = f"load {job.spec.model}"
+    elif job.spec.utility:
+        what = job.spec.label or job.spec.action
     return f"#{job.number} · {what}"
 
 
