@@ -85,9 +85,10 @@ def from_request(request: Any, steps: int, mode: str, allow_pickle: bool) -> Hir
 
 def upscale_latents(latents: Any, size: tuple[int, int], factor: int) -> Any:
     """Latents resized to the pixel ``size`` / the VAE's ``factor`` (bilinear, like A1111's 'Latent')."""
-    from torch.nn import functional as F
+    from torch.nn import functional
 
-    return F.interpolate(latents, size=(size[1] // factor, size[0] // factor), mode="bilinear", align_corners=False)
+    target = (size[1] // factor, size[0] // factor)
+    return functional.interpolate(latents, size=target, mode="bilinear", align_corners=False)
 
 
 def upscale_images(images: list, size: tuple[int, int], upscaler: Any) -> list:

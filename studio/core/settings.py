@@ -17,7 +17,7 @@ from typing import Any
 
 from studio.core.atomic import write_text_atomic
 from studio.core.data_files import fallback_data_folder, file_writable, folder_writable, move_aside, notify
-from studio.plugin_kit.paths import studio_home
+from studio.plugin_kit.paths import studio_home as studio_home  # re-exported: core and sessions import it from here
 
 
 def ensure_writable_home() -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PIL import Image
 from PySide6.QtWidgets import QApplication
+from studio_upscale import UpscalePlugin
 
 from studio.core.metadata import read_png_parameters
-from studio_upscale import UpscalePlugin
 
 TIMEOUT = 60000
 

@@ -13,10 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
+from studio_upscale import UpscalePlugin  # noqa: E402
 
 from studio.plugin_api import CancelToken, Kind, LoadOptions, ParamError, Progress, Result  # noqa: E402
 from studio.plugin_kit.upscale import files, models, rrdb, tiles  # noqa: E402
-from studio_upscale import UpscalePlugin  # noqa: E402
 from tests.fixtures import tiny_upscalers  # noqa: E402
 
 

@@ -93,7 +93,8 @@ def canny(gray: np.ndarray, low: float, high: float) -> np.ndarray:
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(labels[strong])] = True
     keep[0] = False
-    return (keep[labels] * 255).astype(np.uint8)
+    edges: np.ndarray = (keep[labels] * 255).astype(np.uint8)
+    return edges
 
 
 __all__ = ["KINDS", "Options", "canny", "process", "resize_for_control"]

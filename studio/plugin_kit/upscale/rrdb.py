@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.nn import functional
 
 
-class DenseBlock(nn.Module):
+class DenseBlock(nn.Module):  # type: ignore[misc]  # torch is read as Any under mypy (pyproject: follow_imports skip)
     """Five 3x3 convs, each seeing every earlier output (growth ``grow`` channels per conv)."""
 
     def __init__(self, feats: int, grow: int) -> None:
@@ -35,7 +35,7 @@ class DenseBlock(nn.Module):
         return x + 0.2 * self.conv5(torch.cat(seen, 1))
 
 
-class RRDB(nn.Module):
+class RRDB(nn.Module):  # type: ignore[misc]  # torch is read as Any under mypy (pyproject: follow_imports skip)
     def __init__(self, feats: int, grow: int) -> None:
         super().__init__()
         self.rdb1, self.rdb2, self.rdb3 = (DenseBlock(feats, grow) for _ in range(3))
@@ -56,10 +56,10 @@ class Shape:
 
     @property
     def scale(self) -> int:
-        return 2 ** self.doublings // self.unshuffle
+        return int(2**self.doublings) // self.unshuffle
 
 
-class RRDBNet(nn.Module):
+class RRDBNet(nn.Module):  # type: ignore[misc]  # torch is read as Any under mypy (pyproject: follow_imports skip)
     def __init__(self, shape: Shape) -> None:
         super().__init__()
         self.shape = shape
@@ -75,15 +75,16 @@ class RRDBNet(nn.Module):
 
     @property
     def scale(self) -> int:
-        return self.shape.scale
+        return int(self.shape.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.shape.unshuffle > 1:
-            x = F.pixel_unshuffle(x, self.shape.unshuffle)
+            x = functional.pixel_unshuffle(x, self.shape.unshuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         for i in range(1, self.shape.doublings + 1):
-            feat = self.act(getattr(self, f"conv_up{i}")(F.interpolate(feat, scale_factor=2, mode="nearest")))
+            doubled = functional.interpolate(feat, scale_factor=2, mode="nearest")
+            feat = self.act(getattr(self, f"conv_up{i}")(doubled))
         return self.conv_last(self.act(self.conv_hr(feat)))
 
 
@@ -136,7 +137,8 @@ def from_state_dict(state: Mapping[str, torch.Tensor]) -> RRDBNet:
     new = to_new_layout(state)
     net = RRDBNet(shape_of(new))
     net.load_state_dict(new, strict=True)
-    return net.eval()
+    net.eval()
+    return net
 
 
 __all__ = ["RRDBNet", "Shape", "from_state_dict", "is_rrdb", "shape_of", "to_new_layout"]

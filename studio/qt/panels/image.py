@@ -35,9 +35,9 @@ from studio.qt.bridge import EngineBridge
 from studio.qt.imaging import pil_to_qimage
 from studio.qt.panels.image_drops import ImageDrops
 from studio.qt.widgets.binding import connect_while_alive
+from studio.qt.widgets.control_list import ControlList, ImagePromptList
 from studio.qt.widgets.gallery import Gallery
 from studio.qt.widgets.image_view import ImageView
-from studio.qt.widgets.control_list import ControlList, ImagePromptList
 from studio.qt.widgets.lora_list import LoraList
 from studio.qt.widgets.mask_canvas import MaskCanvas, prune_masks
 from studio.qt.widgets.message_bar import MessageBar
