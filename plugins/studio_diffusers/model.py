@@ -148,6 +148,7 @@ class DiffusersModel:
         self._loras = LoraSet(self._base)
         self._controls = control.ControlModels()
         self._image_prompt = image_prompt.ImagePromptState()
+        self._upscalers: dict[Path, Any] = {}  # the hires fix's upscaler model (one at a time)
         self._lock = threading.Lock()
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
@@ -444,7 +445,7 @@ class DiffusersModel:
 
     def _upscaler(self, path: Path) -> Any:
         """An upscaler model for the hires fix, loaded once per file and kept with this model."""
-        cache = self.__dict__.setdefault("_upscalers", {})
+        cache = self._upscalers
         if path not in cache:
             from studio.plugin_kit.upscale import models as upscale_models
 
@@ -561,6 +562,7 @@ class DiffusersModel:
         with self._lock:
             self._pipes.clear()
             self._controls.clear()
+            self._upscalers.clear()
             self._base = None
             self._loras = None
             self._rgb = None
