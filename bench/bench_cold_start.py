@@ -78,7 +78,8 @@ def main() -> int:
         label = "warm-up (not counted)" if run == 0 else f"run {run}"
         print(f"{label}: {seconds * 1000:.0f} ms to window shown "
               f"(in child: Qt {info['qt_s'] * 1000:.0f} ms, context + plugins {info['context_s'] * 1000:.0f} ms, "
-              f"window {info['window_s'] * 1000:.0f} ms){'  HEAVY IMPORTS: ' + str(info['heavy']) if info['heavy'] else ''}")
+              f"window {info['window_s'] * 1000:.0f} ms)"
+              f"{'  HEAVY IMPORTS: ' + str(info['heavy']) if info['heavy'] else ''}")
         if run:
             times.append(seconds)
     print(f"RESULT median cold start: {statistics.median(times) * 1000:.0f} ms "

@@ -12,9 +12,10 @@ the queue, the worker thread, one event per step to a listener (progress), the r
 end-to-end job also writes the PNG atomically (temp file, fsync, rename) with its A1111
 metadata and indexes it in SQLite.  The studio runs the pipeline under
 ``torch.inference_mode()`` (the pipelines themselves only turn off autograd); so that the
-studio's own overhead stays visible, the raw call made that way is a contender too.  The raw end-to-end side writes its PNG (with the same
-metadata text) the way a script would: plain ``Image.save``, no fsync, no index.  A third
-contender, the studio job with a preview every step, gives previews-on / off.
+studio's own overhead stays visible, the raw call made that way is a contender too.  The raw
+end-to-end side writes its PNG (with the same metadata text) the way a script would: plain
+``Image.save``, no fsync, no index.  A third contender, the studio job with a preview every
+step, gives previews-on / off.
 
 Each repeat runs every contender once, in alternating order (forward, then backward, ...),
 after one warm-up run each.  Printed: the median time of each, and the median and spread
@@ -35,8 +36,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT, ROOT / "plugins"):
@@ -158,7 +160,7 @@ def interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> tuple[dic
 
 
 def ratio_line(label: str, num: list[float], den: list[float], target: str) -> str:
-    ratios = [a / b for a, b in zip(num, den)]
+    ratios = [a / b for a, b in zip(num, den, strict=False)]
     return (f"{label:34s} {statistics.median(ratios):6.3f}   (per-repeat ratios {min(ratios):.3f}-{max(ratios):.3f}; "
             f"ratio of medians {statistics.median(num) / statistics.median(den):.3f})   target {target}")
 

@@ -121,7 +121,6 @@ def main() -> int:
         return _skip(found)
     source, description = found
 
-    from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio.core.context import StudioContext
@@ -164,7 +163,7 @@ def main() -> int:
             time.sleep(0.001)
         app.processEvents()
         probe.stop()
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
         heavy_on_gui = "torch" in sys.modules and _imported_on_gui_thread()
         results.append({"run": "prewarm", "max_gap_ms": max(gaps) * 1000 if gaps else 0.0})
         print(f"prewarm: {time.perf_counter() - started:.2f}s from window shown to libraries imported "
@@ -177,7 +176,7 @@ def main() -> int:
         previews = [0]
         clock, ticks, probe = _start_probe()
 
-        def on_state(job, event, marks=sampling_started):
+        def on_state(job, event, marks=sampling_started, clock=clock):
             if event.state is JobState.RUNNING:
                 marks.append(clock.nsecsElapsed() / 1e9)
 
@@ -204,14 +203,15 @@ def main() -> int:
         if job.state is not JobState.DONE:
             print(f"run {run + 1}: job ended {job.state.value}: {job.message}")
             break
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
         start_sampling = sampling_started[0] if sampling_started else 0.0
-        sampling_gaps = [b - a for a, b in zip(ticks, ticks[1:]) if a >= start_sampling]
+        sampling_gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False) if a >= start_sampling]
         row = {
             "run": run + 1,
             "job_s": elapsed,
             "max_gap_ms": max(gaps) * 1000 if gaps else 0.0,
-            "p99_gap_ms": (statistics.quantiles(gaps, n=100)[98] * 1000) if len(gaps) >= 100 else max(gaps or [0]) * 1000,
+            "p99_gap_ms": (statistics.quantiles(gaps, n=100)[98] * 1000) if len(gaps) >= 100
+            else max(gaps or [0]) * 1000,
             "sampling_max_gap_ms": max(sampling_gaps) * 1000 if sampling_gaps else 0.0,
             "gaps_over_50ms": sum(1 for g in gaps if g > 0.05),
             "ticks": len(ticks),

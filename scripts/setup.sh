@@ -54,7 +54,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 fi
 if [ $want_test = 1 ]; then
-  "${PIP[@]}" -e ".[test]"
+  "${PIP[@]}" -e ".[test,quant]"
 else
   "${PIP[@]}" -e .
 fi

@@ -11,7 +11,9 @@ that satisfies :class:`Plugin`.  That object declares:
   requests as a *generator of events* and can be unloaded.
 
 This module is standard-library only, so importing a plugin's entry point never pulls in
-torch: plugins import their heavy libraries inside ``load``.  Images travel as PIL images,
+torch: plugins import their heavy libraries inside ``load``.  A plugin imports only this module
+and :mod:`studio.plugin_kit` (what plugins share) from Studio, never ``studio.core`` or
+``studio.qt``, and not another plugin (checked by ``lint-imports``).  Images travel as PIL images,
 audio as numpy arrays; both are typed ``Any`` here to keep this file import-free.
 """
 
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 #: Semantic version of this contract.  A plugin declares the version it was built against
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
-API_VERSION = "1.3.0"  # 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: Kind.UPSCALE
+# 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize and
+# .transformer, ReportsUnsupported, ReportsLoadMemory; 1.4: Kind.UPSCALE.
+API_VERSION = "1.4.0"
 
 
 class Kind(str, Enum):
@@ -325,6 +330,11 @@ class LoadOptions:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False  # CUDA only
+    # Weight-only quantization of the denoiser and text encoders at load: none | int8 | fp8.
+    quantize: str = "none"
+    # A separate denoiser (transformer / UNet) weights file to use with the model's other
+    # components: a GGUF file (Q8_0, Q4_K ...) or a single-file .safetensors; "" = the model's own.
+    transformer: str = ""
 
 
 @runtime_checkable
@@ -434,6 +444,24 @@ class ModelHints(Protocol):
     defaults: Mapping[str, Any]
     choices: Mapping[str, Sequence[Any]]
     modes: Sequence[str]
+
+
+@runtime_checkable
+class ReportsUnsupported(Protocol):
+    """Loaded model: the parameters that have no effect with this model, each with the reason
+    (e.g. ``{"negative_prompt": "Flux.2 takes no negative prompt"}``).  The form hides them; a
+    run that gets a value for one anyway says it was ignored (``Log`` warning)."""
+
+    unsupported: Mapping[str, str]
+
+
+@runtime_checkable
+class ReportsLoadMemory(Protocol):
+    """Loaded model: what loading it cost, as plain numbers for the status bar and the history:
+    ``peak_rss_bytes`` (process peak during the load), ``rss_delta_bytes``, ``peak_vram_bytes``
+    (CUDA), ``weights_bytes``, ``quantized_saved_bytes``, ``seconds`` (any may be absent)."""
+
+    load_memory: Mapping[str, Any]
 
 
 @runtime_checkable

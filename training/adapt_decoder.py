@@ -31,9 +31,8 @@ import shutil
 import time
 from pathlib import Path
 
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor
-
 import numpy as np
+from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor
 
 RUN = Path(os.environ.get("ADAPT_DECODER_RUN", str(RUNS / "adapt_decoder")))
 LOG = RUN / "train.log"
@@ -73,7 +72,8 @@ def build_bank(args):
         renders = [world.render(s) for s in scenes]
         prompts = [captions.caption(s, rng) for s in scenes]
         strength = float(rng.uniform(args.min_strength, args.max_strength))
-        gens = [torch.Generator().manual_seed(args.seed * 1_000_003 + chunk * args.chunk + j) for j in range(args.chunk)]
+        gens = [torch.Generator().manual_seed(args.seed * 1_000_003 + chunk * args.chunk + j)
+                for j in range(args.chunk)]
         with torch.no_grad():
             z = img2img(prompts, image=[Image.fromarray(r) for r in renders], strength=strength,
                         num_inference_steps=25, guidance_scale=7.5, generator=gens, output_type="latent").images
@@ -89,7 +89,8 @@ def build_bank(args):
         if bank["chunks"] % 10 == 0 or bank["kept"] >= args.n:
             save_ckpt(BANK, bank)
             log(f"bank: {bank['kept']}/{args.n} pairs kept of {bank['seen']} "
-                f"({100 * (1 - bank['kept'] / bank['seen']):.1f}% dropped: layout changed), {time.time() - t0:.0f}s", LOG)
+                f"({100 * (1 - bank['kept'] / bank['seen']):.1f}% dropped: layout changed), "
+                f"{time.time() - t0:.0f}s", LOG)
 
 
 def _decoder_parameters(vae):

@@ -15,7 +15,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from studio_music.representation import HOLD, REST, STEPS_PER_QUARTER, token_for_pitch  # noqa: E402
+from studio_music.representation import HOLD, REST, STEPS_PER_QUARTER, token_for_pitch
 
 OUT = ROOT / "training" / "runs" / "chorale" / "corpus.npz"
 _VOICE_WORDS = (("soprano", "sopran", "s."), ("alto", "alt", "a."), ("tenor", "ten", "t."), ("bass", "bas", "b."))

@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT))
 
-from studio_music.representation import (PITCH_NAMES, VOICE_RANGES, VOICES, scale_pitch_classes,  # noqa: E402
-                                         tokens_to_notes)
+from studio_music.representation import PITCH_NAMES, VOICE_RANGES, VOICES, scale_pitch_classes, tokens_to_notes
 
 RUN = ROOT / "training" / "runs" / "chorale"
 

@@ -14,9 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from shapes_common import REPO
-
 import numpy as np
+from shapes_common import REPO
 
 from studio.shapes import suite
 
@@ -84,7 +83,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--grid", default=None, help="write a sample grid PNG (GRID_PROMPTS x 3 seeds)")
-    ap.add_argument("--vae", default=None, help="evaluate with this VAE folder instead of the pipeline's (a candidate decoder)")
+    ap.add_argument("--vae", default=None,
+                    help="evaluate with this VAE folder instead of the pipeline's (a candidate decoder)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--not-heldout", action="store_true", help="use any combination instead of held-out ones")
     args = ap.parse_args()

@@ -52,9 +52,8 @@ def load_wordlist() -> set[str]:
 
 def perplexity(folder: Path, context: int) -> tuple[float, int]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     import train_text
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, valid = train_text.split_corpus()
     tok = AutoTokenizer.from_pretrained(folder)

@@ -23,9 +23,8 @@ import json
 import time
 from pathlib import Path
 
-from shapes_common import REPO
-
 import numpy as np
+from shapes_common import REPO
 
 from studio.shapes import scorer, world
 
@@ -67,7 +66,7 @@ def spearman(a, b):
 
 def tv(seq, name):
     if name in ("shape", "background"):
-        return float(sum(1.0 for u, v in zip(seq[:-1], seq[1:]) if u != v))
+        return float(sum(1.0 for u, v in zip(seq[:-1], seq[1:], strict=False) if u != v))
     return float(np.abs(np.diff(np.asarray(seq, float))).sum() / NORM[name])
 
 
@@ -98,7 +97,7 @@ def main():
     psnr_global = float(10 * np.log10(1.0 / mse.mean()))
     # read-back agreement of reconstructions
     agree = {k: [] for k in ("shape", "background", "x", "y", "size", "hue")}
-    for (sc, f), im in zip(scenes[:200], rec[:200]):
+    for (_sc, f), im in zip(scenes[:200], rec[:200], strict=False):
         rf = read_factors(im)
         if rf is None:
             for k in agree:

@@ -85,13 +85,14 @@ def sd_card(notes: str) -> str:
         "",
         "## Architecture",
         "",
-        f"| component | details | parameters |",
-        f"|---|---|---|",
+        "| component | details | parameters |",
+        "|---|---|---|",
         f"| VAE (AutoencoderKL) | 64x64x3 -> 16x16x{vae_cfg['latent_channels']}, block_out_channels "
         f"{vae_cfg['block_out_channels']}, layers_per_block {vae_cfg['layers_per_block']}, scaling_factor "
         f"{vae_cfg['scaling_factor']:.4f} | {params.get('vae', 0):,} |",
         f"| text encoder (CLIPTextModel) | hidden {te_cfg['hidden_size']}, {te_cfg['num_hidden_layers']} layers, "
-        f"{te_cfg['num_attention_heads']} heads, max {te_cfg['max_position_embeddings']} tokens, vocab {te_cfg['vocab_size']} "
+        f"{te_cfg['num_attention_heads']} heads, max {te_cfg['max_position_embeddings']} tokens, "
+        f"vocab {te_cfg['vocab_size']} "
         f"| {params.get('text_encoder', 0):,} |",
         f"| tokenizer (CLIPTokenizer) | byte-level BPE built here from the caption vocabulary "
         f"(vocab.json + merges.txt, {vocab} tokens); every caption word is one token, unknown words fall back to "
@@ -129,7 +130,8 @@ def sd_card(notes: str) -> str:
         "",
     ]
     for name, d in rows:
-        lines.append(f"### {name}: steps {d['steps']}, guidance {d['guidance']}, {d['n_per_category']} prompts/category, "
+        lines.append(f"### {name}: steps {d['steps']}, guidance {d['guidance']}, "
+                     f"{d['n_per_category']} prompts/category, "
                      f"UNet step {d.get('model_state', {}).get('unet_step')}")
         lines.append("")
         lines.append(suite.format_table(d))

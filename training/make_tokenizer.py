@@ -16,9 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from shapes_common import RUNS
-
 import numpy as np
+from shapes_common import RUNS
 
 from studio.shapes import captions, world
 
@@ -40,7 +39,7 @@ def bytes_to_unicode():
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
+    return dict(zip(bs, [chr(c) for c in cs], strict=False))
 
 
 def word_counts(n_captions: int, seed: int) -> collections.Counter:

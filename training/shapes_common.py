@@ -11,9 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from studio.shapes import world  # noqa: E402
+from studio.shapes import world
 
 RUNS = REPO / "training" / "runs"
 

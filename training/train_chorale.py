@@ -24,8 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from studio_music.model import ChoraleConfig, ChoraleNet, load_model, save_model, sounding_pitch  # noqa: E402
-from studio_music.representation import PITCH_MIN, VOICE_RANGES, VOICES  # noqa: E402
+from studio_music.model import ChoraleConfig, ChoraleNet, load_model, save_model, sounding_pitch
+from studio_music.representation import VOICE_RANGES, VOICES
 
 RUN = ROOT / "training" / "runs" / "chorale"
 CORPUS = RUN / "corpus.npz"
@@ -37,7 +37,7 @@ def load_corpus(path: Path = CORPUS):
     grids = np.split(data["grid"].astype(np.int64), np.cumsum(data["lengths"])[:-1])
     metrics = np.split(data["metric"].astype(np.int64), np.cumsum(data["lengths"])[:-1])
     pieces = []
-    for grid, metric, (bar, tonic, mode), name in zip(grids, metrics, data["meta"], data["names"]):
+    for grid, metric, (bar, tonic, mode), name in zip(grids, metrics, data["meta"], data["names"], strict=False):
         if bar != 16 or len(grid) < 32:
             continue
         pieces.append({"tokens": grid, "metric": metric, "tonic": int(tonic), "mode": int(mode), "name": str(name),

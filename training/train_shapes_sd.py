@@ -25,9 +25,8 @@ import shutil
 import time
 from pathlib import Path
 
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor, write_json
-
 import numpy as np
+from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor, write_json
 
 RUN = Path(os.environ.get("SHAPES_SD_RUN", str(RUNS / "shapes_sd")))
 LOG = RUN / "train.log"
@@ -285,6 +284,7 @@ def stage_unet(args):
     import pickle
 
     import torch
+
     from studio.shapes import captions as C
 
     torch.manual_seed(args.seed)
@@ -370,7 +370,7 @@ def stage_unet(args):
         decay = min(args.ema, (1 + step - ema_start) / (10 + step - ema_start))
         with torch.no_grad():
             for m, e in ((unet, ema_unet), (te, ema_te)):
-                for p, q in zip(m.parameters(), e.parameters()):
+                for p, q in zip(m.parameters(), e.parameters(), strict=False):
                     q.mul_(decay).add_(p.detach(), alpha=1 - decay)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 25 == 0:
@@ -387,7 +387,6 @@ def stage_unet(args):
 
 
 def build_pipeline(use_ema: bool = True):
-    import torch
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline
 
     tok = load_tokenizer()
@@ -422,7 +421,8 @@ def stage_export(args):
                 shutil.copy2(f, tmp / f.name)
         shutil.rmtree(out)
     tmp.rename(out)
-    write_json(out / "training_state.json", {"unet_step": step, "ema": not args.no_ema, "exported": time.strftime("%Y-%m-%d %H:%M:%S")})
+    write_json(out / "training_state.json",
+               {"unet_step": step, "ema": not args.no_ema, "exported": time.strftime("%Y-%m-%d %H:%M:%S")})
     log(f"export: step {step} -> {out}", LOG)
 
 

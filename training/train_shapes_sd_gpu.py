@@ -33,9 +33,8 @@ import shutil
 import time
 from pathlib import Path
 
-from shapes_common import REPO, RUNS, load_ckpt, log, save_ckpt
-
 import numpy as np
+from shapes_common import REPO, RUNS, load_ckpt, log, save_ckpt
 
 BANK = RUNS / "shapes_bank.pt"
 CHUNK = 2000
@@ -248,7 +247,8 @@ def main():
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     # train
     ap.add_argument("--init-from", default=None, help="pipeline folder to start the UNet + text encoder from")
-    ap.add_argument("--unet-width", default=None, help="UNet block_out_channels for a from-scratch run, e.g. 64,128,128")
+    ap.add_argument("--unet-width", default=None,
+                    help="UNet block_out_channels for a from-scratch run, e.g. 64,128,128")
     ap.add_argument("--minutes", type=float, default=8, help="wall-clock budget of this call")
     ap.add_argument("--total-minutes", type=float, default=16, help="training time the lr cosine spans")
     ap.add_argument("--batch", type=int, default=512)

@@ -22,9 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, save_ckpt, write_json
-
 import numpy as np
+from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, save_ckpt
 
 from studio.shapes import world
 
@@ -176,7 +175,7 @@ def compute_directions(model, n: int = 4000, seed: int = 9001, n_pca: int = 8):
 
     rng = np.random.default_rng(seed)
     zs, fs = [], []
-    for i in range(0, n, 250):
+    for _i in range(0, n, 250):
         imgs, facts = sample_batch(rng, 250)
         with torch.no_grad():
             zs.append(model.encode(to_unit(imgs))[0].numpy())

@@ -7,34 +7,44 @@ studio.plugin_kit); torch and diffusers are imported by :meth:`DiffusersPlugin.l
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 from studio.plugin_kit.assets import builtin_model_folder
 
 from . import control, hires, image_prompt, inpaint_options, schedulers
 
-MODES = ("txt2img", "img2img", "inpaint")
-_IMAGE_MODES = ("img2img", "inpaint")
+MODES = ("txt2img", "img2img", "inpaint", "edit")
+_IMAGE_MODES = ("img2img", "inpaint", "edit")
+_STRENGTH_MODES = ("img2img", "inpaint")
 
 PARAMETERS: tuple[Param, ...] = (
     Param("prompt", ParamType.TEXT, default="", help="What to draw."),
     Param("negative_prompt", ParamType.TEXT, default="", help="What to steer away from."),
     Param("seed", ParamType.SEED, default=None, help="-1 or empty picks a random seed; image i of a batch "
                                                      "uses seed + i."),
-    Param("steps", ParamType.INT, default=20, minimum=1, maximum=150, help="Denoising steps."),
-    Param("cfg_scale", ParamType.FLOAT, default=7.0, minimum=0.0, maximum=30.0, step=0.5,
-          label="CFG scale", help="How strongly the prompt guides the image."),
-    Param("size", ParamType.SIZE, default=(512, 512), multiple_of=8, maximum=4096,
-          help="Width x height in pixels."),
+    # steps, CFG scale and size: empty (None) = what suits the loaded model (its pipeline's own
+    # defaults, its native size); the defaults shown here are only the form's start values.
+    Param("steps", ParamType.INT, default=20, minimum=1, maximum=150, optional=True,
+          help="Denoising steps (empty: the model's own default)."),
+    Param("cfg_scale", ParamType.FLOAT, default=7.0, minimum=0.0, maximum=30.0, step=0.5, optional=True,
+          label="CFG scale", help="Classifier-free guidance: how strongly the prompt (against the negative "
+                                  "prompt) guides the image; at 1 or below it is off and the negative prompt "
+                                  "does nothing."),
+    Param("distilled_guidance", ParamType.FLOAT, default=None, minimum=0.0, maximum=30.0, step=0.5, optional=True,
+          advanced=True, label="Distilled guidance",
+          help="The guidance value a guidance-distilled model embeds (Flux.1-dev: 3.5); only such models have it."),
+    Param("size", ParamType.SIZE, default=(512, 512), multiple_of=8, maximum=4096, optional=True,
+          help="Width x height in pixels (empty: the model's native size; each family has its own multiple)."),
     Param("batch_count", ParamType.INT, default=1, minimum=1, maximum=16,
           help="Images made one after the other, seeds seed, seed+1, ..."),
     Param("scheduler", ParamType.CHOICE, default=schedulers.DEFAULT, choices=schedulers.NAMES,
           label="Sampler", help="Sampling method; 'default' keeps the model's own."),
     Param("init_image", ParamType.IMAGE_PATH, default=None, modes=_IMAGE_MODES,
-          help="The image to start from (resized to the output size)."),
-    Param("strength", ParamType.FLOAT, default=0.75, minimum=0.0, maximum=1.0, step=0.05, modes=_IMAGE_MODES,
+          help="The image to start from (img2img, inpaint) or to edit (edit), resized to the output size."),
+    Param("strength", ParamType.FLOAT, default=0.75, minimum=0.0, maximum=1.0, step=0.05, modes=_STRENGTH_MODES,
           label="Denoising strength", help="0 keeps the init image, 1 replaces it."),
     Param("mask_image", ParamType.IMAGE_PATH, default=None, modes=("inpaint",),
           help="White areas are repainted, black areas kept."),
@@ -55,6 +65,7 @@ A1111_KEYS = {
     "negative_prompt": "negative_prompt",
     "steps": "steps",
     "cfg_scale": "cfg_scale",
+    "distilled_guidance": "distilled_guidance",
     "seed": "seed",
     "sampler": "scheduler",
     "denoising_strength": "strength",

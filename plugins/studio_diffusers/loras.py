@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from studio.plugin_api import ParamError
-
 from studio.plugin_kit.sources import pickle_refusal
 
 

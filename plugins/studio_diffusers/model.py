@@ -1,9 +1,11 @@
-"""The loaded diffusers model: runs txt2img / img2img / inpaint requests as event generators.
+"""The loaded diffusers model: runs txt2img / img2img / inpaint / edit requests as event generators.
 
-``pipe(...)`` blocks until the whole image is done, so each image is generated on a short-lived
+``pipe(...)`` blocks until the whole image is done, so each image is generated on the model's
 worker thread; its ``callback_on_step_end`` posts Progress / Preview events to a queue that
 :meth:`DiffusersModel.run` yields from.  Cancel and interrupt are checked in that callback,
-after every denoising step.
+after every denoising step.  Pipelines without that callback (PixArt-Sigma) get the same
+through a hook on their scheduler's ``step``.  What each pipeline family does with the
+parameters is in :mod:`families` (the table) and :mod:`plan` (one call's arguments).
 """
 
 from __future__ import annotations
@@ -13,38 +15,58 @@ import hashlib
 import importlib
 import inspect
 import json
-import math
-import queue
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, cast
 
 import torch
 from PIL import Image
 
-from studio.plugin_api import (Artifact, ArtifactReady, CancelToken, Cancelled, Event, Kind, LoadOptions, Log,
-                               ParamError, Preview, Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
+from studio.plugin_kit.devices import pick_device
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
+from studio.plugin_kit.streaming import ThreadStream
 
-from . import control, image_prompt, inpaint_options, schedulers
+from . import control, families, image_prompt, inpaint_options, plan, schedulers, weights
 from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
-from .previews import LatentRGB, fit_latent_rgb
+from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
 from .prompting import Prompter
 
-MODES = ("txt2img", "img2img", "inpaint")
-IMAGE_MODES = ("img2img", "inpaint")
+MODES = ("txt2img", "img2img", "inpaint", "edit")
+IMAGE_MODES = ("img2img", "inpaint", "edit")
 
 
 class _Abort(Exception):
     """Raised inside the step callback to stop a pipeline call at once (cancel, or consumer gone)."""
+
+
+class _KeepPartialError(Exception):
+    """Raised from the scheduler hook (pipelines without a step callback) to stop and keep ``latents``."""
+
+    def __init__(self, latents: Any) -> None:
+        super().__init__("interrupted")
+        self.latents = latents
 
 
 @dataclass
@@ -60,12 +82,19 @@ class _DenoisedRecorder:
 
     def __init__(self, scheduler: Any) -> None:
         self.latest: torch.Tensor | None = None
+        self.after_step: Callable[[Any], None] | None = None  # the step hook, for pipelines without callbacks
         self._step = scheduler.step
         scheduler.step = self._wrapped
         self._scheduler = scheduler
 
     def _wrapped(self, *args: Any, **kwargs: Any) -> Any:
         out = self._step(*args, **kwargs)
+        self._record(out)
+        if self.after_step is not None:
+            self.after_step(out[0] if isinstance(out, tuple) else out.prev_sample)
+        return out
+
+    def _record(self, out: Any) -> None:
         x0 = getattr(out, "pred_original_sample", None)
         if x0 is None and isinstance(out, tuple) and len(out) > 1 and isinstance(out[1], torch.Tensor):
             x0 = out[1]
@@ -77,7 +106,6 @@ class _DenoisedRecorder:
                     or config.get("predict_x0", False)):
                 x0 = outputs[-1]
         self.latest = x0
-        return out
 
 
 def _counted(i: int, n_timesteps: int, order: int, n_steps: int) -> bool:
@@ -105,8 +133,12 @@ def import_for_first_run(folder: Path | None = None) -> None:
     """Import the modules a first load + run would import: the pipelines ``pipe_for`` uses, and
     the component classes named in ``folder``'s ``model_index.json`` (when it has one)."""
     loading._quiet_libraries()  # first: importing the pipelines prints notices otherwise
-    from diffusers import (AutoPipelineForImage2Image, AutoPipelineForInpainting,  # noqa: F401
-                           AutoPipelineForText2Image, DiffusionPipeline)
+    from diffusers import (  # noqa: F401
+        AutoPipelineForImage2Image,
+        AutoPipelineForInpainting,
+        AutoPipelineForText2Image,
+        DiffusionPipeline,
+    )
 
     if folder is None:
         return
@@ -129,10 +161,12 @@ def import_for_first_run(folder: Path | None = None) -> None:
 
 
 class DiffusersModel:
-    """A :class:`studio.plugin_api.LoadedModel` around one diffusers pipeline."""
+    """A :class:`studio.plugin_api.LoadedModel` around one diffusers pipeline (also ``ModelHints``:
+    ``defaults``, ``choices`` and ``modes``; ``unsupported`` and ``load_memory`` for the form and the
+    status bar)."""
 
     def __init__(self, source: str, resolved: Source, loaded: loading.LoadedPipeline,
-                 options: LoadOptions) -> None:
+                 options: LoadOptions, load_memory: Mapping[str, Any] | None = None) -> None:
         self.source = source
         self.name = resolved.name
         self.options = options
@@ -153,78 +187,75 @@ class DiffusersModel:
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-diffusers-run")
-        self.memory_bytes = loading.memory_bytes(self._base)
+        self.memory_bytes = weights.pipeline_bytes(self._base)  # quantized tensors at their real size
+        self.load_memory: dict[str, Any] = dict(load_memory or {})
+        self.transformer_file = Path(options.transformer) if options.transformer else None
+        if self.transformer_file is not None:
+            self._weights_file = self.transformer_file
+        self.family, self.known = families.family_of(self._base)
         denoiser = self.denoiser
         self.inpaint_model = denoiser is not None and getattr(denoiser.config, "in_channels", 4) == 9
-        self.size_multiple = self._size_multiple()
-        self.defaults = {"size": self._native_size(), "steps": 20, "cfg_scale": 7.0}
-        self.choices = {"scheduler": schedulers.compatible_names(self._base.scheduler)}
-        self.modes = self._supported_modes()
+        self.size_multiple = families.size_multiple(self._base, self.family)
+        if self.inpaint_model:  # a 9-channel inpainting UNet runs every mode through its own pipeline
+            self.modes = ["txt2img", "img2img", "inpaint"]
+        else:
+            self.modes = families.supported_modes(self._base, self.family) if self.known else ["txt2img"]
+        self.unsupported = families.unsupported(self._base, self.family, self.known)
+        self.defaults: dict[str, Any] = {"size": families.native_size(self._base, self.family),
+                                         "steps": families.default_steps(self._base, self.family)}
+        if "cfg_scale" not in self.unsupported:
+            self.defaults["cfg_scale"] = families.default_cfg(self._base, self.family)
+        distilled = families.default_distilled(self._base, self.family)
+        if distilled is not None:
+            self.defaults["distilled_guidance"] = distilled
+        sampler_names = (schedulers.names_for(self._base.scheduler, self.family.flow, self.family.scheduler_args)
+                         if self.known else [schedulers.DEFAULT])
+        self.choices = {"scheduler": sampler_names}
+        if not self.family.step_callback:
+            self._notes.append(f"{self.family.label} pipelines have no step callback: progress, previews and "
+                               f"Interrupt come from a hook on the sampler's steps instead.")
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "DiffusersModel":
-        loaded = loading.load_pipeline(resolved, options, progress)
-        model = cls(source, resolved, loaded, options)
-        progress(f"Loaded {model.name} on {model.device} ({model.memory_bytes / 2**20:.0f} MiB)")
+             progress: Callable[[str], None]) -> DiffusersModel:
+        quantize = (options.quantize or "none").lower()
+        if quantize not in weights.QUANTIZE_CHOICES:
+            raise ValueError(f"Quantization must be one of {', '.join(weights.QUANTIZE_CHOICES)} (got {quantize!r}).")
+        device = pick_device(options.device)
+        with weights.LoadMeter(device) as meter:
+            components: dict[str, Any] = {}
+            if options.transformer:
+                if resolved.kind != "folder":
+                    raise ValueError(f"A separate transformer file goes with a diffusers base folder that provides "
+                                     f"the other components; {resolved.name} is not a folder.")
+                dtype = loading.pick_dtype(options.dtype, device, [])
+                components = weights.load_denoiser_file(Path(options.transformer), Path(resolved.location), dtype,
+                                                        progress)
+            loaded = loading.load_pipeline(resolved, options, progress, components=components)
+            figures: dict[str, Any] = {}
+            if quantize != "none":
+                figures = weights.quantize_pipeline(loaded.pipe, quantize, progress)
+        memory = meter.figures()
+        memory.update(figures)
+        memory.setdefault("weights_bytes", weights.pipeline_bytes(loaded.pipe))
+        if options.transformer:
+            memory["transformer_file"] = Path(options.transformer).name
+        model = cls(source, resolved, loaded, options, memory)
+        saved = (f", {quantize} saved {memory['quantized_saved_bytes'] / 2**20:.1f} MiB"
+                 if memory.get("quantized_saved_bytes") else "")
+        progress(f"Loaded {model.name} ({model.family.label}) on {model.device} "
+                 f"({model.memory_bytes / 2**20:.1f} MiB weights{saved}; peak RSS "
+                 f"{memory['peak_rss_bytes'] / 2**20:.0f} MiB)")
         return model
 
     # ------------------------------------------------------------------ facts about the model
-    def _supported_modes(self) -> tuple[str, ...]:
-        """The modes this pipeline can switch to: those diffusers' auto pipelines map its family
-        to (``from_pipe``).  A 9-channel inpainting UNet runs every mode through its own pipeline;
-        a pipeline the auto pipelines do not know keeps every mode (``pipe_for`` then says why
-        one fails)."""
-        if self.inpaint_model:
-            return MODES
-        from diffusers.pipelines import auto_pipeline as auto
-
-        by_mode = {"txt2img": auto.AUTO_TEXT2IMAGE_PIPELINES_MAPPING,
-                   "img2img": auto.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
-                   "inpaint": auto.AUTO_INPAINT_PIPELINES_MAPPING}
-        name = type(self._base).__name__
-        family = next((key for mapping in by_mode.values() for key, cls in mapping.items()
-                       if getattr(cls, "__name__", "") == name), None)
-        if family is None:
-            return MODES
-        return tuple(mode for mode in MODES if family in by_mode[mode])
-
-
     @property
     def pipe(self) -> Any:
         return self._base
 
     @property
     def denoiser(self) -> Any:
-        return getattr(self._base, "unet", None) or getattr(self._base, "transformer", None)
-
-    def _vae_factor(self) -> int:
-        factor = getattr(self._base, "vae_scale_factor", None)
-        if factor:
-            return int(factor)
-        vae = getattr(self._base, "vae", None)
-        return 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 8
-
-    def _size_multiple(self) -> int:
-        # UNets pad odd latent sizes themselves (forward_upsample_size), so only the VAE's factor
-        # and the pipelines' own multiple-of-8 check bind them (A1111's rule); transformer
-        # denoisers need whole patches.
-        config = getattr(self.denoiser, "config", None)
-        if config is not None and getattr(config, "down_block_types", None):
-            return math.lcm(8, self._vae_factor())
-        patch = getattr(config, "patch_size", None) if config is not None else None
-        return self._vae_factor() * int(patch or 1)
-
-    def _native_size(self) -> tuple[int, int]:
-        sample = getattr(getattr(self.denoiser, "config", None), "sample_size", None)
-        if sample is None:
-            return (512, 512)
-        if isinstance(sample, (list, tuple)):
-            height, width = int(sample[0]), int(sample[-1])
-        else:
-            height = width = int(sample)
-        factor = self._vae_factor()
-        return (width * factor, height * factor)
+        return families.denoiser(self._base)
 
     def model_hash(self) -> str:
         """A1111 'Model hash': first 10 hex digits of the main weights file's sha256 (computed once)."""
@@ -239,28 +270,58 @@ class DiffusersModel:
             try:
                 if vae is None:
                     raise ValueError("the pipeline has no VAE")
-                self._rgb = fit_latent_rgb(vae, getattr(self._base, "_execution_device", None))
+                if not self.known:
+                    raise ValueError("Studio does not know how this pipeline holds its latents")
+                space = patchified_bn_space(vae) if self.family.latents == "flux2" else None
+                self._rgb = fit_latent_rgb(vae, getattr(self._base, "_execution_device", None), space=space)
             except Exception as exc:  # noqa: BLE001 - previews are optional
                 self._rgb_error = str(exc) or type(exc).__name__
         return self._rgb
+
+    def preview_grid(self, latents: Any, width: int, height: int) -> Any:
+        """One image's loop latents as the (C, h, w) grid the preview map reads, or None."""
+        if latents is None:
+            return None
+        return to_grid(latents, self.family.latents, height, width, self.size_multiple)
 
     def pipe_for(self, mode: str) -> Any:
         """The pipeline for ``mode``, sharing the loaded weights (``from_pipe``)."""
         key = "inpaint" if self.inpaint_model else mode
         if key not in self._pipes:
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
-
-            auto = {"txt2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image,
-                    "inpaint": AutoPipelineForInpainting}[key]
+            if key not in self.modes:
+                raise ParamError(self._mode_refusal(mode))
             try:
-                pipe = auto.from_pipe(self._base)
-            except Exception as exc:  # noqa: BLE001 - no such pipeline for this family
+                pipe = families.pipeline_for(self._base, self.family, key)
+            except Exception as exc:
                 raise ParamError(f"This model ({type(self._base).__name__}) cannot run {mode}: {exc}") from exc
             pipe.set_progress_bar_config(disable=True)
             self._pipes[key] = pipe
         return self._pipes[key]
 
+    def _mode_refusal(self, mode: str) -> str:
+        return (f"{self.family.label} ({type(self._base).__name__}) cannot run {mode} in this diffusers version; "
+                f"it supports {', '.join(self.modes)}.")
+
     # ------------------------------------------------------------------ running
+
+    def check(self, request: Mapping[str, Any]) -> tuple[str, int, int]:
+        """Refuse what this model cannot do, before anything runs: (mode, width, height)."""
+        mode = request.get("mode") or "txt2img"
+        if mode not in MODES:
+            raise ParamError(f"Mode must be one of {', '.join(MODES)} (got {mode!r}).")
+        if mode not in self.modes and not self.inpaint_model:
+            raise ParamError(self._mode_refusal(mode))
+        width, height = (int(v) for v in (request.get("size") or self.defaults["size"]))
+        m = self.size_multiple
+        if width % m or height % m or width <= 0 or height <= 0:
+            raise ParamError(f"Size must be a multiple of {m} on both sides for {self.family.label} models "
+                             f"(its VAE and latent packing; got {width}x{height}); try "
+                             f"{max(m, round(width / m) * m)}x{max(m, round(height / m) * m)}.")
+        sampler = request.get("scheduler") or schedulers.DEFAULT
+        if sampler not in self.choices["scheduler"]:
+            raise ParamError(f"Sampler {sampler!r} does not work with this model; choose one of: "
+                             f"{', '.join(self.choices['scheduler'])}.")
+        return mode, width, height
 
     def run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
         with self._lock:  # one run at a time per pipeline
@@ -268,28 +329,16 @@ class DiffusersModel:
 
     def _run(self, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
         started = time.perf_counter()
-        mode = request.get("mode") or "txt2img"
-        if mode not in MODES:
-            raise ParamError(f"Mode must be one of {', '.join(MODES)} (got {mode!r}).")
-        width, height = (int(v) for v in (request.get("size") or self.defaults["size"]))
-        m = self.size_multiple
-        if width % m or height % m or width <= 0 or height <= 0:
-            raise ParamError(f"Size must be a multiple of {m} on both sides for this model "
-                             f"(got {width}x{height}); try {max(m, round(width / m) * m)}x"
-                             f"{max(m, round(height / m) * m)}.")
+        mode, width, height = self.check(request)
         steps = int(request.get("steps") or self.defaults["steps"])
-        cfg = float(request.get("cfg_scale", self.defaults["cfg_scale"]))
-        strength = float(request.get("strength", 0.75)) if mode in IMAGE_MODES else 1.0
-        n_run = steps if mode == "txt2img" else min(int(steps * strength), steps)
+        strength = float(request.get("strength", 0.75)) if mode in ("img2img", "inpaint") else 1.0
+        n_run = steps if mode not in ("img2img", "inpaint") else min(int(steps * strength), steps)
         if n_run < 1:
             raise ParamError(f"With denoising strength {strength:g}, {steps} step(s) run no denoising at all; "
                              f"raise the strength or the steps.")
         hires = hires_fix.from_request(request, steps, mode, self.options.allow_pickle)
         per_image = n_run + (hires.runs if hires else 0)
         sampler = request.get("scheduler") or schedulers.DEFAULT
-        if sampler not in self.choices["scheduler"]:
-            raise ParamError(f"Sampler {sampler!r} does not work with this model; choose one of: "
-                             f"{', '.join(self.choices['scheduler'])}.")
         init = mask = None
         if mode in IMAGE_MODES:
             init = _open_image(request.get("init_image"), "Init image", (width, height), "RGB")
@@ -309,6 +358,10 @@ class DiffusersModel:
         negative = request.get("negative_prompt") or ""
         prompter = Prompter()
         prompter.check(prompt, negative)  # a bad {choice} or __wildcard__ fails before any model work
+        inputs = plan.Inputs(mode=mode, prompt=prompt, negative=negative, steps=steps, width=width, height=height,
+                             cfg=_optional_float(request.get("cfg_scale")),
+                             distilled=_optional_float(request.get("distilled_guidance")), strength=strength,
+                             init=init, mask=mask)
 
         for note in self._notes:
             yield Log(note, "warning")
@@ -327,14 +380,18 @@ class DiffusersModel:
 
         pipe = (self._controls.pipeline(self._base, mode, controls, self.dtype, self.device, self.options.allow_pickle)
                 if controls else self.pipe_for(mode))
+        call = plan.build(self._base, pipe, self.family, self.known, inputs, inpaint_model=self.inpaint_model)
+        for notice in call.notices:
+            yield Log(notice, "warning")
+        saved_attributes = {name: getattr(pipe, name) for name in call.attributes}
+        for name, value in call.attributes.items():
+            setattr(pipe, name, value)
         original = pipe.scheduler
-        pipe.scheduler = schedulers.make_scheduler(sampler, original)
+        flow = self.family.flow if self.known else schedulers.is_flow(original)
+        pipe.scheduler = schedulers.make_scheduler(sampler, original, flow=flow)
         sampler_name = schedulers.name_for(original) if sampler == schedulers.DEFAULT else sampler
         recorder = _DenoisedRecorder(pipe.scheduler)
-        kwargs, dropped = self._call_kwargs(pipe, mode, prompt, negative, steps, cfg, width, height,
-                                            init, mask, strength)
-        if dropped:
-            yield Log(f"{type(pipe).__name__} ignores: {', '.join(dropped)}", "warning")
+        kwargs = call.kwargs
         self._image_prompt.prepare(pipe, adapter, self.dtype, self.device)
         if image_prompts:
             kwargs.update(self._image_prompt.call_kwargs(pipe, image_prompts))
@@ -378,23 +435,27 @@ class DiffusersModel:
                         offset=index * per_image + n_run, grand_total=per_image * count,
                         label=f"image {index + 1}/{count}" if count > 1 else "")
                     done_steps += outcome.steps_done
-                params = {
-                    "prompt": prompt, "negative_prompt": negative, "steps": steps, "sampler": sampler_name,
-                    "cfg_scale": cfg, "seed": image_seed, "width": width, "height": height,
-                    "model": self.name, "model_hash": model_hash, "mode": mode,
-                    "loras": [(path.stem, weight) for path, weight in loras], "batch_index": index,
-                }
-                params.update(prompt_call.params)
-                if hires is not None:
-                    params.update(hires.metadata())
-                params.update(control.metadata(controls))
-                params.update(image_prompt.metadata(image_prompts, adapter))
-                if mode in IMAGE_MODES:
-                    params["denoising_strength"] = strength
-                if inpaint is not None:
-                    params.update(inpaint.applied or {})
                 for image in outcome.images:
                     image = inpaint.finish(image) if inpaint is not None else image
+                    # What took effect, and the image's real size (never the request's).
+                    params = dict(call.applied, sampler=sampler_name, seed=image_seed, width=image.width,
+                                  height=image.height, model=self.name, model_hash=model_hash,
+                                  loras=[(path.stem, weight) for path, weight in loras], batch_index=index,
+                                  negative_prompt=call.applied.get("negative_prompt", ""),
+                                  model_family=self.family.label)
+                    if self.transformer_file is not None:
+                        params["transformer"] = self.transformer_file.name
+                    if (self.options.quantize or "none") != "none":
+                        params["quantize"] = self.options.quantize
+                    if self.load_memory:
+                        params["load_memory"] = dict(self.load_memory)
+                    params.update(prompt_call.params)  # the resolved prompt (+ its template)
+                    if hires is not None:  # A1111: Size is the first pass's, Hires upscale gives the final
+                        params.update(hires.metadata(), width=width, height=height)
+                    params.update(control.metadata(controls))
+                    params.update(image_prompt.metadata(image_prompts, adapter))
+                    if inpaint is not None:
+                        params.update(inpaint.applied or {})
                     artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
                     artifacts.append(artifact)
                     if count > 1 and not outcome.interrupted:
@@ -404,9 +465,13 @@ class DiffusersModel:
                     break
         finally:
             pipe.scheduler = original
-        yield Result(tuple(artifacts), interrupted=interrupted,
-                     info={"seed": seed, "device": self.device, "steps_done": done_steps,
-                           "seconds": round(time.perf_counter() - started, 3)})
+            for name, value in saved_attributes.items():
+                setattr(pipe, name, value)
+        info = {"seed": seed, "device": self.device, "steps_done": done_steps,
+                "seconds": round(time.perf_counter() - started, 3)}
+        if self.load_memory:
+            info["load_memory"] = dict(self.load_memory)
+        yield Result(tuple(artifacts), interrupted=interrupted, info=info)
 
     def _hires_pass(self, hires: hires_fix.Hires, first: _Outcome, kwargs: dict, sampler: str, seed: int,
                     cancel: CancelToken, rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *,
@@ -420,7 +485,7 @@ class DiffusersModel:
         target = hires.target(size[0], size[1], self.size_multiple)
         if hires.upscaler == "Latent":
             latents = torch.stack(list(first.images)) if isinstance(first.images, list) else first.images
-            start: Any = hires_fix.upscale_latents(latents, target, self._vae_factor())
+            start: Any = hires_fix.upscale_latents(latents, target, families.vae_factor(self._base))
         else:
             upscaler = None
             if hires.upscaler == "Model" and hires.model is not None:
@@ -430,7 +495,8 @@ class DiffusersModel:
         if self._image_prompt.loaded is not None:  # the UNet holds the adapter: the second pass needs its encoder
             self._image_prompt.prepare(pipe, self._image_prompt.loaded, self.dtype, self.device)
         original = pipe.scheduler
-        pipe.scheduler = schedulers.make_scheduler(sampler, original)
+        flow = self.family.flow if self.known else schedulers.is_flow(original)
+        pipe.scheduler = schedulers.make_scheduler(sampler, original, flow=flow)
         recorder = _DenoisedRecorder(pipe.scheduler)
         accepted = set(inspect.signature(pipe.__call__).parameters)
         call = {k: v for k, v in kwargs.items() if k in accepted and k not in ("height", "width")}
@@ -460,67 +526,69 @@ class DiffusersModel:
             decoded = vae.decode(batch.to(vae.dtype) / vae.config.scaling_factor).sample
         return list(pipe.image_processor.postprocess(decoded, output_type="pil"))
 
-    def _call_kwargs(self, pipe: Any, mode: str, prompt: str, negative: str, steps: int, cfg: float,
-                     width: int, height: int, init: Any, mask: Any, strength: float) -> tuple[dict, list[str]]:
-        kwargs: dict[str, Any] = {
-            "prompt": prompt, "negative_prompt": negative, "num_inference_steps": steps,
-            "guidance_scale": cfg, "height": height, "width": width, "output_type": "pil",
-        }
-        if self.inpaint_model:  # 9-channel UNet: every mode goes through the inpaint pipeline
-            if init is None:
-                init = Image.new("RGB", (width, height), (127, 127, 127))
-            if mask is None:
-                mask = Image.new("L", (width, height), 255)
-        if init is not None:
-            kwargs.update(image=init, strength=strength)
-        if mask is not None:
-            kwargs["mask_image"] = mask
-        accepted = set(inspect.signature(pipe.__call__).parameters)
-        dropped = [k for k in list(kwargs) if k not in accepted]
-        for k in dropped:
-            value = kwargs.pop(k)
-            if k in ("height", "width") or (k == "negative_prompt" and not value):
-                dropped.remove(k)
-        return kwargs, dropped
-
     def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: _DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
                 n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
-        """Run one pipeline call on a worker thread, yielding its events; returns an _Outcome."""
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        consumer_gone = threading.Event()
+        """Run one pipeline call on the model's thread (the kit's ThreadStream), yielding its
+        events; returns an _Outcome."""
         outcome = _Outcome()
+        width, height = size
+        with ThreadStream[Event]("studio-diffusers-run", executor=self._runner) as stream:
 
-        def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
-            if consumer_gone.is_set():
-                p._interrupt = True
-                raise _Abort()
-            n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
-            if _counted(i, n_timesteps, p.scheduler.order, n_steps):
+            def report(latents: Any, counted: bool) -> None:
+                if not counted:
+                    return
                 outcome.steps_done += 1
                 step = offset + outcome.steps_done
-                events.put(Progress(step, grand_total, label))
+                stream.emit(Progress(step, grand_total, label))
                 if rgb is not None and preview_every and outcome.steps_done % preview_every == 0:
-                    latents = recorder.latest if recorder.latest is not None else tensors.get("latents")
-                    if latents is not None and latents.ndim == 4 and latents.shape[1] == rgb.channels:
-                        events.put(Preview(step, image=rgb.to_image(latents[0], size)))
+                    source = recorder.latest if recorder.latest is not None else latents
+                    grid = self.preview_grid(source, width, height)
+                    if grid is not None and grid.shape[0] == rgb.channels:
+                        stream.emit(Preview(step, image=rgb.to_image(grid, size)))
                 # No lockstep with the consumer: waiting for it every step cost ~2 ms a step in
                 # thread hand-offs. A cancel sets the token directly, and the token is checked
-                # below after every step, so a stop still lands within one step.
-            if cancel.is_set:
-                p._interrupt = True
-                if not cancel.keep_partial:
-                    raise _Abort()
-                if not outcome.interrupted:  # decode the denoised estimate as the partial image
-                    outcome.interrupted = True
-                    x0 = recorder.latest
-                    latents = tensors.get("latents")
-                    if x0 is not None and latents is not None and x0.shape == latents.shape:
-                        return {"latents": x0.to(latents.dtype)}
-            return {}
+                # after every step, so a stop still lands within one step.
 
-        def work() -> None:
-            try:
+            def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
+                if stream.consumer_gone:
+                    p._interrupt = True
+                    raise _Abort()
+                n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
+                report(tensors.get("latents"), _counted(i, n_timesteps, p.scheduler.order, n_steps))
+                if cancel.is_set:
+                    p._interrupt = True
+                    if not cancel.keep_partial:
+                        raise _Abort()
+                    if not outcome.interrupted:  # decode the denoised estimate as the partial image
+                        outcome.interrupted = True
+                        x0 = recorder.latest
+                        latents = tensors.get("latents")
+                        best = x0 if x0 is not None and latents is not None and x0.shape == latents.shape else latents
+                        if not self.family.interrupt_flag:  # its loop would go on: leave it, decode here
+                            raise _KeepPartialError(best)
+                        if best is not latents:
+                            return {"latents": best.to(latents.dtype)}
+                return {}
+
+            calls = [0]
+
+            def on_scheduler_step(latents: Any) -> None:
+                # Pipelines without callback_on_step_end: the same, from the scheduler's step.
+                if stream.consumer_gone or (cancel.is_set and not cancel.keep_partial):
+                    raise _Abort()
+                calls[0] += 1
+                order = getattr(pipe.scheduler, "order", 1)
+                report(latents, calls[0] % order == 0)
+                if cancel.is_set:
+                    outcome.interrupted = True
+                    raise _KeepPartialError(recorder.latest if recorder.latest is not None else latents)
+
+            use_callback = self.family.step_callback and "callback_on_step_end" in inspect.signature(
+                type(pipe).__call__).parameters
+            recorder.after_step = None if use_callback else on_scheduler_step
+
+            def call() -> list:
                 # Inference mode (the pipelines only turn off autograd) skips version counting
                 # and view tracking on every tensor op: ~5% faster on the CPU for the built-in
                 # model, same pixels.  Nothing made in the call outlives it as a tensor (the
@@ -528,34 +596,36 @@ class DiffusersModel:
                 # whose hooks move the weights inside the call: those must stay normal tensors
                 # (LoRA loading later updates them in place).
                 with torch.inference_mode(not self.options.cpu_offload):
-                    result = pipe(**kwargs, callback_on_step_end=on_step,
-                                  callback_on_step_end_tensor_inputs=["latents"])
-                events.put(("done", result.images))
-            except _Abort:
-                events.put(("aborted", None))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
-                events.put(("error", exc))
+                    try:
+                        if use_callback:
+                            result = pipe(**kwargs, callback_on_step_end=on_step,
+                                          callback_on_step_end_tensor_inputs=["latents"])
+                        else:
+                            result = pipe(**kwargs)
+                    except _KeepPartialError as stop:
+                        return self._decode_grid(pipe, stop.latents)
+                return list(result.images)
 
-        worker = self._runner.submit(work)
-        try:
-            while True:
-                item = events.get()
-                if not isinstance(item, tuple):
-                    yield item
-                    continue
-                tag, payload = item
-                if tag == "done":
-                    outcome.images = list(payload)
-                    return outcome
-                if tag == "aborted":
-                    free = getattr(pipe, "maybe_free_model_hooks", None)
-                    if free is not None:
-                        free()
-                    raise Cancelled()
-                raise payload
-        finally:
-            consumer_gone.set()
-            futures_wait([worker])
+            stream.start(call)
+            try:
+                yield from stream
+            except _Abort:
+                free = getattr(pipe, "maybe_free_model_hooks", None)
+                if free is not None:
+                    free()
+                raise Cancelled() from None
+            outcome.images = list(cast(list, stream.result()))
+        return outcome
+
+    def _decode_grid(self, pipe: Any, latents: Any) -> list:
+        """Decode grid latents (SD-style scaling) to PIL images: the partial result of a pipeline
+        stopped from its scheduler hook, which never reached its own decode."""
+        vae = pipe.vae
+        config = vae.config
+        shift = getattr(config, "shift_factor", None) or 0.0
+        latents = latents.to(vae.dtype) / (config.scaling_factor or 1.0) + shift
+        image = vae.decode(latents, return_dict=False)[0]
+        return pipe.image_processor.postprocess(image, output_type="pil")
 
     def unload(self) -> None:
         self._runner.shutdown(wait=True)
@@ -569,3 +639,7 @@ class DiffusersModel:
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

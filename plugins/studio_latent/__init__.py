@@ -16,14 +16,14 @@ this module is cheap: torch and diffusers load in :meth:`load`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+from studio.plugin_kit.assets import builtin_model_folder
 
 VAE_MODES = ("edit", "info", "encode", "walk", "quality", "fit")
-DIFFUSION_MODES = ("edit", "info", "encode", "walk")
+DIFFUSION_MODES = ("edit", "info", "encode", "walk", "discover", "quality")
 _WALK = ("walk",)
 
 VAE_PARAMETERS: tuple[Param, ...] = (
@@ -77,17 +77,59 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
     Param("seed_to", ParamType.INT, default=None, optional=True, minimum=0, maximum=2**32 - 1, modes=_WALK,
           help="End seed (empty: same as the start)."),
     Param("frames", ParamType.INT, default=8, minimum=2, maximum=240, modes=_WALK),
+    Param("interpolation", ParamType.CHOICE, default="embeddings", choices=("embeddings", "predictions"),
+          modes=_WALK, advanced=True,
+          help="Prompt walks: lerp the two prompts' embeddings, or mix the model's two predictions per step."),
+    Param("adaptive", ParamType.BOOL, default=True, modes=_WALK, label="Even steps",
+          help="Add frames where the picture changes most, until no step is more than twice the mean."),
+    Param("extra_frames", ParamType.INT, default=8, minimum=0, maximum=240, modes=_WALK, advanced=True,
+          help="At most this many frames are added by the even-steps placement."),
     Param("pairs", ParamType.LIST, default=(), modes=("edit",),
           help='Prompt-pair directions: [["red", "blue", 1.0], ...] = (from, to, strength).'),
     Param("edits", ParamType.LIST, default=(), modes=("edit",),
           help="Directions from files (text-embedding space): [[name, amount], ...]."),
     Param("direction_files", ParamType.LIST, default=(), advanced=True),
+    Param("concepts", ParamType.LIST, default=(), modes=("edit",),
+          help='Your own image: concepts to add (strength > 0) or remove (< 0): [["glasses", 1.0], ...].'),
     Param("image", ParamType.IMAGE_PATH, default=None, optional=True, modes=("edit", "encode"),
-          help="Your own image: inverted to noise, then regenerated with the edits."),
-    Param("encode_method", ParamType.CHOICE, default="ddim-inversion", choices=("ddim-inversion", "img2img"),
-          modes=("edit", "encode")),
+          help="Your own image: inverted once (cached), then regenerated with the edits."),
+    Param("encode_method", ParamType.CHOICE, default="ddpm-inversion",
+          choices=("ddpm-inversion", "ddim-inversion", "img2img"), modes=("edit", "encode"),
+          help="ddpm-inversion gives the image back exactly (up to the VAE) and keeps what an edit is not "
+               "about; ddim-inversion and img2img are the older, looser ways."),
+    Param("skip", ParamType.FLOAT, default=0.2, minimum=0.0, maximum=0.9, step=0.05,
+          modes=("edit", "encode", "quality"),
+          advanced=True, label="Keep layout",
+          help="ddpm-inversion: share of the noisiest steps left out; higher keeps more of the layout."),
+    Param("masks", ParamType.BOOL, default=True, modes=("edit", "quality"), label="Edit only where it matters",
+          help="ddpm-inversion: text edits act only where the image changes with them (implicit masks)."),
+    Param("draft", ParamType.BOOL, default=False, modes=("edit",), advanced=True,
+          help="A quick preview with fewer steps (while a slider is dragged)."),
+    Param("refine", ParamType.INT, default=30, minimum=0, maximum=200, modes=("edit", "encode", "quality"),
+          advanced=True,
+          label="Reconstruction refinement",
+          help="ddpm-inversion: gradient steps that fit the latent to your image (0 = the VAE encoder alone)."),
     Param("img2img_strength", ParamType.FLOAT, default=0.6, minimum=0.05, maximum=1.0, step=0.05,
           modes=("edit", "encode"), label="SDEdit strength"),
+    Param("source", ParamType.CHOICE, default="h-space", choices=("h-space", "text"), modes=("discover",),
+          help="h-space: PCA of the UNet's bottleneck over sampled images; text: PCA of prompt-variation "
+               "embeddings."),
+    Param("components", ParamType.INT, default=6, minimum=1, maximum=32, modes=("discover",)),
+    Param("count", ParamType.INT, default=32, minimum=4, maximum=1024, modes=("discover",),
+          help="h-space: how many images are sampled."),
+    Param("variations", ParamType.LIST, default=(), modes=("discover",),
+          help="text: prompt variations (empty: common attributes appended to the prompt)."),
+    Param("names", ParamType.LIST, default=(), modes=("discover",), help="Names for PC 1, PC 2, ..."),
+    Param("output", ParamType.FILE_PATH, default=None, optional=True, modes=("discover",),
+          help="Save the directions to this .json / .safetensors file."),
+    Param("scenes", ParamType.INT, default=20, minimum=1, maximum=500, modes=("quality",),
+          help="How many held-out drawn scenes each figure is measured on."),
+    Param("measure", ParamType.LIST, default=(), modes=("quality",),
+          help='Text edits to measure (default ["red->blue", "circle->square"]).'),
+    Param("strengths", ParamType.LIST, default=(), modes=("quality",),
+          help="The sweep (default 0, 0.25, 0.5, 1, 1.5); success is read at strength 1."),
+    Param("prompted", ParamType.BOOL, default=True, modes=("quality",),
+          help="Give each scene's caption as the prompt (off: no prompt at all)."),
     Param("save_direction", ParamType.FILE_PATH, default=None, optional=True, modes=("edit",), advanced=True,
           help="Also save the prompt-pair direction(s) to this .json / .safetensors file."),
 )

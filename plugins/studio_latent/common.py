@@ -10,13 +10,14 @@ objects.  Each loaded model takes the ones whose ``space`` and ``latent_shape`` 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from studio.plugin_kit.latent import directions as dirfile
-from studio.plugin_kit.images import open_user_image
 from studio.plugin_api import ParamError
+from studio.plugin_kit.images import open_user_image
+from studio.plugin_kit.latent import directions as dirfile
 
 log = logging.getLogger(__name__)
 DIRECTIONS_GROUP = "studio.latent_directions"
@@ -98,7 +99,8 @@ def contributed_directions(space: str, latent_shape: tuple[int, ...]) -> tuple[d
     return out, notes
 
 
-def folder_directions(folder: Path, space: str, latent_shape: tuple[int, ...]) -> tuple[dirfile.DirectionSet, list[str]]:
+def folder_directions(folder: Path, space: str,
+                      latent_shape: tuple[int, ...]) -> tuple[dirfile.DirectionSet, list[str]]:
     """Directions files shipped beside a model, in ``<model>/directions/``."""
     out = dirfile.DirectionSet(space=space, latent_shape=latent_shape)
     notes: list[str] = []

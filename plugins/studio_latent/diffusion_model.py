@@ -23,31 +23,41 @@ import gc
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from studio.plugin_kit.latent import directions as dirfile
-from studio.plugin_kit.latent import metrics, vectors
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError, Preview,
-                               Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit import seeds
 from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import metrics
 
-from . import DIFFUSION_MODES, common
+from . import DIFFUSION_MODES, common, ddpm_edit, hspace, image_modes, walks
+from .denoiser import mid_shift
+from .image_edit import ImageEditor
 
 SPACE = "text-embedding"
 #: UNets smaller than this run on one CPU thread: their layers are too small to split, and extra
 #: threads on a busy CPU spin (measured on the tiny test pipeline, loaded 2-core machine: 1.1 s
 #: per 20-step frame on 1 thread vs 12.5 s on 2).
 SMALL_UNET_PARAMS = 20_000_000
-
-
-class _Stop(Exception):
-    pass
 
 
 class DiffusionLatentModel:
@@ -62,6 +72,10 @@ class DiffusionLatentModel:
         self.memory_bytes = loading.memory_bytes(self.pipe)
         unet = getattr(self.pipe, "unet", None)
         self.small = unet is not None and sum(p.numel() for p in unet.parameters()) < SMALL_UNET_PARAMS
+        if getattr(self.pipe, "transformer", None) is not None and unet is None:
+            raise ValueError(f"{type(self.pipe).__name__} is a flow-matching transformer pipeline (SD3 / Flux "
+                             f"family); latent editing supports UNet pipelines (SD 1.x/2.x, SDXL) only: its "
+                             f"inversion and semantic guidance need a noise-prediction UNet.")
         if not hasattr(self.pipe, "encode_prompt") or getattr(self.pipe, "unet", None) is None:
             raise ValueError(f"{type(self.pipe).__name__} is not a Stable Diffusion style pipeline (UNet + text "
                              f"encoder); latent walks and prompt directions support SD 1.x/2.x and SDXL.")
@@ -74,6 +88,8 @@ class DiffusionLatentModel:
         self.choices: dict[str, list[Any]] = {}
         self.modes = DIFFUSION_MODES
         self._inverted: dict[tuple, torch.Tensor] = {}
+        self.editor = ImageEditor(self.pipe, self.xl, self.name)
+        self.h_directions = hspace.empty_set(self.name)
         self._files: dict[tuple, dirfile.DirectionSet] = {}
         self._lock = threading.Lock()
         shape = self._embed_shape()
@@ -84,7 +100,7 @@ class DiffusionLatentModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "DiffusionLatentModel":
+             progress: Callable[[str], None]) -> DiffusionLatentModel:
         loaded = loading.load_pipeline(resolved, options, progress)
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} for latent navigation on {model.device}")
@@ -124,24 +140,21 @@ class DiffusionLatentModel:
     @torch.no_grad()
     def generate(self, embeds: Mapping[str, torch.Tensor], latents: torch.Tensor, steps: int, cfg: float,
                  size: tuple[int, int], cancel: CancelToken | None = None) -> Image.Image:
-        original = self.pipe.scheduler
-        self.pipe.scheduler = self._ddim()
-
-        def on_step(p, i, t, tensors):
-            if cancel is not None and cancel.is_set and not cancel.keep_partial:
-                p._interrupt = True
-                raise _Stop()
-            return {}
-
-        try:
-            out = self.pipe(**embeds, latents=latents.to(self.device, self.dtype), num_inference_steps=steps,
-                            guidance_scale=cfg, width=size[0], height=size[1], output_type="pil",
-                            callback_on_step_end=on_step)
-        except _Stop:
-            raise Cancelled() from None
-        finally:
-            self.pipe.scheduler = original
-        return out.images[0].convert("RGB")
+        """DDIM from ``latents`` with ready-made embeddings (the same sampler as the walks, so a
+        walk's end frames are exactly these images)."""
+        if cancel is not None and cancel.is_set and not cancel.keep_partial:
+            raise Cancelled()
+        conds = walks.Conditions(self.pipe, size, self.xl)
+        neg = embeds.get("negative_prompt_embeds")
+        if neg is None:
+            neg_row = conds.add("")
+        else:
+            neg_row = conds.add_embedding("negative", neg, embeds.get("negative_pooled_prompt_embeds"))
+        row = conds.add_embedding("prompt", embeds["prompt_embeds"], embeds.get("pooled_prompt_embeds"))
+        schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
+        latent = walks.render_frame(self.pipe.unet, conds, schedule, latents.to(self.device), 0.0, cfg,
+                                    (neg_row, row, row))
+        return self.editor.decode(latent)
 
     def _size(self, request) -> tuple[int, int]:
         size = request.get("size") or self.native_size
@@ -182,7 +195,31 @@ class DiffusionLatentModel:
         return lat.float().cpu()
 
     def directions_for(self, request) -> dirfile.DirectionSet:
-        return common.directions_with_files(self.directions, self._files, request)
+        """Text-embedding directions: the model's plus the request's files in that space."""
+        return self._direction_sets(request)[0]
+
+    def _direction_sets(self, request) -> tuple[dirfile.DirectionSet, dirfile.DirectionSet]:
+        """(text-embedding directions, h-space directions), each with the request's files."""
+        text, h = self.directions, self.h_directions
+        for f in request.get("direction_files") or ():
+            key = common.file_key(f)
+            if key not in self._files:
+                try:
+                    self._files[key] = dirfile.load(f)
+                except dirfile.DirectionFileError as exc:
+                    raise ParamError(str(exc)) from None
+            extra = self._files[key]
+            target = h if extra.space == hspace.SPACE else text
+            if target.latent_shape and tuple(extra.latent_shape) != tuple(target.latent_shape) and \
+                    extra.space != hspace.SPACE:
+                raise ParamError(f"{f} holds directions of shape {list(extra.latent_shape)}; this model's "
+                                 f"{target.space} is {list(target.latent_shape)}.")
+            merged = target.merged(extra, prefix=f"{str(f).rsplit('/', 1)[-1].rsplit('.', 1)[0]}:")
+            if extra.space == hspace.SPACE:
+                h = dirfile.DirectionSet(merged.directions, hspace.SPACE, self.name, extra.latent_shape)
+            else:
+                text = merged
+        return text, h
 
     @staticmethod
     def _pairs(value) -> list[tuple[str, str, float]]:
@@ -235,45 +272,72 @@ class DiffusionLatentModel:
         return Artifact(Kind.LATENT, image=image, seed=seed, parameters={"model": self.name, **params})
 
     def _run_info(self, request, cancel) -> Iterator[Event]:
-        dset = self.directions_for(request)
-        yield Result((), info={"directions": [d.header() for d in dset.directions], "space": SPACE,
+        dset, hset = self._direction_sets(request)
+        headers = [{**d.header(), "space": SPACE} for d in dset.directions]
+        headers += [{**d.header(), "space": hspace.SPACE} for d in hset.directions]
+        yield Result((), info={"directions": headers, "space": SPACE,
                                "latent_shape": list(self.directions.latent_shape), "model": self.name,
                                "native_size": list(self.native_size), "quality_available": False,
-                               "encode_available": True, "kind": "diffusion", "xl": self.xl})
+                               "encode_available": True, "kind": "diffusion", "xl": self.xl,
+                               "encode_methods": ["ddpm-inversion", "ddim-inversion", "img2img"]})
+
+    def _run_quality(self, request, cancel) -> Iterator[Event]:
+        yield from image_modes.run_quality(self, request, cancel)
+
+    def _run_discover(self, request, cancel) -> Iterator[Event]:
+        yield from image_modes.run_discover(self, request, cancel)
 
     def _run_walk(self, request, cancel) -> Iterator[Event]:
+        """Seed and/or prompt walk; see :mod:`walks` (slerped noise, mixed predictions, adaptive frames)."""
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         frames = int(request.get("frames") or 8)
+        budget = int(request.get("extra_frames", frames)) if request.get("adaptive", True) else 0
         prompt_a = request.get("prompt") or ""
         prompt_b = request.get("prompt_to") or prompt_a
         negative = request.get("negative_prompt") or ""
         seed_a = seeds.pick_seed(request.get("seed"))
         seed_b = int(request["seed_to"]) if request.get("seed_to") is not None else seed_a
-        guided = cfg > 1.0
-        ea = self.embed(prompt_a, negative, guided)
-        eb = self.embed(prompt_b, negative, guided) if prompt_b != prompt_a else ea
+        conds = walks.Conditions(self.pipe, size, self.xl, [negative, prompt_a, prompt_b])
+        rows = (conds.add(negative), conds.add(prompt_a), conds.add(prompt_b))
+        schedule = ddpm_edit.Schedule.from_config(self.pipe.scheduler.config, steps)
         na, nb = self.noise(seed_a, *size), self.noise(seed_b, *size)
-        yield Log(f"walk {seed_a}->{seed_b}, {prompt_a!r}->{prompt_b!r}, {frames} frames, {steps} DDIM steps")
-        images = []
-        for i in range(frames):
+
+        mixing = request.get("interpolation") == "predictions"
+
+        def frame_at(s: float) -> tuple[Image.Image, torch.Tensor]:
+            if cancel.is_set and not cancel.keep_partial:
+                raise Cancelled()
+            noise = walks.slerp_noise(na, nb, s).to(self.device)
+            if mixing:
+                latent = walks.render_frame(self.pipe.unet, conds, schedule, noise, s, cfg, rows)
+            else:
+                frame_conds, frame_rows = walks.lerped(conds, rows, s)
+                latent = walks.render_frame(self.pipe.unet, frame_conds, schedule, noise, 0.0, cfg, frame_rows)
+            return self.editor.decode(latent), latent
+
+        yield Log(f"walk {seed_a}->{seed_b}, {prompt_a!r}->{prompt_b!r}, {frames} frames (+ up to {budget} "
+                  f"placed where the change is largest), {steps} DDIM steps")
+        walk = walks.AdaptiveWalk(frame_at, frames, budget,
+                                  lambda a, b, w: self.editor.decode(torch.lerp(a, b, w)))
+        for i, image in enumerate(walk.run(), 1):
+            yield Preview(i, image=image)
+            yield Progress(min(i, frames + budget), frames + budget, f"frame {i}")
             if cancel.is_set:
-                if not cancel.keep_partial:
-                    raise Cancelled()
                 break
-            t = i / (frames - 1)
-            noise = torch.from_numpy(vectors.slerp(na.numpy(), nb.numpy(), t).astype(np.float32))
-            embeds = {k: torch.lerp(ea[k], eb[k], t) if k.startswith(("prompt", "pooled")) else ea[k] for k in ea}
-            image = self.generate(embeds, noise, steps, cfg, size, cancel)
-            images.append(image)
-            yield Preview(i + 1, image=image)
-            yield Progress(i + 1, frames, f"frame {i + 1}/{frames}")
+        keep = walk.pick(frames) if budget else list(range(len(walk.images)))
+        images, positions = [walk.images[i] for i in keep], [walk.positions[i] for i in keep]
+        bridged = sum(1 for i in keep if walk.is_bridge[i])
         params = {"mode": "walk", "prompt": prompt_a, "prompt_to": prompt_b, "seed": seed_a, "seed_to": seed_b,
-                  "steps": steps, "cfg_scale": cfg, "frames": frames}
-        arts = tuple(self._art(im, seed_a, {**params, "frame": i}) for i, im in enumerate(images))
-        yield Result(arts, interrupted=len(images) < frames,
+                  "steps": steps, "cfg_scale": cfg, "frames": len(images)}
+        arts = tuple(self._art(im, seed_a, {**params, "frame": i, "position": round(p, 4)})
+                     for i, (im, p) in enumerate(zip(images, positions, strict=True)))
+        yield Result(arts, interrupted=cancel.is_set,
                      info={"smoothness": metrics.walk_smoothness([np.asarray(im) for im in images]),
-                           "seed": seed_a, "seed_to": seed_b})
+                           "seed": seed_a, "seed_to": seed_b, "positions": positions, "bridged_in_output": bridged,
+                           "explored": len(walk.images),
+                           "frames_added": walk.added, "frames_bridged": walk.bridged,
+                           "interpolation": "slerp noise, " + ("mixed predictions" if mixing else "lerped embeddings")})
 
     def _encode(self, request, size, steps, embeds_fn) -> tuple[Image.Image, torch.Tensor | None, str]:
         image = common.open_rgb(request.get("image"))
@@ -314,10 +378,12 @@ class DiffusionLatentModel:
             applied.append(f"{a}->{b} x{strength:g}")
         edits = common.parse_edits(request.get("edits"))
         if edits:
-            dset = self.directions_for(request)
+            dset, hset = self._direction_sets(request)
             for name, amount in edits.items():
+                if name in hset:
+                    continue  # applied as a bottleneck shift while sampling (see _h_shift)
                 if name not in dset:
-                    raise common.unknown_direction(name, dset.names())
+                    raise common.unknown_direction(name, dset.names() + hset.names())
                 d = dset.get(name)
                 vec = torch.from_numpy(d.vector.astype(np.float32)).to(embeds["prompt_embeds"].device,
                                                                        embeds["prompt_embeds"].dtype)
@@ -325,6 +391,15 @@ class DiffusionLatentModel:
                     embeds["prompt_embeds"].shape[1:])
                 applied.append(f"{name} x{amount:g}")
         return embeds, applied, pair_dirs
+
+    def _h_shift(self, request, size) -> tuple[torch.Tensor | None, list[str]]:
+        """The summed bottleneck shift of the request's h-space edits (None if there are none)."""
+        spec = image_modes.edit_spec(self, {**request, "pairs": (), "concepts": ()},
+                                     image_modes.h_shape(self, size))
+        if not spec.h_directions:
+            return None, []
+        total = sum(torch.from_numpy(v) for _, v in spec.h_directions)
+        return total.to(self.device)[None], [n for n, _ in spec.h_directions]
 
     def _save_pairs(self, path, pair_dirs: dict) -> str:
         dirs = []
@@ -339,6 +414,12 @@ class DiffusionLatentModel:
             raise ParamError(f"Could not save the directions: {exc}") from None
 
     def _run_edit(self, request, cancel) -> Iterator[Event]:
+        if request.get("image") and (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
+            yield from image_modes.run_edit(self, request, cancel)
+            return
+        if request.get("concepts"):
+            raise ParamError("Concept edits work on your own image (ddpm-inversion); for a generated image "
+                             "write the concept into the prompt.")
         started = time.perf_counter()
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
@@ -353,10 +434,14 @@ class DiffusionLatentModel:
             image, noise = None, self.noise(seed, *size)
         guided = cfg > 1.0
         embeds, applied, pair_dirs = self._edited_embeds(request, prompt, negative, guided)
-        if method == "img2img":
-            out = self._img2img(embeds, image, float(request.get("img2img_strength") or 0.6), steps, cfg, size, seed)
-        else:
-            out = self.generate(embeds, noise, steps, cfg, size, cancel)
+        shift, h_applied = self._h_shift(request, size)
+        applied += h_applied
+        with mid_shift(self.pipe.unet, shift):
+            if method == "img2img":
+                out = self._img2img(embeds, image, float(request.get("img2img_strength") or 0.6), steps, cfg, size,
+                                    seed)
+            else:
+                out = self.generate(embeds, noise, steps, cfg, size, cancel)
         saved = self._save_pairs(request["save_direction"], pair_dirs) if request.get("save_direction") and \
             pair_dirs else None
         params = {"mode": "edit", "prompt": prompt, "seed": seed, "steps": steps, "cfg_scale": cfg,
@@ -368,6 +453,9 @@ class DiffusionLatentModel:
     def _run_encode(self, request, cancel) -> Iterator[Event]:
         if not request.get("image"):
             raise ParamError("Choose an image to encode.")
+        if (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
+            yield from image_modes.run_encode(self, request, cancel)
+            return
         size = self._size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""

@@ -7,7 +7,7 @@ monotonicity come from :mod:`studio.plugin_kit.latent.metrics`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

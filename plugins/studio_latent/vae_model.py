@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from studio.plugin_api import Artifact, CancelToken, Event, Kind, LoadOptions, Log, ParamError, Progress, Result
 from studio.plugin_kit.latent import directions as dirfile
 from studio.plugin_kit.latent import fitting, metrics, vectors
-from studio.plugin_api import Artifact, CancelToken, Event, Kind, LoadOptions, Log, ParamError, Progress, Result
 from studio.plugin_kit.shapes import world
 
 from . import VAE_MODES, common, shapes_quality
@@ -96,7 +97,7 @@ class VectorLatentModel:
 
     # ------------------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, folder: Path, options: LoadOptions, progress: Callable[[str], None]) -> "VectorLatentModel":
+    def load(cls, folder: Path, options: LoadOptions, progress: Callable[[str], None]) -> VectorLatentModel:
         from studio.plugin_kit.shapes import load_directions_meta, load_vector_vae
 
         if str(options.device).startswith(("cuda", "mps")):
@@ -136,7 +137,8 @@ class VectorLatentModel:
             lo, hi = shapes_quality.WORLD_RANGE[name]
             out.append(dirfile.Direction(name=name, vector=fitted.vector, kind="regression",
                                          label=FACTOR_LABELS[name], scale=fitted.scale,
-                                         range=(-(hi - lo), hi - lo), score=fitted.score, units="hue" if name == "hue" else "px"))
+                                         range=(-(hi - lo), hi - lo), score=fitted.score,
+                                         units="hue" if name == "hue" else "px"))
         try:
             bg = fitting.fit_linear_boundary(z, [f["background"] for f in facts])
             out.append(dirfile.Direction(name="background", vector=bg.vector, kind="boundary",
@@ -253,7 +255,7 @@ class VectorLatentModel:
     def _run_info(self, request, cancel) -> Iterator[Event]:
         dset = self.directions_for(request)
         doc = dset.header()
-        for entry, d in zip(doc["directions"], dset.directions):
+        for entry, d in zip(doc["directions"], dset.directions, strict=True):
             entry["vector"] = [float(v) for v in d.vector.ravel()]
         yield Result((), info={"directions": doc["directions"], "space": SPACE, "latent_shape": [self.latent_dim],
                                "model": self.folder.name, "image_size": self.image_size,
@@ -345,7 +347,7 @@ class VectorLatentModel:
             d = dset.get(name)
             step = d.scale * d.vector.astype(np.float64).ravel()
             rows = []
-            for zb, rb in zip(bases, base_reads):
+            for zb, rb in zip(bases, base_reads, strict=True):
                 amounts = shapes_quality.sweep_amounts(name, rb, d.range, points)
                 rows.append(shapes_quality.sweep_quality(self.decode_array, zb, step, amounts, name))
             out[name] = shapes_quality.summarise(rows)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError, Preview,
-                               Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
+from studio.plugin_kit.midi import MidiError
 from studio.plugin_kit.seeds import pick_seed
 from studio_music import DEFAULT_SECONDS, DEFAULT_TEMPO, EMBEDDED
 from studio_music.clip import estimate_key, grid_to_midi, load_midi_file, seconds_per_step
-from studio.plugin_kit.midi import MidiError
 from studio_music.prompt import parse_prompt
 from studio_music.representation import STEPS_PER_BAR, key_name, pitch_class, tokens_to_notes
 from studio_music.synth import Synth, SynthNote
@@ -31,7 +42,7 @@ def resolve_source(source: str) -> Path:
     return path
 
 
-def load_chorale(source: str, options: LoadOptions, progress: Callable[[str], None]) -> "LoadedChorale":
+def load_chorale(source: str, options: LoadOptions, progress: Callable[[str], None]) -> LoadedChorale:
     folder = resolve_source(source)
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no chorale model in {folder} (needs config.json and model.safetensors)")

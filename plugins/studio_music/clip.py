@@ -7,8 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from studio.plugin_kit.midi import GM_PROGRAMS, MidiError, MidiNote, MidiSong, read_midi, read_midi_file, write_midi
-from studio_music.representation import (PITCH_MAX, PITCH_MIN, PITCH_NAMES, STEPS_PER_QUARTER, VOICES, NoteEvent,
-                                         notes_to_tokens, tokens_to_notes)
+from studio_music.representation import (
+    PITCH_MAX,
+    PITCH_MIN,
+    PITCH_NAMES,
+    STEPS_PER_QUARTER,
+    VOICES,
+    NoteEvent,
+    notes_to_tokens,
+    tokens_to_notes,
+)
 
 # Krumhansl-Kessler key profiles.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

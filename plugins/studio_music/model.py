@@ -16,8 +16,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio_music.representation import (HOLD, PITCH_MIN, REST, STEPS_PER_BAR, VOCAB, VOICE_RANGES, VOICES,
-                                         pitch_for_token, scale_pitch_classes)
+from studio_music.representation import (
+    HOLD,
+    PITCH_MIN,
+    REST,
+    STEPS_PER_BAR,
+    VOCAB,
+    VOICE_RANGES,
+    VOICES,
+    pitch_for_token,
+    scale_pitch_classes,
+)
 
 N_PITCH = 1 + 128  # sounding pitch 0..127, 128 = silent
 
@@ -36,7 +45,7 @@ class ChoraleConfig:
         Path(path).write_text(json.dumps({"model_type": "studio-chorale-gru", **asdict(self)}, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> "ChoraleConfig":
+    def load(cls, path: Path) -> ChoraleConfig:
         data = json.loads(Path(path).read_text())
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 

@@ -8,7 +8,7 @@ tokens are still being generated.  Importing this package does not import torch.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 

@@ -21,14 +21,25 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Kind, LoadOptions, Log, ParamError, Preview,
-                               Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+)
 from studio.plugin_kit.devices import dtype_named, pick_device
 from studio.plugin_kit.seeds import pick_seed
 from studio.plugin_kit.sources import looks_like_path
@@ -51,7 +62,7 @@ PLAYBACK_MARGIN = 0.25  # seconds of streamed audio left to play that call for a
 PROGRESS_INTERVAL = 0.5  # seconds between progress reports from the run loop (each wakes it: kept rare)
 
 
-def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], None]) -> "LoadedMusicGen":
+def load_musicgen(source: str, options: LoadOptions, progress: Callable[[str], None]) -> LoadedMusicGen:
     from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
 
     path = Path(source).expanduser()
@@ -139,7 +150,7 @@ class CodeStreamer:
     ``generate`` builds a new ``input_ids`` tensor every step (it concatenates), so keeping a
     reference to the latest one is safe and costs nothing per step."""
 
-    def __init__(self, model: "LoadedMusicGen", schedule: PreviewSchedule, codes: torch.Tensor, context: int,
+    def __init__(self, model: LoadedMusicGen, schedule: PreviewSchedule, codes: torch.Tensor, context: int,
                  new: int, emit: Callable[[Preview], None]):
         self.model = model
         self.emit = emit  # hands a preview to the run loop (a ThreadStream's emit)
@@ -174,7 +185,7 @@ class CodeStreamer:
             else 1 << 62
 
     def _decode(self, sequence: torch.Tensor, frames: int) -> Preview:
-        schedule, K = self.schedule, self.num_codebooks
+        schedule, books = self.schedule, self.num_codebooks
         emitted = schedule.emitted
         start, end = max(0, emitted - CONTEXT_FRAMES), emitted + frames
         started = time.perf_counter()
@@ -184,7 +195,7 @@ class CodeStreamer:
             parts.append(self.codes[:, start:min(end, known)].to(sequence.device))
         first, last = max(start, known) - self.base, end - self.base  # this window's frames
         if last > first:
-            parts.append(torch.stack([sequence[k, 1 + k + first:1 + k + last] for k in range(K)]))
+            parts.append(torch.stack([sequence[k, 1 + k + first:1 + k + last] for k in range(books)]))
         audio = self.model.decode(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
         now = time.perf_counter()
         schedule.record(frames, end - start, now - started, now)
@@ -311,7 +322,7 @@ class LoadedMusicGen:
             "top_p": float(request.get("top_p") or 0.0) or 1.0,
             "guidance_scale": guidance if guidance > 1.0 else None,
         }
-        K, fr = self.num_codebooks, self.frame_rate
+        books, fr = self.num_codebooks, self.frame_rate
         total_new = max(1, int(round(seconds * fr)))
         prompt_codes = None
         if request.get("continue_from"):
@@ -321,7 +332,7 @@ class LoadedMusicGen:
                 yield Log(f"The clip is longer than {max_prompt / fr:.1f} s; its last {max_prompt / fr:.1f} s are "
                           "used as the starting point.", "warning")
                 prompt_codes = prompt_codes[:, -max_prompt:]
-        codes = prompt_codes if prompt_codes is not None else torch.zeros(K, 0, dtype=torch.long)
+        codes = prompt_codes if prompt_codes is not None else torch.zeros(books, 0, dtype=torch.long)
         given = codes.shape[-1]
         overlap = max(1, min(int(float(request.get("overlap_seconds") or 10.0) * fr), self.window_frames // 2))
         first_room = self.window_frames - given
@@ -347,13 +358,13 @@ class LoadedMusicGen:
             new = min(total_new - made, self.window_frames - context.shape[-1])
             stream: ThreadStream[Preview] = ThreadStream("musicgen-generate")
             streamer = CodeStreamer(self, schedule, codes, context.shape[-1], new, stream.emit)
-            kwargs = dict(inputs, max_new_tokens=new + K - 1,
+            kwargs = dict(inputs, max_new_tokens=new + books - 1,
                           stopping_criteria=[_Tap(cancel, streamer, stream)], **sampling)
             if context.shape[-1]:
                 kwargs["decoder_input_ids"] = context.to(self.device)
             returned: list[torch.Tensor] = []
 
-            def work() -> None:
+            def work(kwargs: dict[str, Any] = kwargs, returned: list[torch.Tensor] = returned) -> None:
                 with torch.inference_mode():
                     returned.append(self.model.generate(**kwargs))
 
@@ -368,7 +379,7 @@ class LoadedMusicGen:
                         reported = step
                         yield Progress(step, total_new, f"{step / fr:.1f} s of {total_new / fr:.1f} s")
                     yield from ready
-            frames = undelay(streamer.sequence(), K)
+            frames = undelay(streamer.sequence(), books)
             produced = frames[:, context.shape[-1]:context.shape[-1] + new]
             codes = torch.cat([codes, produced], dim=-1)
             made += produced.shape[-1]

@@ -14,11 +14,12 @@ Two modes:
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from studio.plugin_kit.assets import builtin_model_folder
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
+from studio.plugin_kit.assets import builtin_model_folder
 
 from .sources import resolve
 
@@ -82,7 +83,7 @@ class TextPlugin:
         from studio.plugin_kit.warmup import preload_torch_libraries
 
         preload_torch_libraries()
-        from . import model  # noqa: F401
+        importlib.import_module(f"{__name__}.model")  # imports torch and transformers, loads nothing
 
     def load(self, source: str, options: LoadOptions, progress: Callable[[str], None]):
         resolved = resolve(source, options.allow_pickle)  # clear errors before heavy imports

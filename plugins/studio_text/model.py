@@ -7,22 +7,39 @@ import gc
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, StoppingCriteria,
-                          StoppingCriteriaList)
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 from transformers.utils import logging as hf_logging
 
-from studio.plugin_api import (Artifact, CancelToken, Cancelled, Event, Kind, LoadOptions, Log, ParamError,
-                               Partial, Progress, Result)
+from studio.plugin_api import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Event,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Partial,
+    Progress,
+    Result,
+)
 from studio.plugin_kit.devices import dtype_named, pick_device
 from studio.plugin_kit.seeds import pick_seed
 from studio.plugin_kit.streaming import ThreadStream
 
-from .prompting import (FALLBACK_CHAT_TEMPLATE, FALLBACK_STOPS, IncrementalDecoder, StopHoldback,
-                        clean_messages, trim_turns)
+from .prompting import (
+    FALLBACK_CHAT_TEMPLATE,
+    FALLBACK_STOPS,
+    IncrementalDecoder,
+    StopHoldback,
+    clean_messages,
+    trim_turns,
+)
 from .sources import Source
 
 log = logging.getLogger(__name__)
@@ -96,7 +113,7 @@ class TextModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> "TextModel":
+             progress: Callable[[str], None]) -> TextModel:
         hf_logging.disable_progress_bar()  # loading progress reaches the studio through ``progress``
         device = pick_device(options.device)
         dtype = pick_dtype(options.dtype, device)

@@ -3,8 +3,9 @@ stop strings held back while streaming, and incremental detokenisation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 #: Used for models whose tokenizer has no chat template of its own.
 FALLBACK_CHAT_TEMPLATE = (

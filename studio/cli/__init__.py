@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from studio.cli.common import (
     EXIT_BAD_INPUT,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from studio.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UsageError
 
@@ -30,13 +30,12 @@ def _note(text: str) -> None:
 
 
 def run_guarded(body: Callable[[], int]) -> int:
+    from studio.core.data_files import listen
     from studio.core.errors import describe
-    from studio.plugin_kit.image_limits import set_max_pixels
     from studio.core.logs import setup_logging, with_log_hint
     from studio.core.settings import Settings, ensure_writable_home
     from studio.plugin_api import ParamError
-
-    from studio.core.data_files import listen
+    from studio.plugin_kit.image_limits import set_max_pixels
 
     listen(_note)
     try:
@@ -67,7 +66,7 @@ def run_guarded(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the one place every unexpected failure becomes a sentence
+    except Exception as exc:  # the one place every unexpected failure becomes a sentence
         log.exception("the command failed")
         say(with_log_hint(describe(exc)))
         return EXIT_FAILED

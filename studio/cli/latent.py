@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from studio.cli import latent_extra as extra
 from studio.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -45,13 +46,18 @@ def add_parser(sub: Any) -> None:
     e = lsub.add_parser("edit", help="encode IMAGE, move it along a direction, save a PNG")
     common(e)
     e.add_argument("image")
-    e.add_argument("--direction", required=True, help="a direction name (see 'studio latent directions'); "
+    e.add_argument("--direction", help="a direction name (see 'studio latent directions'); "
                                                        "diffusion: also a prompt pair FROM->TO")
-    e.add_argument("--amount", type=float, required=True, help="in the direction's units; 0 = the reconstruction")
+    e.add_argument("--amount", type=float, help="in the direction's units; 0 = the reconstruction")
     e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
-    e.add_argument("--prompt", default="", help="diffusion: the image's prompt")
+    e.add_argument("--prompt", default="", help="diffusion: what the image shows (optional; helps edits)")
     e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
-    e.add_argument("--out", required=True, help="FILE.png")
+    e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
+                   help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add) or -CONCEPT=1.0 "
+                        "(remove); repeatable")
+    e.add_argument("--recipe", metavar="FILE.png", help="diffusion: replay the edits saved in an earlier edit's PNG")
+    e.add_argument("--out", required=True, help="FILE.png (a diffusion edit's recipe goes into its metadata)")
+    extra.add_parsers(lsub, common)
 
 
 def _latent_plugin_for(args, registry):
@@ -66,6 +72,9 @@ def _latent_plugin_for(args, registry):
             raise UsageError(f"no latent plugin {args.plugin!r} (installed: {', '.join(plugins)})")
         plugin = plugins[args.plugin]
         model = args.model or next((m.source for m in plugin.models()), "")
+    elif not args.model and _is_prompt_walk(args) and "latent-diffusion" in plugins:
+        plugin = plugins["latent-diffusion"]  # a prompt walk needs an image model: the built-in one
+        model = next((m.source for m in plugin.models()), "")
     elif args.model:
         path = Path(args.model).expanduser()
         if not path.exists() and looks_like_path(args.model):
@@ -83,6 +92,23 @@ def _latent_plugin_for(args, registry):
         if not Path(f).is_file():
             raise UsageError(f"directions file not found: {f}")
     return plugin, model
+
+
+def _is_prompt_walk(args) -> bool:
+    """A walk whose --from / --to are words, not files (no such file, no path separator, no image
+    suffix), is a prompt walk."""
+    if getattr(args, "latent_command", "") != "walk":
+        return False
+    ends = [e for e in (args.walk_from, args.walk_to) if e]
+
+    def path_like(text: str) -> bool:
+        p = Path(text).expanduser()
+        return p.exists() or "/" in text or "\\" in text or p.suffix.lower() in _IMAGE_SUFFIXES
+
+    return bool(ends) and not any(path_like(e) for e in ends)
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def _run_job(session, submit):
@@ -122,6 +148,10 @@ def run(args: argparse.Namespace) -> int:
                              "choose another folder")
     if args.latent_command == "edit":
         check_image(args.image, "image")
+        extra.apply_recipe(args)  # --recipe FILE.png: the edits of an earlier diffusion edit
+        if args.direction is None or args.amount is None:
+            raise UsageError("the arguments --direction and --amount are required "
+                             "(or --recipe FILE.png from an earlier edit)")
         out = plan_out(args.out, 1, IMAGE_SUFFIXES)  # FILE.png, or an output folder
     settings = Settings.load()
     if args.device:
@@ -134,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         session.set_model(model)
         session.direction_files = [str(Path(f).resolve()) for f in args.directions]
         diffusion = session.is_diffusion
+        if args.latent_command in extra.COMMANDS:
+            return extra.run(args, context, plugin, model, session.direction_files, diffusion)
         if args.latent_command == "directions":
             if _run_job(session, session.load_info) is None:
                 return EXIT_FAILED
@@ -158,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
             if not a or not b:
                 raise UsageError(f"a prompt pair looks like FROM->TO (got {args.direction!r})")
             session.set_pair(a, b, args.amount)
+            for entry in args.also:
+                extra.add_to_session(session, *extra.split_strength(entry))
         else:  # unknown names: one line, before any encoding
             if _run_job(session, session.load_info) is None:
                 return EXIT_FAILED
@@ -173,9 +207,15 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
             for name in args.keep:
                 session.set_keep(name, True)
+        if args.also and not pair:
+            raise UsageError("--also adds edits to a diffusion prompt pair, e.g. --direction red->blue "
+                             "--also +glasses=1")
         result = _run_job(session, session.edit)
         if result is None:
             return EXIT_FAILED
+        if result.info.get("psnr") is not None:
+            print(f"reconstruction PSNR {result.info['psnr']:.2f} dB; applied: "
+                  f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
         from studio.core.store import OutputStore
 
         assert out is not None

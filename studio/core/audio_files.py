@@ -6,7 +6,8 @@ import io
 import json
 import struct
 import wave
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def _info_chunk(parameters: Mapping[str, Any]) -> bytes:

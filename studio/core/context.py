@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from studio.core.data_files import take_notices
 from studio.core.history import History
-from studio.plugin_kit.image_limits import set_max_pixels
 from studio.core.jobs import Engine
 from studio.core.registry import Registry
 from studio.core.residency import Residency
-from studio.core.data_files import take_notices
 from studio.core.settings import Settings, ensure_writable_home, studio_home
 from studio.core.store import OutputStore
 from studio.plugin_api import LoadOptions
+from studio.plugin_kit.image_limits import set_max_pixels
 
 
 @dataclass
@@ -27,7 +27,7 @@ class StudioContext:
     notices: list[str] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: Settings | None = None, registry: Registry | None = None) -> "StudioContext":
+    def create(cls, settings: Settings | None = None, registry: Registry | None = None) -> StudioContext:
         ensure_writable_home()
         settings = settings or Settings.load()
         set_max_pixels(settings.max_image_pixels)
@@ -44,7 +44,7 @@ class StudioContext:
         return LoadOptions(device=s.device, dtype=s.dtype, allow_download=s.allow_download,
                            allow_pickle=s.allow_pickle, trust_remote_code=s.trust_remote_code,
                            attention_slicing=s.attention_slicing,
-                           vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload)
+                           vae_tiling=s.vae_tiling, cpu_offload=s.cpu_offload, quantize=s.quantize)
 
     def apply_settings(self, settings: Settings) -> None:
         """Take edited settings into use: output folder and memory budget change at once;

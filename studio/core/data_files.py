@@ -14,8 +14,8 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _notices: list[str] = []
 _listeners: list[Callable[[str], None]] = []

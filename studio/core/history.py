@@ -10,9 +10,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from studio.core.data_files import file_writable, move_aside, notify
 
@@ -120,7 +121,7 @@ class History:
         with self._lock:
             self._db.close()
 
-    def _execute(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+    def _execute(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
@@ -147,7 +148,10 @@ class History:
         rows = self._execute(
             "SELECT id, plugin_id, kind, model, request, state, message, created FROM jobs WHERE id = ?",
             (job_id,))
-        return JobRecord(*rows[0][:4], _json(rows[0][4]), *rows[0][5:]) if rows else None
+        if not rows:
+            return None
+        r = rows[0]
+        return JobRecord(r[0], r[1], r[2], r[3], _json(r[4]), r[5], r[6], r[7])
 
     # outputs ---------------------------------------------------------------
     def add_output(self, job_id: str, kind: str, path: Path, seed: int | None,

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 ENV = "HF_HUB_OFFLINE"
 _TRUE = {"1", "true", "yes", "on"}

@@ -53,6 +53,8 @@ from studio.plugin_api import (
     ParamError,
     Plugin,
     Prewarms,
+    ReportsLoadMemory,
+    ReportsUnsupported,
     Result,
     validate_request,
 )
@@ -130,6 +132,8 @@ class ModelLoaded:
     defaults: dict[str, Any] = field(default_factory=dict)
     choices: dict[str, list[Any]] = field(default_factory=dict)
     modes: list[str] = field(default_factory=list)  # the run modes this model supports
+    unsupported: dict[str, str] = field(default_factory=dict)  # parameter -> why it has no effect here
+    memory: dict[str, Any] = field(default_factory=dict)  # what the load cost (ReportsLoadMemory)
 
     @classmethod
     def of(cls, plugin: Plugin, source: str, model: LoadedModel) -> ModelLoaded:
@@ -141,7 +145,9 @@ class ModelLoaded:
         choices = getattr(model, "choices", None) if hints is None else hints.choices
         modes = list(hints.modes) if hints is not None else list(plugin.modes())
         return cls(source=source, device=str(getattr(model, "device", "") or ""), defaults=dict(defaults or {}),
-                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes)
+                   choices={k: list(v) for k, v in dict(choices or {}).items()}, modes=modes,
+                   unsupported=dict(model.unsupported) if isinstance(model, ReportsUnsupported) else {},
+                   memory=dict(model.load_memory) if isinstance(model, ReportsLoadMemory) else {})
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,7 @@ class Engine:
         for listener in list(self._listeners):
             try:
                 listener(job, event)
-            except Exception:  # noqa: BLE001 - a broken view must not stop the engine
+            except Exception:  # a broken view must not stop the engine
                 log.exception("listener failed on %s", type(event).__name__)
 
     # -- submitting and cancelling ----------------------------------------------------------
@@ -362,8 +368,9 @@ class Engine:
 
     # -- the worker -----------------------------------------------------------------------
     def _work(self) -> None:
-        # Every model runs on this thread: keep its freed tensors' memory instead of faulting
-        # it in again on every step (see native_memory).
+        # Every run is driven from this thread (plugins' blocking library calls from their
+        # helper threads): keep freed tensors' memory instead of faulting it in again on every
+        # step (process-wide; see native_memory).
         reuse_freed_memory_on_threads()
         while True:
             with self._cond:
@@ -406,7 +413,7 @@ class Engine:
             # could never be collected after its unload.
             with paused_gc(freeze=not self.residency.loaded()), responsive_gil():
                 plugin.prewarm()
-        except Exception:  # noqa: BLE001 - an optimisation only: the load imports as before
+        except Exception:  # an optimisation only: the load imports as before
             log.warning("prewarming plugin %s failed; its first load imports as usual", plugin_id, exc_info=True)
             return
         finally:
@@ -434,7 +441,7 @@ class Engine:
             with responsive_gil() if loading else nullcontext():  # a load runs much Python
                 model = self.residency.get(plugin, spec.model, spec.options,
                                            lambda message: self._emit(job, Log(message)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a failed load is a Failed event with one sentence
             self._fail(job, exc, "load")
             return
         finally:
@@ -460,7 +467,7 @@ class Engine:
         except Cancelled:
             self._finish(job, JobState.CANCELLED, "Cancelled.")
             return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a failed run is a Failed event with one sentence
             self._fail(job, exc, "run")
             return
         interrupted = bool(job.result and job.result.interrupted)

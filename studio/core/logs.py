@@ -100,8 +100,6 @@ def adopt_console_handlers() -> None:
     if _handler is None:
         return
     for logger in [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]:
-        if not isinstance(logger, logging.Logger):
-            continue
         console = [h for h in logger.handlers if type(h) is logging.StreamHandler
                    and getattr(h, "stream", None) in (sys.stderr, sys.__stderr__)]
         for h in console:

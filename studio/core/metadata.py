@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # (A1111 label, our parameter key) in the order A1111 writes them.
 _FIELDS: tuple[tuple[str, str], ...] = (
@@ -21,6 +22,7 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Sampler", "sampler"),
     ("Schedule type", "schedule_type"),
     ("CFG scale", "cfg_scale"),
+    ("Distilled CFG Scale", "distilled_guidance"),  # Forge's name for Flux.1-dev's embedded guidance
     ("Seed", "seed"),
     ("Size", "size"),
     ("Model hash", "model_hash"),
@@ -152,7 +154,8 @@ def _coerce(key: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             return raw
-    if key in ("cfg_scale", "denoising_strength", "hires_upscale", "postprocess_upscale_by", "image_prompt_weight"):
+    if key in ("cfg_scale", "denoising_strength", "distilled_guidance", "hires_upscale", "postprocess_upscale_by",
+               "image_prompt_weight"):
         try:
             return float(raw)
         except ValueError:

@@ -41,7 +41,7 @@ def sounddevice_stream_factory(samplerate: int, channels: int, blocksize: int, c
     try:
         return sd.OutputStream(samplerate=samplerate, channels=channels, dtype="float32", blocksize=blocksize,
                                callback=callback)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - PortAudio errors come in several types; one sentence
         raise RuntimeError(f"cannot open the output device: {exc}") from None
 
 
@@ -171,7 +171,7 @@ class Player:
             try:
                 stream.stop()
                 stream.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("closing the audio stream failed")
 
     def probe(self) -> str:
@@ -182,7 +182,7 @@ class Player:
                 self._stream = self._factory(self.sample_rate, self.CHANNELS, self.blocksize, self._callback)
                 self._stream_rate = self.sample_rate
                 self.available, self.status = True, "ready"
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - no sound output is a status line, not a crash
                 self.available, self.status = False, str(exc)
         return self.status
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable, Iterable
 
 from studio.plugin_api import Kind, Plugin, api_compatible
 
@@ -63,7 +63,7 @@ class Registry:
         self.entries: list[PluginEntry] = list(entries)
 
     @classmethod
-    def discover(cls) -> "Registry":
+    def discover(cls) -> Registry:
         found = []
         seen: set[str] = set()
         for ep in metadata.entry_points(group=GROUP):
@@ -71,7 +71,7 @@ class Registry:
                 continue
             seen.add(ep.name)
 
-            def factory(ep=ep):
+            def factory(ep: metadata.EntryPoint = ep) -> object:
                 return ep.load()()
 
             found.append(_instantiate(ep.name, ep.value, factory))

@@ -90,7 +90,7 @@ class Residency:
         log.info("unloading %s", model.source)
         try:
             model.unload()
-        except Exception:  # noqa: BLE001 - a bad unload must not take the engine down
+        except Exception:  # a bad unload must not take the engine down
             log.exception("unload of %s failed", model.source)
         if self.on_change:
             self.on_change()

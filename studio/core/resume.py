@@ -9,7 +9,8 @@ saved output carries the batch's actual seed even when the request asked for a r
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 SEED_LIMIT = 2**32
 

@@ -6,9 +6,10 @@ plugin's ``finally:`` blocks (which free device memory) run where the model live
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
+from typing import Any
 
-from studio.plugin_api import CancelToken, Cancelled, LoadedModel, Result
+from studio.plugin_api import Cancelled, CancelToken, LoadedModel, Result
 
 
 def drive(model: LoadedModel, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[object]:
@@ -26,4 +27,5 @@ def drive(model: LoadedModel, request: Mapping[str, Any], cancel: CancelToken) -
             raise Cancelled()
         raise RuntimeError("the plugin stopped without a result")
     finally:
-        generator.close()
+        if isinstance(generator, Generator):  # a plain iterator has nothing to close
+            generator.close()

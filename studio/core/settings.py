@@ -57,6 +57,8 @@ def _problem(name: str, value: Any, default: Any) -> str | None:
     if name == "dtype":
         ok = value in ("auto", "float32", "float16", "bfloat16")
         return None if ok else "must be auto, float32, float16 or bfloat16"
+    if name == "quantize":
+        return None if value in ("none", "int8", "fp8") else "must be none, int8 or fp8"
     if isinstance(default, str):
         return None if isinstance(value, str) else "must be text"
     if isinstance(default, dict):
@@ -78,6 +80,7 @@ class Settings:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    quantize: str = "none"  # weight-only quantization at load: none | int8 | fp8
     prewarm: bool = True  # import the Image panel's libraries in the background once the window is up
     recent_models: dict[str, list[str]] = field(default_factory=dict)
 
@@ -90,7 +93,7 @@ class Settings:
     max_image_pixels: int = 64_000_000
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Settings":
+    def load(cls, path: Path | None = None) -> Settings:
         """The saved settings.  A file that is not JSON, holds wrong types or cannot be written
         is moved aside (kept) and fresh settings are used; a notice says so."""
         path = path or studio_home() / "settings.json"
@@ -119,7 +122,7 @@ class Settings:
         return settings
 
     @classmethod
-    def _fresh(cls, path: Path, why: str, keep: "Settings | None" = None) -> "Settings":
+    def _fresh(cls, path: Path, why: str, keep: Settings | None = None) -> Settings:
         fresh = keep or cls()
         try:
             aside = move_aside(path)

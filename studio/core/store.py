@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 from studio.core.atomic import Staged, remove_stale_temp_files, stage
@@ -22,6 +24,8 @@ from studio.plugin_api import Artifact, Kind
 
 _COUNTER = re.compile(r"^(\d{5,})-")
 LOCK_NAME = ".studio-names.lock"
+#: PNG text chunk with an artifact's ``parameters["recipe"]`` as JSON (a latent edit's replayable recipe)
+RECIPE_CHUNK = "studio-recipe"
 
 
 def slugify(text: str, limit: int = 60) -> str:
@@ -104,6 +108,9 @@ class OutputStore:
 
             info = PngInfo()
             info.add_text("parameters", format_parameters(artifact.parameters))
+            recipe = artifact.parameters.get("recipe")
+            if isinstance(recipe, Mapping):  # e.g. a latent edit: everything needed to replay it
+                info.add_text(RECIPE_CHUNK, json.dumps(recipe, default=str))
             buffer = io.BytesIO()
             artifact.image.save(buffer, format="PNG", pnginfo=info)
             return buffer.getvalue(), ".png", None

@@ -9,8 +9,8 @@ set to the same figure, so code that opens images directly refuses them too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from studio.plugin_api import ParamError
 

@@ -17,9 +17,9 @@ Anything that is not a MIDI file this can read raises :class:`MidiError` with a 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 #: 0-based General MIDI programs for the instruments the studio names
 GM_PROGRAMS = {"organ": 19, "piano": 0, "strings": 48, "choir": 52}

@@ -43,9 +43,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as futures_wait
-from typing import Callable, Generic, Iterator, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,7 +92,7 @@ class ThreadStream(Generic[T]):
     def _work(self, call: Callable[[], object]) -> None:
         try:
             self._value = call()
-        except BaseException as exc:  # handed to the consumer's thread, re-raised there
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread, re-raised there
             self._error = exc
         finally:
             self._finished.set()
@@ -122,8 +123,8 @@ class ThreadStream(Generic[T]):
                     taken.append(self._items.get_nowait())
                 except queue.Empty:
                     break
-            ended = any(item is _END for item in taken)
-            batch = [cast(T, item) for item in taken if item is not _END]
+            ended = taken[-1] is _END  # nothing is emitted after the end marker
+            batch = cast("list[T]", taken[:-1] if ended else taken)
             if batch:
                 yield batch
                 last = time.perf_counter()
@@ -156,7 +157,7 @@ class ThreadStream(Generic[T]):
         if self._future is not None:
             futures_wait([self._future])
 
-    def __enter__(self) -> "ThreadStream[T]":
+    def __enter__(self) -> ThreadStream[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:

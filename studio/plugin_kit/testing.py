@@ -31,13 +31,35 @@ It checks, and reports *every* problem at once in a :class:`PluginContractError`
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from studio.plugin_api import (CancelToken, ContinuesMidi, CountsTokens, Kind, LoadedModel, LoadOptions, Log,
-                               MapsA1111, ModelChoice, ModelHints, Param, ParamError, ParamType, Partial, Plugin,
-                               Preview, Prewarms, Progress, RendersChat, Result, UnderstandsPrompts, api_compatible,
-                               validate_request)
+from studio.plugin_api import (
+    CancelToken,
+    ContinuesMidi,
+    CountsTokens,
+    Kind,
+    LoadedModel,
+    LoadOptions,
+    Log,
+    MapsA1111,
+    ModelChoice,
+    ModelHints,
+    Param,
+    ParamError,
+    ParamType,
+    Partial,
+    Plugin,
+    Preview,
+    Prewarms,
+    Progress,
+    RendersChat,
+    Result,
+    UnderstandsPrompts,
+    api_compatible,
+    validate_request,
+)
 
 #: request keys the engine sets itself: a parameter may not be named like one
 RESERVED_KEYS = ("mode",)
@@ -94,7 +116,7 @@ def check_plugin(plugin: object, *, source: str | None = None, request: Mapping[
 def _safe(problems: list[str], what: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
-    except Exception as exc:  # the finding is the exception itself
+    except Exception as exc:  # noqa: BLE001 - a third-party plugin may raise anything; that is the finding
         problems.append(f"{what} raised {type(exc).__name__}: {exc}")
         return None
 

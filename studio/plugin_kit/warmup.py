@@ -34,9 +34,9 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def dlopen_without_gil(path: Path, global_symbols: bool = False) -> bool:
             return False
         flags = os.RTLD_NOW | (os.RTLD_GLOBAL if global_symbols else os.RTLD_LOCAL)
         return bool(dlopen(os.fsencode(str(path)), flags))
-    except Exception:  # noqa: BLE001 - an optimisation only
+    except Exception:  # an optimisation only
         log.debug("could not preload %s", path, exc_info=True)
         return False
 

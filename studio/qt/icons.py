@@ -3,7 +3,7 @@ on every platform (no dependence on an icon theme or an emoji font)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
@@ -27,7 +27,7 @@ def _pen(width: float = 2.6) -> QPen:
     return pen
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     pixmap, p = _canvas()
     p.setPen(_pen())

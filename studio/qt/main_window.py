@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         self.queue_label.setText(f"Queue: {waiting}" + (" · 1 running" if running else ""))
 
     # ----------------------------------------------------------------------------- closing
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         engine = self.context.engine
         if self.confirm_close and engine.current is not None:
             answer = QMessageBox.question(

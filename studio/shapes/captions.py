@@ -9,7 +9,6 @@ fixed, fully specified phrasing.  Deterministic given the RNG / seed.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import numpy as np
 
@@ -220,7 +219,7 @@ def vocabulary() -> list:
     rng = np.random.default_rng(0)
     from .world import sample_scene
 
-    for i in range(20000):
+    for _i in range(20000):
         sc = sample_scene(rng)
         for w in re.findall(r"[a-z]+", caption(sc, rng).lower()):
             words.add(w)

@@ -97,7 +97,7 @@ def connected_components(mask: np.ndarray):
     comps = []
     ys0, xs0 = np.nonzero(mask)
     cur = 0
-    for y0, x0 in zip(ys0.tolist(), xs0.tolist()):
+    for y0, x0 in zip(ys0.tolist(), xs0.tolist(), strict=True):
         if labels[y0, x0]:
             continue
         cur += 1

@@ -127,7 +127,7 @@ def score_item(item: SuiteItem, image) -> dict:
 def score_suite(items, images) -> dict:
     """Accuracy per metric (fraction) plus counts: {"metrics": {...}, "n": {...}}."""
     sums, counts = {}, {}
-    for it, img in zip(items, images):
+    for it, img in zip(items, images, strict=False):
         for k, v in score_item(it, img).items():
             sums[k] = sums.get(k, 0) + bool(v)
             counts[k] = counts.get(k, 0) + 1

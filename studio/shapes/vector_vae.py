@@ -81,7 +81,7 @@ class VectorVAE(nn.Module):
         self.dec_in = nn.Linear(d, dch[0] * b * b)
         self.dec_blocks = nn.ModuleList()
         cin = dch[0]
-        for i, c in enumerate(dch):  # 8 -> (16 -> 32): conv blocks, then a sub-pixel 2x output
+        for c in dch:  # 8 -> (16 -> 32): conv blocks, then a sub-pixel 2x output
             self.dec_blocks.append(nn.ModuleList([CoordConv(cin, c), CoordConv(c, c)]))
             cin = c
         self.dec_out = CoordConv(cin, 3 * 4)
@@ -146,7 +146,8 @@ def save_vector_vae(model: VectorVAE, folder, directions: dict | None = None, di
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "config.json", "w") as f:
         json.dump({"model_type": "shapes-vector-vae", **model.config}, f, indent=2)
-    save_file({k: v.detach().contiguous().float() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    save_file({k: v.detach().contiguous().float() for k, v in model.state_dict().items()},
+              str(folder / "model.safetensors"))
     if directions is not None:
         save_file({k: torch.as_tensor(v).float().contiguous() for k, v in directions.items()},
                   str(folder / "directions.safetensors"))

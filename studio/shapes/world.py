@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import colorsys
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -92,9 +92,9 @@ class Scene:
 
     background: str
     objects: tuple
-    relation: Optional[str] = None
+    relation: str | None = None
     bg_rgb: tuple = ()
-    seed: Optional[int] = field(default=None, compare=False)
+    seed: int | None = field(default=None, compare=False)
 
     @property
     def bg(self) -> tuple:

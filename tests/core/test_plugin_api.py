@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from studio.plugin_api import CancelToken, Cancelled, Param, ParamError, ParamType, validate_request
+from studio.plugin_api import Cancelled, CancelToken, Param, ParamError, ParamType, validate_request
 
 
 def test_int_range_and_messages():

@@ -17,7 +17,7 @@ from studio.core.context import StudioContext
 from studio.core.jobs import JobSpec, JobState
 from studio.core.registry import Registry
 from studio.core.settings import Settings
-from studio.plugin_kit.warmup import dlopen_without_gil, paused_gc, preload_torch_libraries, responsive_gil
+from studio.plugin_kit.warmup import dlopen_without_gil, paused_gc, responsive_gil
 from tests.fixtures.toy_image_plugin import ToyImagePlugin
 
 ROOT = Path(__file__).resolve().parents[2]

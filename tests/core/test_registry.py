@@ -52,7 +52,7 @@ def test_discovery_turns_failures_into_rows(tmp_path, monkeypatch):
 
 def test_entry_points_import_without_torch():
     """Loading every plugin entry point (and the core) must not import the heavy libraries."""
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import sys
         from studio.core.registry import Registry
         from studio.core.context import StudioContext

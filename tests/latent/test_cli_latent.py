@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from studio.cli import main  # noqa: E402
-from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
+from studio.cli import main
+from studio.plugin_kit.latent import directions as dirfile
 
 
 def cli(capsys, *argv):
@@ -38,8 +38,8 @@ def test_edit_amount_zero_is_the_reconstruction(capsys, tiny_vae_folder, scene_p
     code, _, err = cli(capsys, "latent", "edit", str(scene_png), "--direction", "x", "--amount", "15",
                        "--keep", "y", "--model", str(tiny_vae_folder), "--out", str(b))
     assert code == 0, err
-    from studio_latent import VectorLatentPlugin
     from studio.plugin_api import CancelToken, LoadOptions, validate_request
+    from studio_latent import VectorLatentPlugin
 
     plugin = VectorLatentPlugin()
     model = plugin.load(str(tiny_vae_folder), LoadOptions(), lambda m: None)

@@ -9,12 +9,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
-from studio.plugin_api import (CancelToken, Kind, LoadOptions, ParamError, Preview, Result,  # noqa: E402
-                               validate_request)
-from studio_latent import DiffusionLatentPlugin  # noqa: E402
+from studio.plugin_api import CancelToken, Kind, LoadOptions, ParamError, Preview, Result, validate_request
+from studio.plugin_kit.latent import directions as dirfile
+from studio_latent import DiffusionLatentPlugin
 
 STEPS = 3
 
@@ -87,7 +86,8 @@ def test_prompt_pair_direction_with_strength(plugin, model, tmp_path):
     dset = dirfile.load(full.info["saved_direction"])
     assert dset.space == "text-embedding" and dset.latent_shape == (77, 32)
     name = dset.names()[0]
-    via_file = run(plugin, model, "edit", prompt="a red circle", seed=4, direction_files=[str(tmp_path / "rb.safetensors")],
+    via_file = run(plugin, model, "edit", prompt="a red circle", seed=4,
+                   direction_files=[str(tmp_path / "rb.safetensors")],
                    edits=[[name, 1.0]])
     assert np.abs(px(via_file) - px(target)).max() <= 1
     # a pair whose word is not in the prompt still moves the image

@@ -41,14 +41,16 @@ def test_latent_entry_points_and_panel_import_no_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=str(ROOT), env=env, capture_output=True, text=True,
                           timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert sorted(result["plugins"]) == ["latent-diffusion", "latent-vae"]
     assert result["heavy"] == [], result
 
 
 def test_core_latent_never_imports_qt_and_qt_latent_never_imports_torch():
-    core = [ROOT / "studio" / "core" / "sessions" / "latent.py", *sorted((ROOT / "studio" / "core" / "latent").glob("*.py"))]
-    qt = [ROOT / "studio" / "qt" / "panels" / "latent.py", *sorted((ROOT / "studio" / "qt" / "widgets").glob("latent_*.py"))]
+    core = [ROOT / "studio" / "core" / "sessions" / "latent.py",
+            *sorted((ROOT / "studio" / "core" / "latent").glob("*.py"))]
+    qt = [ROOT / "studio" / "qt" / "panels" / "latent.py",
+          *sorted((ROOT / "studio" / "qt" / "widgets").glob("latent_*.py"))]
     for f in core:
         text = f.read_text()
         assert "PySide6" not in text and "import torch" not in text, f

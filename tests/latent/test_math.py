@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from studio.plugin_kit.latent import directions as dirfile
 from studio.core.latent import media
+from studio.plugin_kit.latent import directions as dirfile
 from studio.plugin_kit.latent import fitting, metrics, vectors
 
 
@@ -42,7 +42,7 @@ def test_slerp_endpoints_and_norm():
 
 def test_interpolate_is_even():
     frames = vectors.interpolate(np.zeros(3), np.ones(3), 5)
-    steps = [np.linalg.norm(b - a) for a, b in zip(frames[:-1], frames[1:])]
+    steps = [np.linalg.norm(b - a) for a, b in zip(frames[:-1], frames[1:], strict=False)]
     assert len(frames) == 5 and np.allclose(steps, steps[0])
     with pytest.raises(ValueError):
         vectors.interpolate(np.zeros(3), np.ones(3), 1)

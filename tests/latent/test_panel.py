@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from studio.core.context import StudioContext  # noqa: E402
-from studio.core.registry import Registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin  # noqa: E402
+from studio.core.context import StudioContext
+from studio.core.registry import Registry
+from studio.core.settings import Settings
+from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin
 
 WAIT = 60_000
 
@@ -159,3 +159,22 @@ def test_diffusion_pair_slider_and_walk(qtbot, make_panel, tiny_sd_folder):
     panel.frames_spin.setValue(3)
     panel.walk_button.click()
     qtbot.waitUntil(lambda: panel.strip.count() == 3, timeout=WAIT)
+
+
+def test_diffusion_panel_opens_the_image_editor_on_its_model(qtbot, make_panel, tiny_sd_folder, tmp_path):
+    from PIL import Image, ImageDraw
+
+    panel = make_panel(str(tiny_sd_folder), plugin_id="latent-diffusion")
+    assert panel.image_editor_button.isVisibleTo(panel)
+    panel.image_editor_button.click()
+    editor = panel.image_editor
+    qtbot.addWidget(editor)
+    assert editor.isVisible() and editor.session.model == panel.session.model
+    drawing = tmp_path / "mine.png"
+    image = Image.new("RGB", (64, 64), (10, 10, 10))
+    ImageDraw.Draw(image).ellipse((18, 22, 42, 46), fill=(220, 30, 30))
+    image.save(drawing)
+    editor.session.steps = 3
+    with qtbot.waitSignal(editor.session.changed, timeout=WAIT, check_params_cb=lambda n: n == "reconstruction"):
+        editor.open_image(str(drawing))
+    assert "PSNR" in editor.captions["reconstruction"].text()

@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from studio.core.context import StudioContext  # noqa: E402
-from studio.core.registry import Registry  # noqa: E402
-from studio.core.sessions.latent import ADVANCED_GROUP, LatentSession, WalkSpec  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from studio.plugin_api import ParamError  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin  # noqa: E402
-from tests.fixtures.session_driver import run_through  # noqa: E402
+from studio.core.context import StudioContext
+from studio.core.registry import Registry
+from studio.core.sessions.latent import ADVANCED_GROUP, LatentSession, WalkSpec
+from studio.core.settings import Settings
+from studio.plugin_api import ParamError
+from studio_latent import DiffusionLatentPlugin, VectorLatentPlugin
+from tests.fixtures.session_driver import run_through
 
 
 @pytest.fixture

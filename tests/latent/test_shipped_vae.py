@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from studio.plugin_kit.latent import metrics  # noqa: E402
-from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request  # noqa: E402
-from studio.shapes import world  # noqa: E402
-from studio_latent import VectorLatentPlugin  # noqa: E402
+from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request
+from studio.plugin_kit.latent import metrics
+from studio.shapes import world
+from studio_latent import VectorLatentPlugin
 
 #: floors, well under what a working export measures (eval_vector_vae.py reports the figures)
 SELECTIVITY_FLOOR = 0.6

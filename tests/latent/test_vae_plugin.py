@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
-from studio.plugin_kit.latent import vectors  # noqa: E402
-from studio.plugin_api import CancelToken, Kind, LoadOptions, ParamError, Result, validate_request  # noqa: E402
-from studio_latent import VectorLatentPlugin  # noqa: E402
+from studio.plugin_api import CancelToken, Kind, LoadOptions, ParamError, Result, validate_request
+from studio.plugin_kit.latent import directions as dirfile
+from studio.plugin_kit.latent import vectors
+from studio_latent import VectorLatentPlugin
 
 
 @pytest.fixture(scope="module")

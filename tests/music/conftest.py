@@ -73,9 +73,9 @@ def music_context(tmp_path):
 def chorale_model():
     import torch
 
+    from studio.plugin_api import LoadOptions
     from studio_music import EMBEDDED
     from studio_music.chorale import load_chorale
-    from studio.plugin_api import LoadOptions
 
     torch.set_num_threads(1)
     return load_chorale(str(EMBEDDED), LoadOptions(), lambda message: None)

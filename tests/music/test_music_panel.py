@@ -7,18 +7,18 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import json  # noqa: E402
+import json
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from studio.core.audio_files import read_wav_info  # noqa: E402
-from studio.core.context import StudioContext  # noqa: E402
-from studio.core.playback import Player  # noqa: E402
-from studio.core.registry import Registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from studio.plugin_api import Preview  # noqa: E402
-from tests.music.conftest import no_portaudio  # noqa: E402
+from studio.core.audio_files import read_wav_info
+from studio.core.context import StudioContext
+from studio.core.playback import Player
+from studio.core.registry import Registry
+from studio.core.settings import Settings
+from studio.plugin_api import Preview
+from tests.music.conftest import no_portaudio
 
 
 @pytest.fixture

@@ -8,8 +8,17 @@ import pytest
 from studio.core.audio_files import wav_bytes
 from studio.core.jobs import JobSpec, JobState
 from studio.core.runner import drive
-from studio.plugin_api import CancelToken, Cancelled, LoadOptions, Log, ParamError, Preview, Progress, Result, \
-    validate_request
+from studio.plugin_api import (
+    Cancelled,
+    CancelToken,
+    LoadOptions,
+    Log,
+    ParamError,
+    Preview,
+    Progress,
+    Result,
+    validate_request,
+)
 from studio_musicgen import MusicGenPlugin
 
 
@@ -29,7 +38,8 @@ def test_loads_through_the_plugin(loaded):
 
 
 def test_audio_length_rate_and_ordered_streaming(loaded, monkeypatch):
-    monkeypatch.setattr("studio_musicgen.loaded.PREVIEW_BUDGET", float("inf"))  # a preview at every chance, whatever the load
+    # a preview at every chance, whatever the load
+    monkeypatch.setattr("studio_musicgen.loaded.PREVIEW_BUDGET", float("inf"))
     events = list(drive(loaded, request(prompt="a slow chorale", seconds=2, seed=1, preview_seconds=0.5),
                         CancelToken()))
     result = events[-1]

@@ -10,15 +10,23 @@ import numpy as np
 import pytest
 
 from studio.core.audio_files import read_wav_info
-from studio.core.jobs import JobSpec, JobState, Saved
+from studio.core.jobs import JobSpec, JobState
 from studio.core.runner import drive
-from studio.plugin_api import CancelToken, Cancelled, ParamError, Preview, Progress, Result, validate_request
+from studio.plugin_api import Cancelled, CancelToken, ParamError, Preview, Progress, Result, validate_request
+from studio.plugin_kit.midi import MidiNote, read_midi, write_midi
 from studio_music import ChoralePlugin
 from studio_music.clip import estimate_key, grid_to_midi, midi_to_grid
-from studio.plugin_kit.midi import MidiNote, read_midi, write_midi
 from studio_music.prompt import parse_prompt
-from studio_music.representation import (HOLD, REST, NoteEvent, notes_to_tokens, pitch_class, scale_pitch_classes,
-                                         token_for_pitch, tokens_to_notes)
+from studio_music.representation import (
+    HOLD,
+    REST,
+    NoteEvent,
+    notes_to_tokens,
+    pitch_class,
+    scale_pitch_classes,
+    token_for_pitch,
+    tokens_to_notes,
+)
 from studio_music.synth import INSTRUMENTS, PEAK, Synth, SynthNote
 
 

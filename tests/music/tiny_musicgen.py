@@ -25,8 +25,15 @@ def build_tokenizer():
 
 def build_tiny_musicgen(folder: str | Path, max_positions: int = 512, seed: int = 0, audio_channels: int = 1):
     import torch
-    from transformers import (EncodecConfig, EncodecFeatureExtractor, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, MusicgenProcessor, T5Config)
+    from transformers import (
+        EncodecConfig,
+        EncodecFeatureExtractor,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+        T5Config,
+    )
 
     torch.manual_seed(seed)
     folder = Path(folder)

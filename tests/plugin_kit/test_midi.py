@@ -7,8 +7,15 @@ import io
 import mido
 import pytest
 
-from studio.plugin_kit.midi import (GM_PROGRAMS, MidiError, MidiNote, key_signature_name, read_midi, read_midi_file,
-                                    write_midi)
+from studio.plugin_kit.midi import (
+    GM_PROGRAMS,
+    MidiError,
+    MidiNote,
+    key_signature_name,
+    read_midi,
+    read_midi_file,
+    write_midi,
+)
 
 NOTES = [MidiNote(0, 480, 60, 90, 0), MidiNote(480, 240, 64, 70, 1), MidiNote(240, 960, 40, 80, 3),
          MidiNote(960, 120, 72, 127, 0), MidiNote(960, 120, 76, 1, 1)]

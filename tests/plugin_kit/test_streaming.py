@@ -59,8 +59,7 @@ def test_closing_early_tells_the_call_and_waits_for_it():
     def consume():
         with stream:
             stream.start(call)
-            for item in stream:
-                yield item
+            yield from stream
 
     gen = consume()
     assert [next(gen) for _ in range(3)] == [0, 1, 2]

@@ -15,9 +15,9 @@ pytest.importorskip("diffusers")
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request  # noqa: E402
-from studio_diffusers import DiffusersPlugin, default_model_folder  # noqa: E402
-from tests.fixtures import tiny_diffusers  # noqa: E402
+from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request
+from studio_diffusers import DiffusersPlugin, default_model_folder
+from tests.fixtures import tiny_diffusers
 
 
 def _generate(model, plugin, **values):

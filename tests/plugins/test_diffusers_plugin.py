@@ -16,12 +16,24 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from studio.plugin_api import (ArtifactReady, Cancelled, CancelToken, Kind, LoadOptions, Log,  # noqa: E402
-                               ParamError, Plugin, Preview, Progress, Result, validate_request)
-from studio_diffusers import DiffusersPlugin, default_model_folder  # noqa: E402
-from tests.fixtures import tiny_diffusers  # noqa: E402
+from studio.plugin_api import (
+    ArtifactReady,
+    Cancelled,
+    CancelToken,
+    Kind,
+    LoadOptions,
+    Log,
+    ParamError,
+    Plugin,
+    Preview,
+    Progress,
+    Result,
+    validate_request,
+)
+from studio_diffusers import DiffusersPlugin, default_model_folder
+from tests.fixtures import tiny_diffusers
 
 SIZE = (64, 64)
 
@@ -101,7 +113,7 @@ def _subprocess_env():
 def test_plugin_declares_itself(plugin):
     assert isinstance(plugin, Plugin)
     assert (plugin.id, plugin.label, plugin.kind) == ("diffusers", "Diffusers", Kind.IMAGE)
-    assert tuple(plugin.modes()) == ("txt2img", "img2img", "inpaint")
+    assert tuple(plugin.modes()) == ("txt2img", "img2img", "inpaint", "edit")
     params = {p.name: p for p in plugin.parameters()}
     assert {"prompt", "negative_prompt", "seed", "steps", "cfg_scale", "size", "batch_count", "scheduler",
             "init_image", "strength", "mask_image", "loras", "preview_every"} <= set(params)
@@ -410,7 +422,7 @@ def test_contract_with_the_plugin_author_test_kit(plugin, sd_folder):
 def test_model_hints_and_a1111_mapping(plugin, sd):
     from studio.plugin_api import MapsA1111, ModelHints
 
-    assert isinstance(sd, ModelHints) and sd.modes == ("txt2img", "img2img", "inpaint")
+    assert isinstance(sd, ModelHints) and tuple(sd.modes) == ("txt2img", "img2img", "inpaint")
     assert "default" in sd.choices["scheduler"] and sd.defaults["steps"] == 20
     assert isinstance(plugin, MapsA1111)
     values, ignored = plugin.from_a1111({"prompt": "a cat", "steps": 12, "sampler": "Euler a", "width": 64,

@@ -23,10 +23,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from studio.core.errors import describe  # noqa: E402
-from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request  # noqa: E402
-from studio_diffusers import DiffusersPlugin  # noqa: E402
-from tests.fixtures import ldm_checkpoint, tiny_diffusers  # noqa: E402
+from studio.core.errors import describe
+from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request
+from studio_diffusers import DiffusersPlugin
+from tests.fixtures import ldm_checkpoint, tiny_diffusers
 
 SIZE = (64, 64)
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -9,12 +9,12 @@ import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from studio.core.context import StudioContext  # noqa: E402
-from studio.core.registry import Registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from tests.qt.tiny_plugin import TinyImagePlugin  # noqa: E402
+from studio.core.context import StudioContext
+from studio.core.registry import Registry
+from studio.core.settings import Settings
+from tests.qt.tiny_plugin import TinyImagePlugin
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from studio.core.jobs import JobState
-from studio.plugin_api import Kind
 
 TIMEOUT = 15000
 
@@ -68,9 +67,9 @@ def test_failing_plugin_is_listed_and_the_app_keeps_running(make_window, qtbot):
 
 
 def test_no_image_plugin_explains_why(make_window, qtbot):
+    from studio.core.context import StudioContext
     from studio.core.registry import Registry
     from studio.core.settings import Settings
-    from studio.core.context import StudioContext
     from studio.qt.main_window import MainWindow
 
     def broken():

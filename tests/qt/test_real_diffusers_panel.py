@@ -28,9 +28,9 @@ def tiny_sd(tmp_path_factory) -> Path:
 
 
 def test_panel_runs_the_diffusers_plugin(qtbot, tiny_sd):
+    from studio.core.context import StudioContext
     from studio.core.registry import Registry
     from studio.core.settings import Settings
-    from studio.core.context import StudioContext
     from studio.qt.main_window import MainWindow
 
     registry = Registry.discover()

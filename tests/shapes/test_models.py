@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.shapes import suite, world
+from studio.shapes import world
 
 REPO = Path(__file__).resolve().parents[2]
 SD = REPO / "assets" / "models" / "shapes-sd"
@@ -57,7 +57,8 @@ FLOOR_PROMPTS = [
 
 def test_sd_shapeeval_floor(sd_pipe):
     """8 prompts, 10 steps, fixed seeds.  Measured on the shipped export (GPU run, UNet step 11151, decoder
-    fitted to its latents): object colour 7/8, background 8/8, shape 7/8 (6/8, 8/8, 5/8 with the earlier decoder).  The earlier CPU-trained export (step 3736) scored 4/8, 5/8, 4/8;
+    fitted to its latents): object colour 7/8, background 8/8, shape 7/8 (6/8, 8/8, 5/8 with the earlier
+    decoder).  The earlier CPU-trained export (step 3736) scored 4/8, 5/8, 4/8;
     a random / swapped checkpoint scores about 1/8 + 1/8 on colour + background."""
     from studio.shapes import scorer
 
@@ -67,7 +68,7 @@ def test_sd_shapeeval_floor(sd_pipe):
         imgs = sd_pipe(prompts, num_inference_steps=10, guidance_scale=7.5, generator=gens, height=64, width=64,
                        output_type="np").images
     color = background = shape = 0
-    for (p, c, s), im in zip(FLOOR_PROMPTS, imgs):
+    for (p, c, s), im in zip(FLOOR_PROMPTS, imgs, strict=False):
         r = scorer.read_image((np.clip(im, 0, 1) * 255).round().astype(np.uint8))
         background += r.background == p.split(" on a ")[1].split()[0]
         if r.objects:

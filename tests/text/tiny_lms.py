@@ -46,8 +46,7 @@ def make_tokenizer(folder: Path, specials: list[str], bos: str | None, eos: str 
 def build(kind: str, folder: Path, context: int = 128) -> Path:
     """Build and save a tiny model of ``kind``: gpt2 | llama | qwen2.  Returns the folder."""
     import torch
-    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                              Qwen2ForCausalLM)
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

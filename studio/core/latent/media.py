@@ -3,15 +3,19 @@ numbered PNG frames.  Frames are PIL images or HxWx3 uint8 arrays."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # PIL is imported on use
+    from PIL.Image import Image as PILImage
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 
 
-def _pil(frame):
+def _pil(frame: Any) -> PILImage:
     from PIL import Image
 
     if isinstance(frame, Image.Image):
@@ -19,7 +23,7 @@ def _pil(frame):
     return Image.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB")
 
 
-def _upscaled(frames: Sequence, min_edge: int):
+def _upscaled(frames: Sequence[Any], min_edge: int) -> list[PILImage]:
     from PIL import Image
 
     images = [_pil(f) for f in frames]
@@ -32,7 +36,7 @@ def _upscaled(frames: Sequence, min_edge: int):
     return images
 
 
-def save_gif(frames: Sequence, path: str | Path, fps: float = 8.0, loop: bool = True, bounce: bool = False,
+def save_gif(frames: Sequence[Any], path: str | Path, fps: float = 8.0, loop: bool = True, bounce: bool = False,
              min_edge: int = 256) -> Path:
     images = _upscaled(frames, min_edge)
     if bounce and len(images) > 2:
@@ -44,7 +48,7 @@ def save_gif(frames: Sequence, path: str | Path, fps: float = 8.0, loop: bool = 
     return path
 
 
-def save_mp4(frames: Sequence, path: str | Path, fps: float = 8.0, min_edge: int = 256) -> Path:
+def save_mp4(frames: Sequence[Any], path: str | Path, fps: float = 8.0, min_edge: int = 256) -> Path:
     try:
         import imageio.v2 as imageio
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -59,14 +63,16 @@ def save_mp4(frames: Sequence, path: str | Path, fps: float = 8.0, min_edge: int
         images = [im.resize((w2, h2), Image.Resampling.NEAREST) for im in images]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                            macro_block_size=16) as writer:
+    # The ffmpeg plugin's writer has append_data; imageio's declared return type (its base class) does not.
+    writer: Any = imageio.get_writer(str(path), fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
+                                     macro_block_size=16)
+    with writer:
         for im in images:
             writer.append_data(np.asarray(im))
     return path
 
 
-def save_frames(frames: Sequence, folder: str | Path, stem: str = "frame") -> list[Path]:
+def save_frames(frames: Sequence[Any], folder: str | Path, stem: str = "frame") -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -77,7 +83,7 @@ def save_frames(frames: Sequence, folder: str | Path, stem: str = "frame") -> li
     return out
 
 
-def export(frames: Sequence, path: str | Path, fps: float = 8.0) -> list[Path]:
+def export(frames: Sequence[Any], path: str | Path, fps: float = 8.0) -> list[Path]:
     """By suffix: .gif, .mp4, or a folder (no suffix) of PNG frames."""
     path = Path(path)
     suffix = path.suffix.lower()

@@ -55,6 +55,7 @@ class LatentSession(PanelSession):
         chosen = plugin_id or (DEFAULT_PLUGIN if DEFAULT_PLUGIN in ids else (ids[0] if ids else None))
         self.direction_files: list[str] = []
         self.pairs: list[list[Any]] = []  # prompt-pair directions: [from, to, strength]
+        self.concepts: list[list[Any]] = []  # your own image on diffusion: [concept, strength] (+ add, - remove)
         self._jobs: dict[str, str] = {}  # job id -> purpose
         super().__init__(context, chosen)
 
@@ -149,6 +150,8 @@ class LatentSession(PanelSession):
         if self.is_diffusion:
             req = {**self._prompt_values(), "edits": edits, "direction_files": files,
                    "pairs": [list(p) for p in self.pairs if p[0] and p[1] and p[2]]}
+            if self.concepts:
+                req["concepts"] = [list(c) for c in self.concepts if c[0] and c[1]]
             if self.image_path:
                 req.update(self._image_values())
             return req
@@ -175,6 +178,7 @@ class LatentSession(PanelSession):
     def reset_amounts(self) -> None:
         self.amounts = {}
         self.pairs = []
+        self.concepts = []
 
     def set_keep(self, name: str, kept: bool) -> None:
         if kept:

@@ -9,9 +9,10 @@ import inspect
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -19,7 +20,6 @@ from studio.plugin_api import LoadOptions
 from studio.plugin_kit.devices import dtype_named, pick_device
 
 from .sources import Source
-
 
 
 @dataclass
@@ -338,15 +338,29 @@ def _offline_help(what: str, allow_download: bool = False) -> str:
 def _quiet_libraries() -> None:
     """The studio shows its own progress and messages; the libraries' console progress bars
     and import-time notices (e.g. "requires torchvision") would only clutter a terminal."""
+    import logging
+    import warnings
+
+    # torchao (used for --quantize, imported by diffusers when installed) logs missing optional
+    # kernels and torch deprecation chatter at import time; Studio reports what it applies itself.
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"diffusers\.")
     import diffusers.utils.logging as diffusers_logging
     import transformers.utils.logging as transformers_logging
 
     diffusers_logging.disable_progress_bar()
+    # diffusers' warnings are about its internals (dtype casts, deprecations, "clean_caption"); what
+    # a user must know about their settings, Studio says itself (notices, one-line errors).
+    diffusers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
 
 
-def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str], None]) -> LoadedPipeline:
+def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str], None],
+                  components: dict[str, Any] | None = None) -> LoadedPipeline:
+    """``components``: modules loaded elsewhere that replace the folder's own (e.g. a GGUF
+    transformer); only for a folder source."""
     _quiet_libraries()
     from diffusers import DiffusionPipeline
 
@@ -362,7 +376,8 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
         try:
             pipe = DiffusionPipeline.from_pretrained(
                 folder, dtype=dtype, local_files_only=True,
-                use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index))
+                use_safetensors=None if options.allow_pickle else True, **_no_safety_kwargs(index),
+                **(components or {}))
         except Exception as exc:
             broken = _broken_safetensors(folder)
             if broken is not None:  # the weights are there but cut short or damaged
@@ -375,6 +390,9 @@ def load_pipeline(source: Source, options: LoadOptions, progress: Callable[[str]
                                  f"the load options if you trust where it came from.") from exc
             raise
         weights_file = _denoiser_weights(folder)
+    elif components:
+        raise ValueError(f"A separate transformer file goes with a diffusers base folder that provides the other "
+                         f"components; {Path(source.location).name} is not a folder.")
     elif source.kind == "single_file":
         pipe = _load_single_file(source, options, dtype, progress)
         weights_file = Path(source.location)

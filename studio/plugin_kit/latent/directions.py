@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ class DirectionSet:
     def __len__(self) -> int:
         return len(self.directions)
 
-    def merged(self, other: "DirectionSet", prefix: str = "") -> "DirectionSet":
+    def merged(self, other: DirectionSet, prefix: str = "") -> DirectionSet:
         """This set plus ``other``'s directions (renamed ``prefix + name`` on a clash)."""
         out = list(self.directions)
         names = set(self.names())
@@ -155,7 +156,7 @@ class DirectionSet:
 
 def to_json(dset: DirectionSet) -> str:
     doc = dset.header()
-    for entry, d in zip(doc["directions"], dset.directions):
+    for entry, d in zip(doc["directions"], dset.directions, strict=True):
         entry["vector"] = [round(float(v), 7) for v in d.vector.ravel()]
     return json.dumps(doc, indent=1)
 

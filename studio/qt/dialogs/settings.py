@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.settings import Settings, studio_home
 from studio.qt.icons import icon
@@ -97,6 +110,12 @@ class SettingsDialog(QDialog):
         self.cpu_offload = QCheckBox("Model CPU offload (CUDA only; slow but fits small GPUs)", memory)
         self.cpu_offload.setChecked(settings.cpu_offload)
         memory_form.addRow(self.cpu_offload)
+        self.quantize = QComboBox(memory)
+        self.quantize.addItems(("none", "int8", "fp8"))
+        self.quantize.setCurrentText(settings.quantize if settings.quantize in ("none", "int8", "fp8") else "none")
+        self.quantize.setToolTip("Weight-only quantization of the image denoiser and text encoders at load "
+                                 "(needs torchao); the memory it saved is shown when the model loads")
+        memory_form.addRow("Quantize weights", self.quantize)
         layout.addWidget(memory)
 
         note = QLabel("Changes apply to the next model load.", self)
@@ -132,6 +151,7 @@ class SettingsDialog(QDialog):
         s.attention_slicing = self.attention_slicing.isChecked()
         s.vae_tiling = self.vae_tiling.isChecked()
         s.cpu_offload = self.cpu_offload.isChecked()
+        s.quantize = self.quantize.currentText()
 
     def save(self) -> bool:
         self.apply()

@@ -28,7 +28,7 @@ class ImageDrops:
         for child in self.findChildren(QWidget):  # type: ignore[attr-defined]  # a QWidget mixin
             child.installEventFilter(self)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and dropped_image_path(event):
             event.acceptProposedAction()  # type: ignore[attr-defined]  # a drag event here
             return True
@@ -54,15 +54,15 @@ class ImageDrops:
             widget = widget.parent()
         return None
 
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: Any) -> None:
         if dropped_image_path(event):
             event.acceptProposedAction()
 
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def dragMoveEvent(self, event: Any) -> None:
         if dropped_image_path(event):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: Any) -> None:
         path = dropped_image_path(event)
         if not path:
             return

@@ -144,6 +144,11 @@ class LatentPanel(LatentDialogs, QWidget):
         dform.addRow("Strength", strength)
         self.save_pair_button = QPushButton("Save pair direction…", self.diffusion_box)
         dform.addRow(self.save_pair_button)
+        self.image_editor_button = QPushButton("Edit your own image…", self.diffusion_box)
+        self.image_editor_button.setToolTip("Original, reconstruction and edit side by side: several edits "
+                                            "at once, each kept to what it is about")
+        dform.addRow(self.image_editor_button)
+        self.image_editor = None
         col.addWidget(self.diffusion_box)
 
         sliders_box = QGroupBox("Directions", left)
@@ -242,6 +247,7 @@ class LatentPanel(LatentDialogs, QWidget):
         self.open_button.clicked.connect(self._open_image)
         self.strength_slider.valueChanged.connect(self._strength_changed)
         self.save_pair_button.clicked.connect(self.save_pair_dialog)
+        self.image_editor_button.clicked.connect(self.open_image_editor)
         self.sliders.amountChanged.connect(self._amount_changed)
         self.sliders.keepChanged.connect(self._keep_changed)
         self.reset_button.clicked.connect(self.reset_sliders)
@@ -331,7 +337,7 @@ class LatentPanel(LatentDialogs, QWidget):
         else:
             self.walk_box.set_placeholders("A: seed or image path (empty: the current base)", "B: seed or image path")
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         # Load lazily: opening the studio must not load the heavy libraries for a tab nobody looked at.
         if self._loaded_for is None and self.session.model:
@@ -366,11 +372,11 @@ class LatentPanel(LatentDialogs, QWidget):
     def encode_image(self, path: str) -> None:
         self.run_command(lambda: self.session.encode(path))
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event) -> None:
         if dropped_image_path(event):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event) -> None:
         path = dropped_image_path(event)
         if path:
             event.acceptProposedAction()
@@ -451,5 +457,22 @@ class LatentPanel(LatentDialogs, QWidget):
     def measure_quality(self, bases: int = 6, sweep: int = 9) -> None:
         self.run_command(lambda: self.session.measure_quality(bases, sweep))
 
+    def open_image_editor(self) -> None:
+        """The diffusion image editor (its own session on the same engine and model), in a window."""
+        from studio.core.sessions.diffusion_edit import DiffusionEditSession
+        from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
+
+        if self.image_editor is None:
+            session = DiffusionEditSession(self.session.context)
+            self.bridge.event.connect(session.handle)
+            self.image_editor = DiffusionEditView(session)
+            self.image_editor.setWindowTitle("Edit your own image")
+            self.image_editor.resize(1100, 680)
+        self.image_editor.session.set_model(self.session.model)
+        self.image_editor.show()
+        self.image_editor.raise_()
+
     def shutdown(self) -> None:
         self._timer.stop()
+        if self.image_editor is not None:
+            self.image_editor.close()

@@ -335,6 +335,6 @@ class MusicPanel(QWidget):
         self.timer.stop()
         self.session.close()
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: Any) -> None:
         self.shutdown()
         super().closeEvent(event)

@@ -426,6 +426,6 @@ class TextPanel(QWidget):
         """Save the conversation before the studio closes (child widgets get no closeEvent)."""
         self.session.autosave()
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: Any) -> None:
         self.shutdown()
         super().closeEvent(event)

@@ -103,12 +103,12 @@ class ImageView(QGraphicsView):
             return
         self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._fit:
             self._refit()
 
-    def wheelEvent(self, event) -> None:  # noqa: N802
+    def wheelEvent(self, event) -> None:
         if not self.has_image():
             return
         factor = 1.15 if event.angleDelta().y() > 0 else 1 / 1.15
@@ -116,14 +116,14 @@ class ImageView(QGraphicsView):
         self.scale(factor, factor)
         self.fitChanged.emit(False)
 
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event) -> None:
         if self._fit:
             self.actual_size()
         else:
             self.set_fit(True)
 
     # -- painting ----------------------------------------------------------------------------
-    def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802
+    def drawForeground(self, painter: QPainter, rect) -> None:
         if self.has_image() and not self.caption:
             return
         painter.save()

@@ -12,7 +12,7 @@ import hashlib
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
@@ -42,7 +42,7 @@ def prune_masks(max_age_days: float = 7.0) -> None:
 class _Surface(QWidget):
     painted = Signal()
 
-    def __init__(self, owner: "MaskCanvas"):
+    def __init__(self, owner: MaskCanvas):
         super().__init__(owner)
         self.owner = owner
         self.setMouseTracking(True)
@@ -73,7 +73,7 @@ class _Surface(QWidget):
         scale = self.owner.image.width() / rect.width()
         return QPointF((pos.x() - rect.left()) * scale, (pos.y() - rect.top()) * scale)
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#15171c"))
         rect = self.image_rect()
@@ -95,14 +95,14 @@ class _Surface(QWidget):
             p.setPen(QPen(QColor(0, 0, 0, 160), 1.0))
             p.drawEllipse(self._hover, radius + 1.2, radius + 1.2)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if self.image_rect().isEmpty():
             return
         self._erasing = event.button() == Qt.MouseButton.RightButton or self.owner.erase_mode
         self._last = self.to_image(event.position())
         self.owner.stroke(self._last, self._last, self._erasing)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         self._hover = event.position()
         if self._last is not None and event.buttons() & (Qt.MouseButton.LeftButton | Qt.MouseButton.RightButton):
             point = self.to_image(event.position())
@@ -110,12 +110,12 @@ class _Surface(QWidget):
             self._last = point
         self.update()
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event) -> None:
         if self._last is not None:
             self._last = None
             self.painted.emit()
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event) -> None:
         self._hover = None
         self.update()
 

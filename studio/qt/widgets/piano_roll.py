@@ -50,7 +50,7 @@ class PianoRollView(QWidget):
         y = (high - note.pitch) * h
         return QRectF(x, y, w, max(1.0, h - 1))
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().base())
         low, high = self.pitch_range()
@@ -74,6 +74,6 @@ class PianoRollView(QWidget):
             painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No notes (audio-only clip)")
         painter.end()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         if self.span > 0 and self.width() > 0:
             self.seekRequested.emit(min(max(event.position().x() / self.width(), 0.0), 1.0) * self.span)

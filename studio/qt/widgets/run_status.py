@@ -119,7 +119,10 @@ class RunStatus(QWidget):
             return
         job = session.active_job
         bar = self.progress
-        stoppable = job is not None and job.state in (JobState.LOADING, JobState.RUNNING)
+        # A queued job can be stopped too (the engine then just takes it off the queue): the
+        # button must work from the moment the user clicked Generate / Send, not from when the
+        # worker happens to pick the job up.
+        stoppable = job is not None and not job.state.finished
         self.cancel_button.setEnabled(job is not None and not job.state.finished)
         if job is not None and job.cancel_token.is_set:
             stoppable = False

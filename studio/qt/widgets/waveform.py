@@ -81,7 +81,7 @@ class WaveformView(QWidget):
         return out
 
     # -- painting and input -------------------------------------------------------------------
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         rect = self.rect()
         painter.fillRect(rect, self.palette().base())
@@ -108,9 +108,9 @@ class WaveformView(QWidget):
         if span > 0 and self.width() > 0:
             self.seekRequested.emit(min(max(x / self.width(), 0.0), 1.0) * span)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         self._seek_to(event.position().x())
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         if event.buttons() & Qt.MouseButton.LeftButton:
             self._seek_to(event.position().x())

@@ -1,0 +1,216 @@
+"""The diffusion plugin's modes on the user's own image (edit-friendly DDPM inversion) and
+direction discovery: request parsing, events and the edit recipe.  Imports torch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from studio.plugin_api import Cancelled, CancelToken, Event, ParamError, Progress, Result
+from studio.plugin_kit.latent import directions as dirfile
+
+from . import common, ddpm_edit, hspace
+from .image_edit import EditSpec
+
+#: steps of a draft preview (a slider being dragged); the full-quality run uses the request's steps
+DRAFT_STEPS = 8
+RECIPE_FORMAT = "studio-latent-edit-recipe"
+
+
+def parse_pairs(value: Any) -> list[tuple[str, str, float]]:
+    out = []
+    for entry in value or ():
+        if isinstance(entry, dict):
+            entry = (entry.get("from"), entry.get("to"), entry.get("strength", 1.0))
+        if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
+            raise ParamError(f"Each prompt pair is [from, to, strength] (got {entry!r}).")
+        a, b = str(entry[0] or "").strip(), str(entry[1] or "").strip()
+        if not a or not b:
+            raise ParamError("A prompt pair needs both words, e.g. red -> blue.")
+        try:
+            s = float(entry[2]) if len(entry) == 3 else 1.0
+        except (TypeError, ValueError):
+            raise ParamError(f"Strength of {a} -> {b} must be a number.") from None
+        out.append((a, b, s))
+    return out
+
+
+def parse_concepts(value: Any) -> list[tuple[str, float]]:
+    out = []
+    for entry in value or ():
+        if isinstance(entry, str):
+            entry = (entry, 1.0)
+        if isinstance(entry, dict):
+            entry = (entry.get("concept"), entry.get("strength", 1.0))
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or not str(entry[0] or "").strip():
+            raise ParamError(f"Each concept is [text, strength] (got {entry!r}).")
+        try:
+            out.append((str(entry[0]).strip(), float(entry[1])))
+        except (TypeError, ValueError):
+            raise ParamError(f"Strength of {entry[0]!r} must be a number.") from None
+    return out
+
+
+def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] | None) -> EditSpec:
+    text_set, h_set = model._direction_sets(request)
+    text_dirs, h_dirs = [], []
+    for name, amount in common.parse_edits(request.get("edits")).items():
+        if name in text_set:
+            d = text_set.get(name)
+            text_dirs.append((name, d.vector, float(amount) * d.scale))
+        elif name in h_set:
+            d = h_set.get(name)
+            if h_shape is not None and tuple(d.vector.shape) != tuple(h_shape):
+                raise ParamError(f"Direction {name!r} was found at another image size (bottleneck "
+                                 f"{list(d.vector.shape)}, this image {list(h_shape)}).")
+            h_dirs.append((f"{name} x{float(amount):g}", d.offset(amount).astype(np.float32)))
+        else:
+            raise common.unknown_direction(name, text_set.names() + h_set.names())
+    return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
+                    bool(request.get("masks", True)))
+
+
+def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
+    steps = int(request.get("steps") or 20)
+    draft = bool(request.get("draft"))
+    return (min(steps, DRAFT_STEPS) if draft else steps), draft
+
+
+def h_shape(model: Any, size: tuple[int, int]) -> tuple[int, ...]:
+    """The bottleneck's shape for one image of ``size`` (channels, h, w), from the UNet config."""
+    cfg = model.pipe.unet.config
+    down = 2 ** (len(cfg.block_out_channels) - 1)
+    h, w = size[1] // model.vae_factor // down, size[0] // model.vae_factor // down
+    return (int(cfg.block_out_channels[-1]), h, w)
+
+
+def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+    started = time.perf_counter()
+    size = model._size(request)
+    steps, draft = _steps(request)
+    prompt = request.get("prompt") or ""
+    skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
+    spec = edit_spec(model, request, h_shape(model, size))
+    image = common.open_rgb(request.get("image"))
+    yield Progress(0, 3, "encoding your image")
+    enc = model.editor.encode(image, size, refine)
+    yield Progress(1, 3, "inverting" if (prompt, steps, round(skip, 4)) not in enc.inversions else "editing")
+
+    def on_step(i: int, total: int) -> None:
+        if cancel.is_set:
+            raise Cancelled()
+
+    out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step)
+    yield Progress(3, 3, "done")
+    applied = spec.applied()
+    recipe = {"format": RECIPE_FORMAT, "version": 1, "model": model.name, "image_sha256": enc.key.rsplit(":", 1)[-1],
+              "prompt": prompt, "steps": steps, "skip": skip, "refine": refine, "masks": spec.masks,
+              "pairs": [list(p) for p in spec.pairs], "concepts": [list(c) for c in spec.concepts],
+              "edits": [list(e) for e in common.parse_edits(request.get("edits")).items()],
+              "direction_files": [str(f) for f in request.get("direction_files") or ()],
+              "encode_method": "ddpm-inversion", "draft": draft}
+    params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "ddpm-inversion",
+              "recipe": recipe}
+    info = {"applied": applied, "recipe": recipe, "psnr": enc.psnr, "original": enc.seen,
+            "reconstruction": enc.reconstruction, "draft": draft, "mask_share": how["mask_share"],
+            "seconds": round(time.perf_counter() - started, 3), "seed": None, "saved_direction": None}
+    yield Result((model._art(out, None, params),), info=info)
+
+
+def run_encode(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+    size = model._size(request)
+    steps, _ = _steps(request)
+    skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
+    prompt = request.get("prompt") or ""
+    image = common.open_rgb(request.get("image"))
+    started = time.perf_counter()
+    yield Progress(0, 2, "encoding your image")
+    enc = model.editor.encode(image, size, refine)
+    yield Progress(1, 2, "inverting")
+    model.editor.inversion(enc, prompt, steps, skip)
+    yield Progress(2, 2, "done")
+    params = {"mode": "encode", "encode_method": "ddpm-inversion", "psnr": round(enc.psnr, 2), "refine": refine}
+    yield Result((model._art(enc.reconstruction, None, params),),
+                 info={"psnr": enc.psnr, "original": enc.seen, "method": "ddpm-inversion", "seed": None,
+                       "seconds": round(time.perf_counter() - started, 3)})
+
+
+def run_discover(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+    """h-space or text-embedding PCA; saved to ``output`` when given, and offered at once."""
+    from .denoiser import Conditions, Denoiser
+
+    source = request.get("source") or "h-space"
+    k = int(request.get("components") or 6)
+    names = [str(n) for n in request.get("names") or ()]
+    prompt = request.get("prompt") or ""
+    size = model._size(request)
+    started = time.perf_counter()
+    if source == "h-space":
+        count = int(request.get("count") or 32)
+        yield Progress(0, 1, f"sampling {count} images for h-space PCA")
+        schedule = ddpm_edit.Schedule.from_config(model.pipe.scheduler.config, int(request.get("steps") or 10))
+        conds = Conditions(model.pipe, size, model.xl, [prompt])
+        lat = (1, int(model.pipe.unet.config.in_channels), size[1] // model.vae_factor, size[0] // model.vae_factor)
+        dset = hspace.discover_h(model.pipe, Denoiser(model.pipe.unet, conds, only=0), schedule, lat, count,
+                                 int(request.get("seed") or 0), k, model.name, names, lambda: cancel.is_set)
+        if cancel.is_set:
+            raise Cancelled()
+        model.h_directions = dset
+    else:
+        variations = [str(v) for v in request.get("variations") or ()]
+        try:
+            dset = hspace.discover_text(lambda t: model.embed(t, "", False)["prompt_embeds"], prompt, variations, k,
+                                        model.name, names)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        model.directions = model.directions.merged(dset, prefix="text:")
+    saved = None
+    if request.get("output"):
+        try:
+            saved = str(dirfile.save(dset, request["output"]))
+        except (dirfile.DirectionFileError, OSError) as exc:
+            raise ParamError(f"Could not save the directions: {exc}") from None
+    yield Progress(1, 1, "done")
+    yield Result((), info={"directions": [{**d.header(), "space": dset.space} for d in dset.directions],
+                           "space": dset.space, "latent_shape": list(dset.latent_shape), "saved_direction": saved,
+                           "seconds": round(time.perf_counter() - started, 3)})
+
+
+
+def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+    """Reconstruction and text-edit quality on held-out drawn scenes (see diffusion_quality)."""
+    from . import diffusion_quality as dq
+
+    size = model._size(request)
+    steps, _ = _steps(request)
+    skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
+    count, seed = int(request.get("scenes") or 20), int(request.get("seed") or 0)
+    prompted, masks = bool(request.get("prompted", True)), bool(request.get("masks", True))
+    strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
+    try:
+        cases = [dq.parse_case(str(c)) for c in request.get("measure") or ("red->blue", "circle->square")]
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
+    started = time.perf_counter()
+
+    def edit(image, prompt, pairs):
+        if cancel.is_set:
+            raise Cancelled()
+        enc = model.editor.encode(image, size, refine)
+        out, _ = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks))
+        return out, enc.psnr
+
+    total = 1 + len(cases)
+    yield Progress(0, total, f"reconstruction of {count} drawn scenes")
+    rows = {"reconstruction": dq.measure_reconstruction(edit, dq.scenes_for(None, count, seed), prompted)}
+    for i, case in enumerate(cases, 1):
+        yield Progress(i, total, f"{case.label} on {count} drawn scenes")
+        rows[case.label] = dq.measure_edit(edit, case, dq.scenes_for(case, count, seed + i), strengths, prompted)
+    yield Progress(total, total, "done")
+    method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
+              f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
+              f"masks {'on' if masks else 'off'}, read back with ShapeEval")
+    yield Result((), info={"quality": rows, "method": method, "seconds": round(time.perf_counter() - started, 1)})
