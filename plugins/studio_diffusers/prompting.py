@@ -78,7 +78,9 @@ class Prompter:
         for key in EMBED_KEYS:
             kwargs.pop(key, None)
         accepted = set(inspect.signature(pipe.__call__).parameters)
-        kwargs.update({k: v for k, v in call.kwargs.items() if k in accepted})
+        # only what the call already passes (the family plan decides whether a negative prompt goes in),
+        # plus the embeddings that replace the text
+        kwargs.update({k: v for k, v in call.kwargs.items() if k in accepted and (k in kwargs or k in EMBED_KEYS)})
         return call
 
     def _notice(self, call: PromptCall, text: str) -> None:
