@@ -146,7 +146,7 @@ def test_families_without_clip_weights_get_a_notice(sd):
     call = Prompter().prepare(OtherFamily(), "a (red:1.4) cat", "", 0)
     assert call.kwargs["prompt"] == "a red cat"
     assert any("ignored" in n and "OtherFamily" in n for n in call.notices)
-    kwargs = {}
+    kwargs = {"prompt": "a (red:1.4) cat", "negative_prompt": ""}  # what the family plan passes
     assert Prompter().apply(sd.pipe, kwargs, "a (red:1.4) cat", "", 0).notices == []
     assert "prompt_embeds" in kwargs and kwargs["prompt"] is None
 
