@@ -449,7 +449,11 @@ class DiffusersModel:
                         params["quantize"] = self.options.quantize
                     if self.load_memory:
                         params["load_memory"] = dict(self.load_memory)
-                    params.update(prompt_call.params)  # the resolved prompt (+ its template)
+                    resolved = dict(prompt_call.params)  # the resolved prompt (+ its template)
+                    if not call.applied.get("negative_prompt"):  # the plan left the negative prompt out: so do we
+                        resolved.pop("negative_prompt", None)
+                        resolved.pop("negative_template", None)
+                    params.update(resolved)
                     if hires is not None:  # A1111: Size is the first pass's, Hires upscale gives the final
                         params.update(hires.metadata(), width=width, height=height)
                     params.update(control.metadata(controls))
