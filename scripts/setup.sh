@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything Studio needs on a fresh machine: system libraries (when we can install
 # them), a virtual environment in .venv, the project and its first-party plugins.
-# Usage: scripts/setup.sh [--test]     (--test adds pytest, pytest-qt, ruff, mypy and import-linter)
+# Usage: scripts/setup.sh [--test]     (--test adds pytest, pytest-qt, ruff, mypy, import-linter and
+#                                       Ray, the `cluster` extra, for the sweep tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,7 +55,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 fi
 if [ $want_test = 1 ]; then
-  "${PIP[@]}" -e ".[test,quant]"
+  "${PIP[@]}" -e ".[test,quant,cluster]"
 else
   "${PIP[@]}" -e .
 fi

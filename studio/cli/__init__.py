@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "music": "studio.cli.music",
     "plugins": "studio.cli.plugins",
     "latent": "studio.cli.latent",
+    "sweep": "studio.cli.sweep",
     "upscale": "studio.cli.upscale",
 }
 

@@ -72,7 +72,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from studio.core.context import StudioContext
     from studio.core.jobs import ModelLoaded
@@ -148,9 +147,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             if out is not None:  # --out FILE.png: exactly these files, never replacing one
                 overrides["targets"] = tuple(str(f) for f in out.files)
-            if args.transformer:  # the picker's "transformer / UNet weights" as a load option
-                overrides["options"] = replace(context.load_options(),
-                                               transformer=str(Path(args.transformer).resolve()))
+            if args.transformer:  # what the panel's "transformer / UNet weights" picker sets
+                session.set_transformer(str(Path(args.transformer).resolve()))
             job = session.submit(session.job_spec(**overrides))
         except ParamError as exc:
             raise UsageError(str(exc)) from None

@@ -27,6 +27,9 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Size", "size"),
     ("Model hash", "model_hash"),
     ("Model", "model"),
+    # The denoiser weights file used with the model's other components, and load-time quantization.
+    ("Transformer", "transformer"),
+    ("Quantization", "quantize"),
     ("Denoising strength", "denoising_strength"),
     ("Hires upscale", "hires_upscale"),
     ("Hires steps", "hires_steps"),

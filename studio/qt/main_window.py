@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.jobs import JobState
+from studio.core.load_memory import load_memory_details, load_memory_summary
 from studio.core.settings import studio_home
 from studio.plugin_api import ParamError
 from studio.qt.bridge import EngineBridge
@@ -87,8 +88,11 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel("Device: unknown", self)
         self.device_label.setToolTip("Shown once a model has loaded")
         self.model_label = QLabel("Model: none loaded", self)
+        # What the last load cost (peak RSS / VRAM), from the plugin's own measurement.
+        self.memory_label = QLabel("", self)
+        self.memory_label.hide()
         self.queue_label = QLabel("Queue: 0", self)
-        for label in (self.device_label, self.model_label, self.queue_label):
+        for label in (self.device_label, self.model_label, self.memory_label, self.queue_label):
             label.setObjectName("statusItem")
             bar.addPermanentWidget(label)
 
@@ -240,6 +244,11 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(event.device)
         self.model_label.setText(f"Model: {Path(event.source).name or event.source}")
         self.model_label.setToolTip(event.source)
+        summary = load_memory_summary(event.memory)
+        # A model that measured nothing must not show another model's figures.
+        self.memory_label.setText(f"Load: {summary}" if summary else "")
+        self.memory_label.setToolTip(load_memory_details(event.memory))
+        self.memory_label.setVisible(bool(summary))
 
     def _on_state(self, job, event) -> None:
         state = event.state

@@ -413,3 +413,31 @@ def test_modes_the_loaded_model_lacks_are_disabled(make_panel, qtbot):
     assert panel.mode_buttons["txt2img"].isEnabled()
     assert not panel.mode_buttons["img2img"].isEnabled() and not panel.mode_buttons["inpaint"].isEnabled()
     assert "not supported" in panel.mode_buttons["inpaint"].toolTip()
+
+
+def test_controls_the_loaded_model_ignores_are_hidden_and_its_load_cost_is_shown(make_window, qtbot):
+    """A plugin's ReportsUnsupported / ReportsLoadMemory reach the form and the status bar."""
+    from tests.qt.tiny_plugin import TinyImagePlugin, TinyModel
+
+    class NoCfgPlugin(TinyImagePlugin):
+        def load(self, source, options, progress):
+            model = TinyModel(self, source)
+            model.unsupported = {"cfg_scale": "this painter has no guidance"}
+            model.load_memory = {"peak_rss_bytes": 3 * 2**30, "peak_vram_bytes": 1536 * 2**20, "seconds": 0.5}
+            return model
+
+    window = make_window(plugin=NoCfgPlugin())
+    panel = window.image_panel
+    assert panel.form.is_shown("cfg_scale") and not window.memory_label.isVisible()
+    job = click_generate(qtbot, panel)
+    wait_finished(qtbot, panel, job)
+    assert not panel.form.is_shown("cfg_scale") and not panel.form.editor("cfg_scale").isVisible()
+    assert panel.form.is_shown("negative_prompt") and panel.form.editor("steps").isVisible()
+    assert panel.form.unsupported_note.text() == "Not used by this model: CFG scale."
+    assert panel.form.unsupported_note.toolTip() == "CFG scale: this painter has no guidance"
+    assert window.memory_label.isVisible()
+    assert window.memory_label.text() == "Load: peak RSS 3 GiB · VRAM 1.5 GiB"
+    assert "Load time: 0.5 s" in window.memory_label.toolTip()
+    # Another model: nothing is known about it until it loads, so every control is back.
+    panel.set_model_source("tiny-other")
+    assert panel.form.is_shown("cfg_scale") and not panel.form.unsupported_note.isVisible()

@@ -74,6 +74,10 @@ class PanelSession:
         self.choices: dict[str, list[Any]] = {}
         #: the run modes the loaded model supports (all of the plugin's until one has loaded)
         self.model_modes: list[str] = self.modes()
+        #: parameters the loaded model ignores -> why (ModelLoaded.unsupported); the form hides them
+        self.unsupported: dict[str, str] = {}
+        #: what the last load of this panel's model cost (ModelLoaded.memory: peak RSS / VRAM ...)
+        self.load_memory: dict[str, Any] = {}
         self.apply_model_defaults(self.model_defaults(self.model))
 
     # -- what the form shows -------------------------------------------------------------
@@ -81,7 +85,13 @@ class PanelSession:
         return list(self.plugin.parameters()) if self.plugin else []
 
     def visible_parameters(self) -> list[Param]:
+        """The parameters of the current mode (those a request carries)."""
         return [p for p in self.parameters() if not p.modes or self.mode in p.modes]
+
+    def honoured(self, name: str) -> bool:
+        """Whether the loaded model uses parameter ``name`` (the form hides the ones it does not;
+        a value the user set for one is still sent, so the run can say it was ignored)."""
+        return name not in self.unsupported
 
     def modes(self) -> list[str]:
         return list(self.plugin.modes()) if self.plugin else []
@@ -155,7 +165,7 @@ class PanelSession:
         source = source.strip()
         if source != self.model:
             self.model = source
-            self.hints, self.choices, self.model_modes = {}, {}, self.modes()
+            self._forget_loaded_model()
             # The old model's suggestions (its native size, ...) do not suit the new one.
             specs = {p.name: p for p in self.parameters()}
             restored = {n: specs[n].default for n in self.model_supplied if n in specs}
@@ -166,10 +176,22 @@ class PanelSession:
                 self.changed.emit("values")
             self.apply_model_defaults(self.model_defaults(source))
 
+    def _forget_loaded_model(self) -> None:
+        """What the last loaded model said about itself no longer holds (another model, other weights)."""
+        self.hints, self.choices, self.model_modes = {}, {}, self.modes()
+        self.unsupported, self.load_memory = {}, {}
+
     def request_values(self) -> dict[str, Any]:
-        """The values the plugin sees for the current mode (hidden fields left out)."""
-        names = {p.name for p in self.visible_parameters()}
-        return {k: v for k, v in self.values.items() if k in names}
+        """The values the plugin sees for the current mode (fields of other modes left out).
+
+        An optional parameter (empty = the model's own value) that neither the user nor the
+        model's defaults set is sent empty: the form's start value (CFG 7, 20 steps) is only a
+        placeholder, so the model uses its own and nothing the user did not set is reported as
+        ignored."""
+        params = {p.name: p for p in self.visible_parameters()}
+        chosen = self.touched | self.model_supplied
+        return {k: (None if params[k].optional and k not in chosen else v)
+                for k, v in self.values.items() if k in params}
 
     def submit(self, spec: JobSpec) -> Job:
         """Queue ``spec`` as a job of this panel.  Raises ParamError for bad input.
@@ -288,6 +310,7 @@ class PanelSession:
     def _model_loaded(self, event: ModelLoaded) -> None:
         self.hints, self.choices = dict(event.defaults), {k: list(v) for k, v in event.choices.items()}
         self.model_modes = [m for m in event.modes if m in self.modes()] or self.modes()
+        self.unsupported, self.load_memory = dict(event.unsupported), dict(event.memory)
         if self.mode is not None and self.mode not in self.model_modes:
             self.message.emit("warning", f"This model does not support {self.mode}; it supports "
                                          f"{', '.join(self.model_modes)}.")

@@ -13,7 +13,7 @@ indexed) puts an :class:`OutputRecord` first in :attr:`ImageSession.results` and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from psygnal import Signal
 
 from studio.core.context import StudioContext
 from studio.core.history import OutputRecord
-from studio.core.jobs import Failed, Job, Saved
+from studio.core.jobs import Failed, Job, JobSpec, Saved
 from studio.core.metadata import read_png_parameters
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Kind, MapsA1111, Param, ParamError, ParamType
@@ -30,7 +30,12 @@ from studio.plugin_kit.image_limits import bomb_sentence, image_limit
 # Fields the studio itself reads (mode, model) or that only describe one output of a run: never
 # reported as "not applied".
 _STUDIO_KEYS = ("mode", "model", "model_hash", "model_source", "batch_index", "batch_size", "interrupted_at",
-                "lora_hashes")
+                "lora_hashes", "model_family", "load_memory")
+# Load options a run records (not form values): restored only as far as the panel can.
+_LOAD_KEYS = ("transformer", "quantize")
+
+#: the denoiser weights files a transformer / UNet picker accepts (LoadOptions.transformer)
+TRANSFORMER_SUFFIXES = (".gguf", ".safetensors")
 
 
 @dataclass
@@ -51,6 +56,9 @@ class ImageSession(PanelSession):
         super().__init__(context, plugin_id)
         #: saved images, newest first (the gallery); filled from the history by load_results()
         self.results: list[OutputRecord] = []
+        #: a separate transformer / UNet weights file (GGUF or single-file .safetensors) used with
+        #: the model's other components; "" = the model's own (LoadOptions.transformer)
+        self.transformer = ""
 
     # -- the parameters the panel treats specially ---------------------------------------------
     def _first(self, wanted: ParamType, test: Any) -> Param | None:
@@ -75,6 +83,32 @@ class ImageSession(PanelSession):
         return param is not None and (not param.modes or self.mode in param.modes)
 
     # -- commands ----------------------------------------------------------------------------------
+    def set_transformer(self, path: str) -> None:
+        """Use ``path`` as the denoiser weights of this panel's jobs ("" = the model's own).
+        What the last load said about the model no longer holds once its weights change."""
+        path = path.strip()
+        if path != self.transformer:
+            self.transformer = path
+            self._forget_loaded_model()
+            self.changed.emit("transformer")
+            self.changed.emit("hints")
+
+    def job_spec(self, **overrides: Any) -> JobSpec:
+        """The job the current values describe, loaded with this panel's transformer file."""
+        if "options" not in overrides:
+            overrides["options"] = replace(self.context.load_options(), transformer=self._checked_transformer())
+        return super().job_spec(**overrides)
+
+    def _checked_transformer(self) -> str:
+        if not self.transformer:
+            return ""
+        path = Path(self.transformer).expanduser()
+        if path.suffix.lower() not in TRANSFORMER_SUFFIXES:
+            raise ParamError(f"Transformer / UNet weights must be a .gguf or .safetensors file, not {path.name}.")
+        if not path.is_file():
+            raise ParamError(f"Transformer / UNet weights file not found: {path}.")
+        return str(path.resolve())
+
     def generate(self) -> Job:
         """Queue a job with the current values.  Raises ParamError (one sentence) for bad input."""
         job = self.submit(self.job_spec())
@@ -136,8 +170,9 @@ class ImageSession(PanelSession):
         """Apply A1111 ``parameters`` (as parsed by core.metadata): through the plugin's
         MapsA1111 capability when it has one.  Every value is validated against the plugin's
         spec; what is not applied is listed in ``ignored`` and said in ``message``."""
-        fields = {k: v for k, v in parsed.items() if k not in ("mode", "model", "model_source")}
+        fields = {k: v for k, v in parsed.items() if k not in ("mode", "model", "model_source", *_LOAD_KEYS)}
         values, ignored = self._map_a1111(fields)
+        ignored += self._load_options_not_restored(parsed)
         specs = {p.name: p for p in self.parameters()}
         applied: dict[str, Any] = {}
         for name, value in values.items():
@@ -170,13 +205,28 @@ class ImageSession(PanelSession):
             self._report(what, restored)
         return restored
 
+    def _load_options_not_restored(self, parsed: dict[str, Any]) -> list[str]:
+        """The run's transformer file and quantization, where they differ from this panel's now:
+        the history keeps only the file's name, and quantization is a Settings option."""
+        notes = []
+        recorded = parsed.get("transformer")
+        if recorded and Path(self.transformer).name != str(recorded):
+            notes.append(f"transformer “{recorded}” (choose that file under Transformer / UNet weights)")
+        quantize = parsed.get("quantize")
+        current = self.context.settings.quantize or "none"
+        if quantize and str(quantize) != current:
+            notes.append(f"quantization {quantize} (a load option in Settings, now {current})")
+        return notes
+
     def _map_a1111(self, fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Through the plugin's MapsA1111 capability; without it, only fields that already carry
         one of the plugin's parameter names apply (the rest is listed, never guessed)."""
         plugin: object = self.plugin  # a capability is checked on the object, whatever protocol it is typed as
         if isinstance(plugin, MapsA1111):
             mapped, unplaced = plugin.from_a1111(fields)
-            return dict(mapped), [k for k in unplaced if k not in _STUDIO_KEYS]
+            # An empty value (no LoRAs, no negative prompt) left unplaced loses nothing.
+            lost = [k for k in unplaced if k not in _STUDIO_KEYS and fields.get(k) not in ("", [], (), None)]
+            return dict(mapped), lost
         names = {p.name for p in self.parameters()}
         values = {k: v for k, v in fields.items() if k in names}
         return values, [k for k in fields if k not in names and k not in _STUDIO_KEYS]

@@ -45,8 +45,9 @@ from studio.qt.widgets.model_picker import ModelPicker
 from studio.qt.widgets.param_form import ParamForm
 from studio.qt.widgets.queue_view import QueueView
 from studio.qt.widgets.run_status import RunStatus
+from studio.qt.widgets.weights_picker import WeightsPicker
 
-MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint"}
+MODE_TITLES = {"txt2img": "Text → Image", "img2img": "Image → Image", "inpaint": "Inpaint", "edit": "Edit"}
 
 
 class ImagePanel(ImageDrops, QWidget):
@@ -93,6 +94,12 @@ class ImagePanel(ImageDrops, QWidget):
             tooltip="A diffusers folder, a single .safetensors checkpoint, or a Hugging Face id like org/name "
                     "(downloaded only if Settings allow it).")
         column.addWidget(self.model_picker)
+        weights_label = QLabel("Transformer / UNet weights", left)
+        weights_label.setObjectName("sectionLabel")
+        column.addWidget(weights_label)
+        self.weights_picker = WeightsPicker(left)
+        weights_label.setBuddy(self.weights_picker.field)
+        column.addWidget(self.weights_picker)
 
         self.mode_group = QButtonGroup(self)
         self.mode_group.setExclusive(True)
@@ -155,6 +162,11 @@ class ImagePanel(ImageDrops, QWidget):
         self.generate_button.setMinimumHeight(38)
         self.generate_button.setToolTip("Generate (Ctrl+Enter); while a job runs this adds to the queue")
         buttons.addWidget(self.generate_button, 1)
+        self.xyz_button = QPushButton("X/Y/Z…", left)  # the sweep dialog (studio/qt/dialogs/xyz.py)
+        self.xyz_button.setMinimumHeight(38)
+        self.xyz_button.setToolTip("X/Y/Z plot: vary up to three of these settings and see the results in a grid")
+        self.xyz_button.clicked.connect(self.open_xyz)
+        buttons.addWidget(self.xyz_button)
         column.addLayout(buttons)
         self.run_status = RunStatus(left, interrupt=True, buttons_beside=buttons)
         column.addWidget(self.run_status)
@@ -199,6 +211,7 @@ class ImagePanel(ImageDrops, QWidget):
     def _bind(self) -> None:
         session = self.session
         self.model_picker.bind(session)
+        self.weights_picker.bind(session)
         self.form.bind(session)
         self.message.bind(session)
         self.run_status.bind(session)
@@ -251,6 +264,10 @@ class ImagePanel(ImageDrops, QWidget):
 
     def set_model_source(self, source: str) -> None:
         self.model_picker.set_source(source)
+
+    def set_transformer_file(self, path: str) -> None:
+        """Use ``path`` as the denoiser weights ("" = the model's own), as if picked."""
+        self.weights_picker.set_path(path)
 
     def refresh_model_hint(self, *_args) -> None:
         self.model_picker.refresh_hint()
@@ -323,6 +340,21 @@ class ImagePanel(ImageDrops, QWidget):
     @property
     def active_job(self) -> Job | None:
         return self.session.active_job
+
+    def open_xyz(self) -> None:
+        """The X/Y/Z dialog over the form's current values (a running sweep's dialog comes back)."""
+        from studio.core.sessions.sweep import SweepSession
+        from studio.qt.dialogs.xyz import XYZDialog
+
+        if self.session.plugin is None:
+            return
+        dialog = getattr(self, "_xyz_dialog", None)
+        if dialog is None or not dialog.session.running:
+            session = SweepSession(self.context, self.session.plugin.id, self.model_source(), self.session.mode,
+                                   dict(self.session.values))
+            dialog = self._xyz_dialog = XYZDialog(session, self.bridge, self)
+        dialog.show()
+        dialog.raise_()
 
     def interrupt(self) -> None:
         self.session.interrupt()

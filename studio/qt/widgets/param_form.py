@@ -13,7 +13,9 @@ Binding (:meth:`ParamForm.bind`) makes the form a view of a
   that differ, so typing is never disturbed);
 * ``session.changed("mode")`` shows the fields of the new mode;
 * ``session.changed("hints" | "model" | "plugin")`` narrows CHOICE fields to what the loaded
-  model supports (``session.choices``, from the model's ``ModelHints``) or restores them;
+  model supports (``session.choices``, from the model's ``ModelHints``) or restores them, and
+  hides the parameters the loaded model ignores (``session.unsupported``, with why in a note
+  under the form);
 * ``session.changed("seeds")`` offers the last seed used on the seed field's reuse button.
 
 The session stays the one source of truth: a value crosses the form → session boundary once.
@@ -114,6 +116,12 @@ class ParamForm(QWidget):
         self.advanced_layout = self._new_form_layout(self.advanced_box)
         self.advanced_box.hide()
         outer.addWidget(self.advanced_box)
+        # Which settings the loaded model does not use (hidden above), so a missing field is explained.
+        self.unsupported_note = QLabel(self)
+        self.unsupported_note.setObjectName("hint")
+        self.unsupported_note.setWordWrap(True)
+        self.unsupported_note.hide()
+        outer.addWidget(self.unsupported_note)
 
         for param in self.params:
             editor = custom.pop(param.name, None) or make_editor(param, filters.get(param.name, ""))
@@ -207,9 +215,12 @@ class ParamForm(QWidget):
             self.set_mode(self.session.mode if self.session else None)
         elif what in ("hints", "model", "plugin"):
             self._show_choices()
+            self.set_mode(self.session.mode if self.session else None)
             self._pull_values()
         elif what == "seeds":
             self._show_last_seed()
+        elif what == "values" and self.unsupported_note.isVisible():
+            self._show_unused()
 
     def _pull_values(self) -> None:
         if self.session is None:
@@ -252,15 +263,39 @@ class ParamForm(QWidget):
         self.mode = mode
         any_advanced = False
         for row in self._rows.values():
-            visible = self.applies(row.param)
+            visible = self.applies(row.param) and self.honoured(row.param.name)
             if isinstance(row.editor, ValueHolder):
                 visible = False
             row.set_visible(visible)
             any_advanced |= visible and row.param.advanced
         self.advanced_toggle.setVisible(any_advanced)
+        self._show_unused()
 
     def applies(self, param: Param) -> bool:
         return not param.modes or self.mode in param.modes
+
+    def honoured(self, name: str) -> bool:
+        """Whether the loaded model uses ``name`` (always, until a model has said otherwise)."""
+        return self.session is None or self.session.honoured(name)
+
+    def _show_unused(self) -> None:
+        """The note under the form: which settings of this mode the loaded model does not use."""
+        unused = [row.param for row in self._rows.values()
+                  if self.applies(row.param) and not self.honoured(row.param.name)]
+        if not unused or self.session is None:
+            self.unsupported_note.hide()
+            return
+        session = self.session
+        # A value the user set stays (another model may use it), so the runs will say it was ignored.
+        kept = [p for p in unused if p.name in session.touched and session.values.get(p.name) not in (None, "", ())]
+        text = "Not used by this model: " + ", ".join(p.label for p in unused) + "."
+        if kept:
+            names = ", ".join(p.label for p in kept)
+            text += f" What you set for {names} is kept for models that use it; each run here says it is ignored."
+        self.unsupported_note.setText(text)
+        self.unsupported_note.setToolTip("\n".join(f"{p.label}: {self.session.unsupported[p.name]}"
+                                                    for p in unused))
+        self.unsupported_note.show()
 
     def _toggle_advanced(self, open_: bool) -> None:
         self.advanced_box.setVisible(open_)
@@ -277,9 +312,11 @@ class ParamForm(QWidget):
         return name in self._rows
 
     def is_shown(self, name: str) -> bool:
-        """Whether ``name`` applies in the current mode (folded advanced rows count as shown)."""
+        """Whether ``name`` applies in the current mode and the loaded model uses it (folded
+        advanced rows count as shown)."""
         row = self._rows.get(name)
-        return row is not None and self.applies(row.param) and not isinstance(row.editor, ValueHolder)
+        return (row is not None and self.applies(row.param) and self.honoured(name)
+                and not isinstance(row.editor, ValueHolder))
 
     def values(self) -> dict[str, Any]:
         """Every parameter's current value (also those hidden by the mode)."""
