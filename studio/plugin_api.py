@@ -4,7 +4,7 @@ A plugin is a Python package that exposes, through an entry point in the group
 ``studio.plugins``, a zero-argument callable (usually the class) returning an object
 that satisfies :class:`Plugin`.  That object declares:
 
-* what it is (``id``, ``label``, ``kind``: image, text, music or latent),
+* what it is (``id``, ``label``, ``kind``: image, text, music, latent or upscale),
 * which parameters a run takes (:class:`Param` specs; the panel builds its form from them
   and the engine validates every request against them before it reaches the plugin),
 * how a model is loaded (:meth:`Plugin.load`) into a :class:`LoadedModel`, which runs
@@ -30,8 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
 # 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize and
-# .transformer, ReportsUnsupported, ReportsLoadMemory.
-API_VERSION = "1.3.0"
+# .transformer, ReportsUnsupported, ReportsLoadMemory; 1.4: Kind.UPSCALE.
+API_VERSION = "1.4.0"
 
 
 class Kind(str, Enum):
@@ -39,6 +39,7 @@ class Kind(str, Enum):
     TEXT = "text"
     MUSIC = "music"
     LATENT = "latent"
+    UPSCALE = "upscale"  # image in, larger image out (mode "upscale"; artifacts are Kind.IMAGE)
 
 
 # --------------------------------------------------------------------------- parameters

@@ -14,7 +14,7 @@ from typing import Any
 from studio.plugin_api import API_VERSION, Kind, LoadOptions, ModelChoice, Param, ParamType
 from studio.plugin_kit.assets import builtin_model_folder
 
-from . import schedulers
+from . import control, hires, image_prompt, inpaint_options, schedulers
 
 MODES = ("txt2img", "img2img", "inpaint", "edit")
 _IMAGE_MODES = ("img2img", "inpaint", "edit")
@@ -52,6 +52,10 @@ PARAMETERS: tuple[Param, ...] = (
           help='A list of {"path": file.safetensors, "weight": 0.8}.'),
     Param("preview_every", ParamType.INT, default=1, minimum=0, maximum=1000, advanced=True,
           help="Show a cheap preview every N steps (0 = off)."),
+    *hires.PARAMETERS,
+    *control.PARAMETERS,
+    *image_prompt.PARAMETERS,
+    *inpaint_options.PARAMETERS,
 )
 
 
@@ -85,7 +89,34 @@ def from_a1111_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[s
         values["size"] = (int(fields["width"]), int(fields["height"]))
     if "scheduler" in values and values["scheduler"] not in schedulers.NAMES:
         ignored.append(f"sampler {values.pop('scheduler')!r}")
+    _toolkit_fields(fields, values, ignored)
     return values, ignored
+
+
+def _toolkit_fields(fields: Mapping[str, Any], values: dict[str, Any], ignored: list[str]) -> None:
+    """Hires fix, dynamic-prompt template and inpainting options back onto the form (A1111's names)."""
+    for key in ("hires_upscale", "hires_steps", "hires_upscaler", "prompt_template", "negative_template",
+                "mask_blur", "inpaint_area", "masked_padding", "masked_content"):
+        if key in ignored:
+            ignored.remove(key)
+    if fields.get("hires_upscale"):
+        values["hires_scale"] = float(fields["hires_upscale"])
+        if "strength" in values:  # with hires fix, A1111's Denoising strength is the second pass's
+            values["hires_strength"] = values.pop("strength")
+        if fields.get("hires_steps") is not None:
+            values["hires_steps"] = int(fields["hires_steps"])
+        upscaler = str(fields.get("hires_upscaler") or "Latent")
+        if upscaler in hires.UPSCALERS[:2]:
+            values["hires_upscaler"] = upscaler
+        else:
+            ignored.append(f"hires upscaler {upscaler!r} (choose its file)")
+    if fields.get("prompt_template"):  # the template re-resolves to the same prompt with the same seed
+        values["prompt"] = fields["prompt_template"]
+    if fields.get("negative_template"):
+        values["negative_prompt"] = fields["negative_template"]
+    for key in ("mask_blur", "inpaint_area", "masked_padding", "masked_content"):
+        if key in fields:
+            values[key] = fields[key]
 
 
 def default_model_folder() -> Path:

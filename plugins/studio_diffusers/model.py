@@ -47,9 +47,11 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 from studio.plugin_kit.streaming import ThreadStream
 
-from . import families, plan, schedulers, weights
+from . import control, families, image_prompt, inpaint_options, plan, schedulers, weights
+from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
+from .prompting import Prompter
 
 MODES = ("txt2img", "img2img", "inpaint", "edit")
 IMAGE_MODES = ("img2img", "inpaint", "edit")
@@ -178,6 +180,9 @@ class DiffusersModel:
         self._rgb: LatentRGB | None = None
         self._rgb_error: str | None = None
         self._loras = LoraSet(self._base)
+        self._controls = control.ControlModels()
+        self._image_prompt = image_prompt.ImagePromptState()
+        self._upscalers: dict[Path, Any] = {}  # the hires fix's upscaler model (one at a time)
         self._lock = threading.Lock()
         # One long-lived thread runs every pipeline call of this model: a fresh thread per call
         # measured ~5-10% slower on the CPU (torch's per-thread worker pools start cold).
@@ -331,18 +336,29 @@ class DiffusersModel:
         if n_run < 1:
             raise ParamError(f"With denoising strength {strength:g}, {steps} step(s) run no denoising at all; "
                              f"raise the strength or the steps.")
+        hires = hires_fix.from_request(request, steps, mode, self.options.allow_pickle)
+        per_image = n_run + (hires.runs if hires else 0)
         sampler = request.get("scheduler") or schedulers.DEFAULT
         init = mask = None
         if mode in IMAGE_MODES:
             init = _open_image(request.get("init_image"), "Init image", (width, height), "RGB")
-        if mode == "inpaint":
-            mask = _open_image(request.get("mask_image"), "Mask image", (width, height), "L")
+        inpaint = None
+        if mode == "inpaint":  # mask blur, only-masked crop, masked content (see inpaint_options)
+            inpaint = inpaint_options.prepare(request, (width, height), int(request.get("seed") or 0))
+            init, mask = inpaint.init, inpaint.mask
         loras = parse_entries(request.get("loras") or (), self.options.allow_pickle)
+        controls = control.parse(request.get("controls"), control.builtin_for(self.source))
+        control_maps = control.control_maps(controls, (width, height)) if controls else []
+        image_prompts, adapter = image_prompt.parse(request.get("image_prompts"), request.get("image_prompt_model"),
+                                                    self.options.allow_pickle)
         preview_every = int(request.get("preview_every", 1) or 0)
         seed = seeds.pick_seed(request.get("seed"))
         count = int(request.get("batch_count", 1) or 1)
-        inputs = plan.Inputs(mode=mode, prompt=request.get("prompt") or "",
-                             negative=request.get("negative_prompt") or "", steps=steps, width=width, height=height,
+        prompt = request.get("prompt") or ""
+        negative = request.get("negative_prompt") or ""
+        prompter = Prompter()
+        prompter.check(prompt, negative)  # a bad {choice} or __wildcard__ fails before any model work
+        inputs = plan.Inputs(mode=mode, prompt=prompt, negative=negative, steps=steps, width=width, height=height,
                              cfg=_optional_float(request.get("cfg_scale")),
                              distilled=_optional_float(request.get("distilled_guidance")), strength=strength,
                              init=init, mask=mask)
@@ -362,7 +378,8 @@ class DiffusersModel:
             if rgb is None and had_error is None:
                 yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
 
-        pipe = self.pipe_for(mode)
+        pipe = (self._controls.pipeline(self._base, mode, controls, self.dtype, self.device, self.options.allow_pickle)
+                if controls else self.pipe_for(mode))
         call = plan.build(self._base, pipe, self.family, self.known, inputs, inpaint_model=self.inpaint_model)
         for notice in call.notices:
             yield Log(notice, "warning")
@@ -375,6 +392,20 @@ class DiffusersModel:
         sampler_name = schedulers.name_for(original) if sampler == schedulers.DEFAULT else sampler
         recorder = _DenoisedRecorder(pipe.scheduler)
         kwargs = call.kwargs
+        self._image_prompt.prepare(pipe, adapter, self.dtype, self.device)
+        if image_prompts:
+            kwargs.update(self._image_prompt.call_kwargs(pipe, image_prompts))
+        if controls:
+            kwargs.update(control.call_kwargs(mode, controls, control_maps))
+            yield Log(f"control: {'; '.join(item.a1111() for item in controls)}")
+            if hires is not None:
+                yield Log("The hires fix's second pass runs without the control inputs (they guide the "
+                          "composition in the first pass).", "warning")
+        if hires is not None and hires.upscaler == "Latent":
+            kwargs["output_type"] = "latent"  # the first pass hands its latents to the second
+        if hires is not None:
+            yield Log(f"hires fix: x{hires.scale:g} with {hires.label}, then {hires.runs} step(s) at "
+                      f"{'x'.join(map(str, hires.target(width, height, self.size_multiple)))}")
         yield Log(f"{mode} {width}x{height}, {steps} steps, {sampler_name}, seed {seed}"
                   + (f", {count} images" if count > 1 else ""))
 
@@ -390,12 +421,22 @@ class DiffusersModel:
                     break
                 recorder.latest = None
                 kwargs["generator"] = [seeds.cpu_generator(image_seed)]
+                prompt_call = prompter.apply(pipe, kwargs, prompt, negative, image_seed)
+                for note in prompt_call.notices:
+                    yield Log(note, "warning")
                 outcome = yield from self._stream(
                     pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
-                    offset=index * n_run, n_steps=n_run, grand_total=n_run * count,
+                    offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
                     label=f"image {index + 1}/{count}" if count > 1 else "")
                 done_steps += outcome.steps_done
+                if hires is not None:
+                    outcome = yield from self._hires_pass(
+                        hires, outcome, kwargs, sampler, image_seed, cancel, rgb, preview_every, (width, height),
+                        offset=index * per_image + n_run, grand_total=per_image * count,
+                        label=f"image {index + 1}/{count}" if count > 1 else "")
+                    done_steps += outcome.steps_done
                 for image in outcome.images:
+                    image = inpaint.finish(image) if inpaint is not None else image
                     # What took effect, and the image's real size (never the request's).
                     params = dict(call.applied, sampler=sampler_name, seed=image_seed, width=image.width,
                                   height=image.height, model=self.name, model_hash=model_hash,
@@ -408,6 +449,17 @@ class DiffusersModel:
                         params["quantize"] = self.options.quantize
                     if self.load_memory:
                         params["load_memory"] = dict(self.load_memory)
+                    resolved = dict(prompt_call.params)  # the resolved prompt (+ its template)
+                    if not call.applied.get("negative_prompt"):  # the plan left the negative prompt out: so do we
+                        resolved.pop("negative_prompt", None)
+                        resolved.pop("negative_template", None)
+                    params.update(resolved)
+                    if hires is not None:  # A1111: Size is the first pass's, Hires upscale gives the final
+                        params.update(hires.metadata(), width=width, height=height)
+                    params.update(control.metadata(controls))
+                    params.update(image_prompt.metadata(image_prompts, adapter))
+                    if inpaint is not None:
+                        params.update(inpaint.applied or {})
                     artifact = Artifact(Kind.IMAGE, image=image.convert("RGB"), seed=image_seed, parameters=params)
                     artifacts.append(artifact)
                     if count > 1 and not outcome.interrupted:
@@ -424,6 +476,59 @@ class DiffusersModel:
         if self.load_memory:
             info["load_memory"] = dict(self.load_memory)
         yield Result(tuple(artifacts), interrupted=interrupted, info=info)
+
+    def _hires_pass(self, hires: hires_fix.Hires, first: _Outcome, kwargs: dict, sampler: str, seed: int,
+                    cancel: CancelToken, rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *,
+                    offset: int, grand_total: int, label: str) -> Iterator[Event]:
+        """The second, img2img pass of the hires fix on the first pass's output; returns an _Outcome."""
+        base = self.pipe_for("txt2img")
+        if first.interrupted:  # stopped in the first pass: that partial image is the result
+            if first.images and not isinstance(first.images[0], Image.Image):
+                first.images = self._decode(base, first.images)
+            return first
+        target = hires.target(size[0], size[1], self.size_multiple)
+        if hires.upscaler == "Latent":
+            latents = torch.stack(list(first.images)) if isinstance(first.images, list) else first.images
+            start: Any = hires_fix.upscale_latents(latents, target, families.vae_factor(self._base))
+        else:
+            upscaler = None
+            if hires.upscaler == "Model" and hires.model is not None:
+                upscaler = self._upscaler(hires.model)
+            start = hires_fix.upscale_images(first.images, target, upscaler)
+        pipe = self.pipe_for("img2img")
+        if self._image_prompt.loaded is not None:  # the UNet holds the adapter: the second pass needs its encoder
+            self._image_prompt.prepare(pipe, self._image_prompt.loaded, self.dtype, self.device)
+        original = pipe.scheduler
+        flow = self.family.flow if self.known else schedulers.is_flow(original)
+        pipe.scheduler = schedulers.make_scheduler(sampler, original, flow=flow)
+        recorder = _DenoisedRecorder(pipe.scheduler)
+        accepted = set(inspect.signature(pipe.__call__).parameters)
+        call = {k: v for k, v in kwargs.items() if k in accepted and k not in ("height", "width")}
+        call.update(image=start, strength=hires.strength, num_inference_steps=hires.steps, output_type="pil",
+                    generator=[seeds.cpu_generator(seed)])
+        try:
+            second = yield from self._stream(pipe, call, cancel, recorder, rgb, preview_every, target,
+                                             offset=offset, n_steps=hires.runs, grand_total=grand_total, label=label)
+        finally:
+            pipe.scheduler = original
+        return second
+
+    def _upscaler(self, path: Path) -> Any:
+        """An upscaler model for the hires fix, loaded once per file and kept with this model."""
+        cache = self._upscalers
+        if path not in cache:
+            from studio.plugin_kit.upscale import models as upscale_models
+
+            cache.clear()  # one at a time: they are not small
+            cache[path] = upscale_models.load(path, allow_pickle=self.options.allow_pickle, device=str(self.device))
+        return cache[path]
+
+    def _decode(self, pipe: Any, latents: Any) -> list:
+        batch = torch.stack(list(latents)) if isinstance(latents, list) else latents
+        vae = pipe.vae
+        with torch.inference_mode():
+            decoded = vae.decode(batch.to(vae.dtype) / vae.config.scaling_factor).sample
+        return list(pipe.image_processor.postprocess(decoded, output_type="pil"))
 
     def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: _DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
@@ -530,6 +635,8 @@ class DiffusersModel:
         self._runner.shutdown(wait=True)
         with self._lock:
             self._pipes.clear()
+            self._controls.clear()
+            self._upscalers.clear()
             self._base = None
             self._loras = None
             self._rgb = None

@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "plugins": "studio.cli.plugins",
     "latent": "studio.cli.latent",
     "sweep": "studio.cli.sweep",
+    "upscale": "studio.cli.upscale",
 }
 
 log = logging.getLogger("studio.cli")

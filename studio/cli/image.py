@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from studio.cli import image_toolkit
 from studio.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -67,6 +68,7 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--quantize", choices=("none", "int8", "fp8"), default=None,
                        help="weight-only quantization of the denoiser and text encoders at load "
                             "(default: the Settings value)")
+    image_toolkit.add_arguments(image)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             given["loras"] = parse_loras(args.lora)
         given["preview_every"] = 0  # nobody sees previews on a terminal
         names = {p.name for p in session.parameters()}
+        given.update(image_toolkit.request_values(args, mode, names))  # --hires, --control, --image-prompt
         session.set_values({k: v for k, v in given.items() if k in names})
         overrides: dict[str, Any] = {}
         try:

@@ -31,10 +31,24 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("Transformer", "transformer"),
     ("Quantization", "quantize"),
     ("Denoising strength", "denoising_strength"),
+    ("Hires upscale", "hires_upscale"),
+    ("Hires steps", "hires_steps"),
+    ("Hires upscaler", "hires_upscaler"),
     ("Batch size", "batch_size"),
     ("Batch pos", "batch_index"),
     ("Lora hashes", "lora_hashes"),
     ("Mode", "mode"),
+    ("Template", "prompt_template"),
+    ("Negative Template", "negative_template"),
+    ("Mask blur", "mask_blur"),
+    ("Masked content", "masked_content"),
+    ("Inpaint area", "inpaint_area"),
+    ("Masked area padding", "masked_padding"),
+    ("IP-Adapter", "image_prompt_model"),
+    ("IP-Adapter image", "image_prompt"),
+    ("IP-Adapter weight", "image_prompt_weight"),
+    ("Postprocess upscale by", "postprocess_upscale_by"),
+    ("Postprocess upscaler", "postprocess_upscaler"),
 )
 _LABEL_TO_KEY = {label: key for label, key in _FIELDS}
 _KEY_TO_LABEL = {key: label for label, key in _FIELDS}
@@ -53,7 +67,16 @@ def _format_value(value: Any) -> str:
 
 
 def format_parameters(params: Mapping[str, Any]) -> str:
-    """Render a parameters dict (the keys image plugins put in ``Artifact.parameters``)."""
+    """Render a parameters dict (the keys image plugins put in ``Artifact.parameters``).
+
+    ``source_parameters`` (an upscaled image's source text) is kept as it was, with this step's
+    ``Postprocess ...`` fields appended to its settings line, as A1111's Extras tab does."""
+    if params.get("source_parameters"):
+        extra = ", ".join(f"{label}: {_format_value(params[key])}" for label, key in _FIELDS
+                          if key.startswith("postprocess_") and params.get(key) not in (None, ""))
+        source = str(params["source_parameters"]).rstrip()
+        return f"{source}, {extra}" if extra and "Steps:" in source.split("\n")[-1] else (
+            f"{source}\n{extra}" if extra else source)
     lines = [str(params.get("prompt", "")).strip()]
     negative = str(params.get("negative_prompt") or "").strip()
     if negative:
@@ -67,11 +90,14 @@ def format_parameters(params: Mapping[str, Any]) -> str:
     pairs = []
     for label, key in _FIELDS:
         value = values.get(key)
-        if value is None or value == "" or (key == "denoising_strength" and values.get("mode") == "txt2img"):
+        if value is None or value == "" or (key == "denoising_strength" and values.get("mode") == "txt2img"
+                                            and not values.get("hires_upscale")):
             continue
         if key == "batch_index" and not values.get("batch_size"):
             continue
         pairs.append(f"{label}: {_format_value(value)}")
+    for index, value in enumerate(values.get("controlnets") or ()):  # the A1111 ControlNet extension's fields
+        pairs.append(f"ControlNet {index}: {_format_value(value)}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
 
@@ -126,12 +152,13 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, raw: str) -> Any:
-    if key in ("steps", "seed", "batch_size", "batch_index"):
+    if key in ("steps", "seed", "batch_size", "batch_index", "hires_steps", "mask_blur", "masked_padding"):
         try:
             return int(raw)
         except ValueError:
             return raw
-    if key in ("cfg_scale", "denoising_strength", "distilled_guidance"):
+    if key in ("cfg_scale", "denoising_strength", "distilled_guidance", "hires_upscale", "postprocess_upscale_by",
+               "image_prompt_weight"):
         try:
             return float(raw)
         except ValueError:

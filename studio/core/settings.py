@@ -11,26 +11,13 @@ import math
 import os
 import re
 import shutil
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from studio.core.atomic import write_text_atomic
 from studio.core.data_files import fallback_data_folder, file_writable, folder_writable, move_aside, notify
-
-
-def studio_home() -> Path:
-    override = os.environ.get("STUDIO_HOME")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home()))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "studio"
+from studio.plugin_kit.paths import studio_home as studio_home  # re-exported: core and sessions import it from here
 
 
 def ensure_writable_home() -> Path:

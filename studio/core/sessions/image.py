@@ -139,6 +139,13 @@ class ImageSession(PanelSession):
         self.set_value(init.name, path)
 
     # -- results ------------------------------------------------------------------------------------
+    def upscale(self, path: str, scale: float = 2.0) -> Job:
+        """The gallery's Upscale action: a job on the upscaler plugin, owned by this session so its
+        image joins the results (see :func:`studio.core.upscaling.upscale_spec`)."""
+        from studio.core.upscaling import upscale_spec
+
+        return self.submit(upscale_spec(self.context, path, scale))
+
     def load_results(self, limit: int = 500) -> None:
         """Fill the results list from the history (newest first; files that are gone are left out)."""
         records = self.context.history.outputs(Kind.IMAGE.value, limit)

@@ -35,6 +35,7 @@ from studio.qt.bridge import EngineBridge
 from studio.qt.imaging import pil_to_qimage
 from studio.qt.panels.image_drops import ImageDrops
 from studio.qt.widgets.binding import connect_while_alive
+from studio.qt.widgets.control_list import ControlList, ImagePromptList
 from studio.qt.widgets.gallery import Gallery
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.lora_list import LoraList
@@ -127,6 +128,14 @@ class ImagePanel(ImageDrops, QWidget):
         if lora is not None:
             self.lora_list = LoraList()
             custom[lora.name] = self.lora_list
+        # artist's toolkit: control inputs and reference images get row editors (widgets/control_list.py)
+        names = {p.name for p in self.session.parameters()}
+        self.control_list = ControlList() if "controls" in names else None
+        self.image_prompt_list = ImagePromptList() if "image_prompts" in names else None
+        if self.control_list is not None:
+            custom["controls"] = self.control_list
+        if self.image_prompt_list is not None:
+            custom["image_prompts"] = self.image_prompt_list
         mask = self.session.mask_param
         self.form = ParamForm(self.session.parameters(), custom=custom, exclude=[mask.name] if mask else [],
                               message_bar=self.message)
@@ -218,6 +227,7 @@ class ImagePanel(ImageDrops, QWidget):
         self.queue_view.removeRequested.connect(self.remove_queued)
         self.gallery.recordActivated.connect(self.restore_output)
         self.gallery.useAsInit.connect(self.use_as_init)
+        self.gallery.upscaleRequested.connect(self.upscale_output)
         self.form.changed.connect(self._form_changed)
         self.bridge.queueChanged.connect(self.refresh_queue)
         self.install_drop_filters()
@@ -400,6 +410,14 @@ class ImagePanel(ImageDrops, QWidget):
         self.image_view.set_path(record.path, self._caption(record))
         self.tabs.setCurrentWidget(self.image_view)
         return restored
+
+    def upscale_output(self, record: OutputRecord) -> Job | None:
+        """Enlarge a gallery image 2x on the upscaler plugin; the result joins the gallery."""
+        try:
+            return self.session.upscale(record.path)
+        except ParamError as exc:
+            self.message.show_message(str(exc), "error")
+            return None
 
     def use_as_init(self, record: OutputRecord) -> None:
         self.session.use_as_init(record.path)

@@ -28,6 +28,7 @@ class Gallery(QListWidget):
     recordActivated = Signal(object)
     #: "Use as init image" from the context menu: OutputRecord
     useAsInit = Signal(object)
+    upscaleRequested = Signal(object)  # an OutputRecord to enlarge 2x (a new gallery image)
 
     def __init__(self, parent=None, thumb: int = 112):
         super().__init__(parent)
@@ -140,6 +141,7 @@ class Gallery(QListWidget):
         menu = QMenu(self)
         menu.addAction("Restore parameters", lambda: self.recordActivated.emit(record))
         menu.addAction("Use as init image", lambda: self.useAsInit.emit(record))
+        menu.addAction("Upscale 2x", lambda: self.upscaleRequested.emit(record))
         menu.addSeparator()
         menu.addAction("Open folder", lambda: self.open_folder(record))
         menu.addAction("Copy parameters", lambda: self.copy_parameters(record))
