@@ -6,6 +6,11 @@ worker thread; its ``callback_on_step_end`` posts Progress / Preview events to a
 after every denoising step.  Pipelines without that callback (PixArt-Sigma) get the same
 through a hook on their scheduler's ``step``.  What each pipeline family does with the
 parameters is in :mod:`families` (the table) and :mod:`plan` (one call's arguments).
+
+Longer than the project's ~500-line guide on purpose: the run loop (one or two passes, three
+ways of streaming steps, interrupt keeping the partial image) is one piece of control flow that
+reads best whole; everything that is not that loop already lives beside it (families, plan,
+stepping, hires, control, image_prompt, inpaint_options, previews, weights).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +51,7 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 from studio.plugin_kit.streaming import ThreadStream
 
-from . import control, families, image_prompt, inpaint_options, plan, schedulers, weights
+from . import control, families, image_prompt, inpaint_options, plan, schedulers, stepping, weights
 from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
@@ -55,63 +59,6 @@ from .prompting import Prompter
 
 MODES = ("txt2img", "img2img", "inpaint", "edit")
 IMAGE_MODES = ("img2img", "inpaint", "edit")
-
-
-class _Abort(Exception):
-    """Raised inside the step callback to stop a pipeline call at once (cancel, or consumer gone)."""
-
-
-class _KeepPartialError(Exception):
-    """Raised from the scheduler hook (pipelines without a step callback) to stop and keep ``latents``."""
-
-    def __init__(self, latents: Any) -> None:
-        super().__init__("interrupted")
-        self.latents = latents
-
-
-@dataclass
-class _Outcome:
-    images: list = field(default_factory=list)
-    interrupted: bool = False
-    steps_done: int = 0
-
-
-class _DenoisedRecorder:
-    """Wraps a fresh scheduler's ``step`` to keep the latest denoised (x0) estimate, when the
-    scheduler offers one; previews and partial results look much better from it than from x_t."""
-
-    def __init__(self, scheduler: Any) -> None:
-        self.latest: torch.Tensor | None = None
-        self.after_step: Callable[[Any], None] | None = None  # the step hook, for pipelines without callbacks
-        self._step = scheduler.step
-        scheduler.step = self._wrapped
-        self._scheduler = scheduler
-
-    def _wrapped(self, *args: Any, **kwargs: Any) -> Any:
-        out = self._step(*args, **kwargs)
-        self._record(out)
-        if self.after_step is not None:
-            self.after_step(out[0] if isinstance(out, tuple) else out.prev_sample)
-        return out
-
-    def _record(self, out: Any) -> None:
-        x0 = getattr(out, "pred_original_sample", None)
-        if x0 is None and isinstance(out, tuple) and len(out) > 1 and isinstance(out[1], torch.Tensor):
-            x0 = out[1]
-        if x0 is None:  # multistep solvers in x0-prediction form keep it as their last model output
-            outputs = getattr(self._scheduler, "model_outputs", None)
-            config = self._scheduler.config
-            if outputs and outputs[-1] is not None and (
-                    config.get("algorithm_type", "") in ("dpmsolver++", "sde-dpmsolver++")
-                    or config.get("predict_x0", False)):
-                x0 = outputs[-1]
-        self.latest = x0
-
-
-def _counted(i: int, n_timesteps: int, order: int, n_steps: int) -> bool:
-    """Whether timestep index ``i`` completes a user-visible step (diffusers' progress-bar rule)."""
-    warmup = n_timesteps - n_steps * order
-    return i == n_timesteps - 1 or ((i + 1) > warmup and (i + 1) % order == 0)
 
 
 def _file_hash(path: Path) -> str:
@@ -390,7 +337,7 @@ class DiffusersModel:
         flow = self.family.flow if self.known else schedulers.is_flow(original)
         pipe.scheduler = schedulers.make_scheduler(sampler, original, flow=flow)
         sampler_name = schedulers.name_for(original) if sampler == schedulers.DEFAULT else sampler
-        recorder = _DenoisedRecorder(pipe.scheduler)
+        recorder = stepping.DenoisedRecorder(pipe.scheduler)
         kwargs = call.kwargs
         self._image_prompt.prepare(pipe, adapter, self.dtype, self.device)
         if image_prompts:
@@ -477,10 +424,10 @@ class DiffusersModel:
             info["load_memory"] = dict(self.load_memory)
         yield Result(tuple(artifacts), interrupted=interrupted, info=info)
 
-    def _hires_pass(self, hires: hires_fix.Hires, first: _Outcome, kwargs: dict, sampler: str, seed: int,
+    def _hires_pass(self, hires: hires_fix.Hires, first: stepping.Outcome, kwargs: dict, sampler: str, seed: int,
                     cancel: CancelToken, rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *,
                     offset: int, grand_total: int, label: str) -> Iterator[Event]:
-        """The second, img2img pass of the hires fix on the first pass's output; returns an _Outcome."""
+        """The second, img2img pass of the hires fix on the first pass's output; returns an stepping.Outcome."""
         base = self.pipe_for("txt2img")
         if first.interrupted:  # stopped in the first pass: that partial image is the result
             if first.images and not isinstance(first.images[0], Image.Image):
@@ -501,7 +448,7 @@ class DiffusersModel:
         original = pipe.scheduler
         flow = self.family.flow if self.known else schedulers.is_flow(original)
         pipe.scheduler = schedulers.make_scheduler(sampler, original, flow=flow)
-        recorder = _DenoisedRecorder(pipe.scheduler)
+        recorder = stepping.DenoisedRecorder(pipe.scheduler)
         accepted = set(inspect.signature(pipe.__call__).parameters)
         call = {k: v for k, v in kwargs.items() if k in accepted and k not in ("height", "width")}
         call.update(image=start, strength=hires.strength, num_inference_steps=hires.steps, output_type="pil",
@@ -530,12 +477,12 @@ class DiffusersModel:
             decoded = vae.decode(batch.to(vae.dtype) / vae.config.scaling_factor).sample
         return list(pipe.image_processor.postprocess(decoded, output_type="pil"))
 
-    def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: _DenoisedRecorder,
+    def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: stepping.DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
                 n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
         """Run one pipeline call on the model's thread (the kit's ThreadStream), yielding its
-        events; returns an _Outcome."""
-        outcome = _Outcome()
+        events; returns an stepping.Outcome."""
+        outcome = stepping.Outcome()
         width, height = size
         with ThreadStream[Event]("studio-diffusers-run", executor=self._runner) as stream:
 
@@ -557,20 +504,20 @@ class DiffusersModel:
             def on_step(p: Any, i: int, t: Any, tensors: dict) -> dict:
                 if stream.consumer_gone:
                     p._interrupt = True
-                    raise _Abort()
+                    raise stepping.Abort()
                 n_timesteps = getattr(p, "_num_timesteps", None) or n_steps
-                report(tensors.get("latents"), _counted(i, n_timesteps, p.scheduler.order, n_steps))
+                report(tensors.get("latents"), stepping.counted(i, n_timesteps, p.scheduler.order, n_steps))
                 if cancel.is_set:
                     p._interrupt = True
                     if not cancel.keep_partial:
-                        raise _Abort()
+                        raise stepping.Abort()
                     if not outcome.interrupted:  # decode the denoised estimate as the partial image
                         outcome.interrupted = True
                         x0 = recorder.latest
                         latents = tensors.get("latents")
                         best = x0 if x0 is not None and latents is not None and x0.shape == latents.shape else latents
                         if not self.family.interrupt_flag:  # its loop would go on: leave it, decode here
-                            raise _KeepPartialError(best)
+                            raise stepping.KeepPartialError(best)
                         if best is not latents:
                             return {"latents": best.to(latents.dtype)}
                 return {}
@@ -580,13 +527,13 @@ class DiffusersModel:
             def on_scheduler_step(latents: Any) -> None:
                 # Pipelines without callback_on_step_end: the same, from the scheduler's step.
                 if stream.consumer_gone or (cancel.is_set and not cancel.keep_partial):
-                    raise _Abort()
+                    raise stepping.Abort()
                 calls[0] += 1
                 order = getattr(pipe.scheduler, "order", 1)
                 report(latents, calls[0] % order == 0)
                 if cancel.is_set:
                     outcome.interrupted = True
-                    raise _KeepPartialError(recorder.latest if recorder.latest is not None else latents)
+                    raise stepping.KeepPartialError(recorder.latest if recorder.latest is not None else latents)
 
             use_callback = self.family.step_callback and "callback_on_step_end" in inspect.signature(
                 type(pipe).__call__).parameters
@@ -606,14 +553,14 @@ class DiffusersModel:
                                           callback_on_step_end_tensor_inputs=["latents"])
                         else:
                             result = pipe(**kwargs)
-                    except _KeepPartialError as stop:
+                    except stepping.KeepPartialError as stop:
                         return self._decode_grid(pipe, stop.latents)
                 return list(result.images)
 
             stream.start(call)
             try:
                 yield from stream
-            except _Abort:
+            except stepping.Abort:
                 free = getattr(pipe, "maybe_free_model_hooks", None)
                 if free is not None:
                     free()

@@ -13,6 +13,10 @@ and "loaded" (whether the model is loaded).  ``results_changed`` means the saved
 Everything that touches the loaded model runs on the engine's worker thread: counting tokens
 for the context meter is an :meth:`~studio.core.jobs.Engine.call` that renders the chat with the
 model's template (``RendersChat``) and counts it (``CountsTokens``); Unload is an engine job.
+
+(About 500 lines: the conversation commands — send, regenerate, continue, edit, delete, stop —
+share one reply-building path and are kept together; the meter and the data classes are split
+out into ``context_meter.py`` and ``conversations.py``.)
 """
 
 from __future__ import annotations
