@@ -221,24 +221,6 @@ class DiffusionLatentModel:
                 text = merged
         return text, h
 
-    @staticmethod
-    def _pairs(value) -> list[tuple[str, str, float]]:
-        out = []
-        for entry in value or ():
-            if isinstance(entry, dict):
-                entry = (entry.get("from"), entry.get("to"), entry.get("strength", 1.0))
-            if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
-                raise ParamError(f"Each prompt pair is [from, to, strength] (got {entry!r}).")
-            a, b = str(entry[0] or "").strip(), str(entry[1] or "").strip()
-            if not a or not b:
-                raise ParamError("A prompt pair needs both words, e.g. red -> blue.")
-            try:
-                s = float(entry[2]) if len(entry) == 3 else 1.0
-            except (TypeError, ValueError):
-                raise ParamError(f"Strength of {a} -> {b} must be a number.") from None
-            out.append((a, b, s))
-        return out
-
     def pair_direction(self, prompt: str, a: str, b: str, negative: str, guided: bool) -> dict[str, torch.Tensor]:
         """Text-embedding direction of a prompt pair (see the module docstring)."""
         pattern = re.compile(rf"\b{re.escape(a)}\b", re.IGNORECASE)
@@ -370,7 +352,7 @@ class DiffusionLatentModel:
         embeds = dict(base)
         applied = []
         pair_dirs = {}
-        for a, b, strength in self._pairs(request.get("pairs")):
+        for a, b, strength in image_modes.parse_pairs(request.get("pairs")):
             d = self.pair_direction(prompt, a, b, negative, guided)
             pair_dirs[f"{a}->{b}"] = d
             for k, v in d.items():

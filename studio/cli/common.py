@@ -7,9 +7,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.core.progress import ProgressClock
 from studio.plugin_kit.sources import looks_like_path
+
+if TYPE_CHECKING:
+    from studio.core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -137,3 +141,22 @@ class ProgressBar:
     def close(self) -> None:
         if self.tty:
             sys.stderr.write("\n")
+
+
+def settings_for(args: argparse.Namespace, out: object = None) -> Settings:
+    """The saved settings with this command line's overrides: the output folder ``out`` planned
+    for (an :class:`~studio.core.out_paths.OutPlan` whose ``folder`` is set), and the
+    ``--allow-download``, ``--allow-pickle`` and ``--device`` options a subcommand has."""
+    from studio.core.settings import Settings
+
+    settings = Settings.load()
+    folder = getattr(out, "folder", None)
+    if folder is not None:
+        settings.output_dir = str(folder)
+    if getattr(args, "allow_download", False):
+        settings.allow_download = True
+    if getattr(args, "allow_pickle", False):
+        settings.allow_pickle = True
+    if getattr(args, "device", None):
+        settings.device = args.device
+    return settings

@@ -15,6 +15,7 @@ from studio.cli.common import (
     check_image,
     checked_request_and_model,
     parse_loras,
+    settings_for,
     wait,
 )
 
@@ -77,19 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.jobs import ModelLoaded
     from studio.core.out_paths import plan_out
     from studio.core.sessions.image import ImageSession
-    from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError, Progress
 
-    settings = Settings.load()
     out = plan_out(args.out, args.batch) if args.out else None  # before any generation
-    if out is not None and out.folder is not None:
-        settings.output_dir = str(out.folder)
-    if args.allow_download:
-        settings.allow_download = True
-    if args.allow_pickle:
-        settings.allow_pickle = True
-    if args.device:
-        settings.device = args.device
+    settings = settings_for(args, out)
     if args.quantize:
         settings.quantize = args.quantize
     check_image(args.init_image, "init image")

@@ -15,6 +15,7 @@ from studio.cli.common import (
     UsageError,
     check_image,
     looks_like_path,
+    settings_for,
     wait,
 )
 
@@ -135,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.out_paths import IMAGE_SUFFIXES, WALK_SUFFIXES, plan_out
     from studio.core.sessions.latent import LatentSession, WalkSpec
-    from studio.core.settings import Settings
     from studio.plugin_api import ParamError
 
     out = None
@@ -153,10 +153,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("the arguments --direction and --amount are required "
                              "(or --recipe FILE.png from an earlier edit)")
         out = plan_out(args.out, 1, IMAGE_SUFFIXES)  # FILE.png, or an output folder
-    settings = Settings.load()
-    if args.device:
-        settings.device = args.device
-    context = StudioContext.create(settings)
+    context = StudioContext.create(settings_for(args))
     try:
         plugin, model = _latent_plugin_for(args, context.registry)
         # The same session the Latent panel uses builds every request below.

@@ -15,6 +15,7 @@ from studio.cli.common import (
     ProgressBar,
     UsageError,
     looks_like_path,
+    settings_for,
     wait,
 )
 from studio.plugin_kit.sources import looks_like_hub_id
@@ -96,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.playback import Player
     from studio.core.sessions.inbox import EventInbox
     from studio.core.sessions.music import MusicSession
-    from studio.core.settings import Settings
     from studio.plugin_api import ContinuesMidi, ParamError, validate_request
 
     if args.seconds is not None and not args.seconds > 0:
@@ -114,14 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"model not found: {args.model}")
     out = plan_out(args.out, 1, (".wav",)) if args.out else None  # before any generation
     midi_out = plan_out(args.midi, 1, (".mid", ".midi"), "--midi", folder_allowed=False) if args.midi else None
-    settings = Settings.load()
-    if out is not None and out.folder is not None:
-        settings.output_dir = str(out.folder)
-    if args.allow_download:
-        settings.allow_download = True
-    if args.device:
-        settings.device = args.device
-    context = StudioContext.create(settings)
+    context = StudioContext.create(settings_for(args, out))
     try:
         plugin = choose_plugin(context, args.model, args.plugin)
         symbolic = isinstance(plugin, ContinuesMidi)

@@ -11,6 +11,7 @@ from studio.cli.common import (
     EXIT_OK,
     UsageError,
     checked_request_and_model,
+    settings_for,
     wait,
 )
 
@@ -41,16 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from studio.core.context import StudioContext
     from studio.core.sessions.inbox import EventInbox
     from studio.core.sessions.text import TextSession
-    from studio.core.settings import Settings
     from studio.plugin_api import Kind, ParamError
 
     if args.system and not args.chat:
         raise UsageError("--system needs --chat")
-    settings = Settings.load()
-    if args.allow_download:
-        settings.allow_download = True
-    if args.device:
-        settings.device = args.device
+    settings = settings_for(args)
     mode = "chat" if args.chat else "notebook"
     context = StudioContext.create(settings)
     try:

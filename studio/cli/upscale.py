@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from studio.cli.common import EXIT_FAILED, EXIT_OK, ProgressBar, UsageError, check_image, wait
+from studio.cli.common import EXIT_FAILED, EXIT_OK, ProgressBar, UsageError, check_image, settings_for, wait
 
 
 def add_parser(sub: Any) -> None:
@@ -42,14 +42,7 @@ def run(args: argparse.Namespace) -> int:
             check(args.model, args.allow_pickle or Settings.load().allow_pickle)
         except UpscalerFileError as exc:
             raise UsageError(str(exc)) from None
-    settings = Settings.load()
-    if out is not None and out.folder is not None:
-        settings.output_dir = str(out.folder)
-    if args.allow_pickle:
-        settings.allow_pickle = True
-    if args.device:
-        settings.device = args.device
-    context = StudioContext.create(settings)
+    context = StudioContext.create(settings_for(args, out))
     try:
         plugins = context.registry.plugins(Kind.UPSCALE)
         if not plugins:
