@@ -27,6 +27,9 @@ from studio.plugin_kit.shapes import scorer, world
 
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange")
 SHAPES = ("circle", "square", "triangle")
+BACKGROUNDS = ("black", "white")
+#: what ``studio latent quality`` measures by default: a colour, a shape and a background edit
+DEFAULT_CASES = ("red->blue", "circle->square", "black background->white background")
 POSITION_TOL = 4.0
 SIZE_TOL = 3.0
 NORMS = {"x": 40.0, "y": 40.0, "size": 7.0, "color": 1.0, "background": 1.0, "shape": 1.0}
@@ -49,11 +52,12 @@ class Drawn:
 
 
 def draw_scene(rng: np.random.Generator, shape: str | None = None, color: str | None = None,
-               antialias: bool = True, size: int = 64) -> Drawn:
+               antialias: bool = True, size: int = 64, background: str | None = None) -> Drawn:
     """One object on a flat background, drawn with PIL (jittered colours, free placement)."""
     shape = shape or str(rng.choice(SHAPES))
     color = color or str(rng.choice(COLORS))
-    background = "white" if rng.random() < 0.35 else "black"
+    drawn_background = "white" if rng.random() < 0.35 else "black"
+    background = background or drawn_background
     half = float(rng.uniform(7.5, 13.0))
     cx, cy = (float(rng.uniform(half + 4, size - half - 4)) for _ in range(2))
     jitter = rng.integers(-18, 19, 3)
@@ -98,8 +102,8 @@ def progress(reading: dict | None, attribute: str, start: dict, target: str) -> 
     """How far ``reading`` has gone from ``start`` toward ``target`` (0..1)."""
     if reading is None:
         return 0.0
-    if attribute == "shape":
-        return 1.0 if reading["shape"] == target else 0.0
+    if attribute in ("shape", "background"):
+        return 1.0 if reading[attribute] == target else 0.0
     a, b = start["rgb"], np.array(world.PALETTE[target], dtype=np.float64)
     da, db = np.linalg.norm(reading["rgb"] - a), np.linalg.norm(reading["rgb"] - b)
     return float(da / max(da + db, 1e-9))
@@ -114,27 +118,38 @@ def trajectory(readings: Sequence[dict | None]) -> dict[str, list]:
 
 @dataclass
 class EditCase:
-    """A text edit to measure: "FROM->TO" on the attribute it names."""
+    """A text edit to measure: "FROM->TO" on the attribute it names ("black background->white
+    background": the background; the pair is the words the edit replaces)."""
 
     source: str
     target: str
-
-    @property
-    def attribute(self) -> str:
-        return "shape" if self.source in SHAPES else "color"
+    attribute: str = "color"
 
     @property
     def label(self) -> str:
-        return f"{self.source}->{self.target}"
+        suffix = " background" if self.attribute == "background" else ""
+        return f"{self.source}{suffix}->{self.target}{suffix}"
+
+    @property
+    def words(self) -> tuple[str, str]:
+        """(FROM, TO) as the edit gets them."""
+        a, b = self.label.split("->")
+        return a, b
 
 
 def parse_case(text: str) -> EditCase:
     a, _, b = text.partition("->")
-    a, b = a.strip(), b.strip()
-    if not (a in SHAPES and b in SHAPES) and not (a in world.PALETTE and b in world.PALETTE):
-        raise ValueError(f"{text!r}: quality is measured for colour or shape pairs of the Shapes world "
-                         f"(e.g. red->blue, circle->square).")
-    return EditCase(a, b)
+    a, b = a.strip().lower(), b.strip().lower()
+    if a.endswith(" background") and b.endswith(" background"):
+        a, b = a.removesuffix(" background").strip(), b.removesuffix(" background").strip()
+        if a in BACKGROUNDS and b in BACKGROUNDS and a != b:
+            return EditCase(a, b, "background")
+    elif a in SHAPES and b in SHAPES:
+        return EditCase(a, b, "shape")
+    elif a in world.PALETTE and b in world.PALETTE:
+        return EditCase(a, b, "color")
+    raise ValueError(f"{text!r}: quality is measured for colour, shape or background pairs of the Shapes world "
+                     f"(e.g. red->blue, circle->square, black background->white background).")
 
 
 #: edit(image, prompt, pairs=[(from, to, strength)]) -> (edited image, reconstruction PSNR)
@@ -161,7 +176,7 @@ def measure_edit(edit: EditFn, case: EditCase, scenes: Sequence[Drawn], strength
             continue
         readings = []
         for s in strengths:
-            out, _ = edit(sc.image, sc.prompt if prompted else "", [(case.source, case.target, float(s))])
+            out, _ = edit(sc.image, sc.prompt if prompted else "", [(*case.words, float(s))])
             readings.append(read(out))
         full = readings[list(strengths).index(1.0)] if 1.0 in strengths else readings[-1]
         reached = full is not None and full[case.attribute] == case.target
@@ -189,9 +204,9 @@ def scenes_for(case: EditCase | None, count: int, seed: int) -> list[Drawn]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        kwargs = {}
+        kwargs: dict = {}
         if case is not None:
-            kwargs = {"shape": case.source} if case.attribute == "shape" else {"color": case.source}
+            kwargs = {case.attribute: case.source}
             if case.attribute == "shape":
                 kwargs["color"] = str(rng.choice([c for c in COLORS]))
         out.append(draw_scene(rng, antialias=i % 2 == 0, **kwargs))

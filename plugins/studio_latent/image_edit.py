@@ -42,6 +42,13 @@ CACHE_SIZE = 8
 #: the reported figures use other seeds): 0 kept shape and position better for red->blue (7/10 vs 5/10)
 #: and did no worse for circle->square (3/10 vs 2/10); the soft border leaves a reshaped object some room
 MASK_GROW = 0
+#: how an edit may change the layout.  "keep": the stored residuals carry the image's outlines through
+#: every step (colour, texture, background edits; a shape that fits inside the old one).  "reshape":
+#: inside each text edit's mask, grown to the bounding box of each of its parts plus ``RESHAPE_GROW``
+#: latent pixels, the residuals give way to fresh noise (fully at strength 1) while the region's low
+#: frequencies are held (:func:`ddpm_edit.sample`): for shapes that need room the old one did not take
+LAYOUTS = ("keep", "reshape")
+RESHAPE_GROW = 1
 
 
 @dataclass
@@ -69,6 +76,8 @@ class EditSpec:
     masks: bool = True
     #: intersect the implicit masks with the cross-attention of the edited words (LEDITS++)
     attention: bool = True
+    #: one of ``LAYOUTS``; applies to the prompt pairs and concepts
+    layout: str = "keep"
 
     def applied(self) -> list[str]:
         out = [f"{a}->{b} x{s:g}" for a, b, s in self.pairs if s]
@@ -189,6 +198,10 @@ class ImageEditor:
             masked.append(len(guides))
             row = conds.add_moved(0, torch.from_numpy(np.asarray(vector, dtype=np.float32)), f"dir:{name}")
             guides.append(ddpm_edit.Guide(row, 0, weight))
+        texts = len(guides)  # the prompt pairs and concepts: the edits a layout applies to
+        if spec.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} (got {spec.layout!r})")
+        reshaping = spec.layout == "reshape" and texts > 0
         shifts: list[tuple[int, np.ndarray]] = []
         for name, shift in spec.h_directions:
             row = conds.add_moved(0, torch.zeros_like(conds.hidden(0)), f"h:{name}")
@@ -213,8 +226,14 @@ class ImageEditor:
                     grow=MASK_GROW)
             masks = enc.masks[mask_key]
             for i, m in zip(masked, masks, strict=True):
+                if reshaping and i < texts:
+                    m = ddpm_edit.boxed(m, RESHAPE_GROW)
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
+        if reshaping:
+            for g in guides[:texts]:
+                g.reshape, g.full = 1.0, TEXT_GAIN
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)
-        info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps)}
+        info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps),
+                "layout": spec.layout if reshaping else "keep"}
         return (enc.reconstruction if latent is inv.x0 else self.decode(latent)), info

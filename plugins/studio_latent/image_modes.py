@@ -70,7 +70,7 @@ def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] |
         else:
             raise common.unknown_direction(name, text_set.names() + h_set.names())
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
-                    bool(request.get("masks", True)))
+                    bool(request.get("masks", True)), layout=str(request.get("layout") or "keep"))
 
 
 def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
@@ -108,6 +108,7 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
     applied = spec.applied()
     recipe = {"format": RECIPE_FORMAT, "version": 1, "model": model.name, "image_sha256": enc.key.rsplit(":", 1)[-1],
               "prompt": prompt, "steps": steps, "skip": skip, "refine": refine, "masks": spec.masks,
+              "layout": how["layout"],
               "pairs": [list(p) for p in spec.pairs], "concepts": [list(c) for c in spec.concepts],
               "edits": [list(e) for e in common.parse_edits(request.get("edits")).items()],
               "direction_files": [str(f) for f in request.get("direction_files") or ()],
@@ -116,6 +117,7 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
               "recipe": recipe}
     info = {"applied": applied, "recipe": recipe, "psnr": enc.psnr, "original": enc.seen,
             "reconstruction": enc.reconstruction, "draft": draft, "mask_share": how["mask_share"],
+            "layout": how["layout"],
             "seconds": round(time.perf_counter() - started, 3), "seed": None, "saved_direction": None}
     yield Result((model._art(out, None, params),), info=info)
 
@@ -189,9 +191,10 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
     count, seed = int(request.get("scenes") or 20), int(request.get("seed") or 0)
     prompted, masks = bool(request.get("prompted", True)), bool(request.get("masks", True))
+    layout = str(request.get("layout") or "keep")
     strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
     try:
-        cases = [dq.parse_case(str(c)) for c in request.get("measure") or ("red->blue", "circle->square")]
+        cases = [dq.parse_case(str(c)) for c in request.get("measure") or dq.DEFAULT_CASES]
     except ValueError as exc:
         raise ParamError(str(exc)) from None
     started = time.perf_counter()
@@ -200,7 +203,7 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
         if cancel.is_set:
             raise Cancelled()
         enc = model.editor.encode(image, size, refine)
-        out, _ = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks))
+        out, _ = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks, layout=layout))
         return out, enc.psnr
 
     total = 1 + len(cases)
@@ -212,5 +215,5 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     yield Progress(total, total, "done")
     method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
               f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
-              f"masks {'on' if masks else 'off'}, read back with ShapeEval")
+              f"masks {'on' if masks else 'off'}, layout {layout}, read back with ShapeEval")
     yield Result((), info={"quality": rows, "method": method, "seconds": round(time.perf_counter() - started, 1)})

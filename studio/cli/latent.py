@@ -53,6 +53,9 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
     e.add_argument("--prompt", default="", help="diffusion: what the image shows (optional; helps edits)")
     e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
+    e.add_argument("--layout", choices=("keep", "reshape"),
+                   help="diffusion: keep = outlines stay (colour, background); reshape = the edited object is "
+                        "redrawn in its box (a new shape)")
     e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
                    help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add) or -CONCEPT=1.0 "
                         "(remove); repeatable")
@@ -180,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         session.use_image(str(Path(args.image).resolve()))
         if diffusion:
             given = {"prompt": args.prompt} | ({"steps": args.steps} if args.steps is not None else {})
+            if args.layout:
+                given["layout"] = args.layout
             session.set_values(given)
         pair = "->" in args.direction and diffusion
         if pair:

@@ -21,6 +21,8 @@ def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
     q.add_argument("--edit", action="append", default=[], metavar="FROM->TO",
                    help="diffusion: a text edit to measure (default red->blue and circle->square); repeatable")
     q.add_argument("--no-prompt", action="store_true", help="diffusion: edit without the scenes' captions")
+    q.add_argument("--layout", choices=("keep", "reshape"),
+                   help="diffusion: how the measured edits may change the layout (default keep)")
     q.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
     q.add_argument("--seed", type=int, default=0, help="which drawn scenes (default 0)")
     q.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
@@ -92,6 +94,8 @@ def apply_recipe(args: Any) -> None:
     args.prompt = args.prompt or str(recipe.get("prompt") or "")
     if args.steps is None and recipe.get("steps"):
         args.steps = int(recipe["steps"])
+    if getattr(args, "layout", None) is None and recipe.get("layout") in ("keep", "reshape"):
+        args.layout = str(recipe["layout"])
     defaults = {"skip": 0.2, "refine": 30, "masks": True, "draft": False}
     differ = [f"{k}={recipe[k]}" for k, v in defaults.items() if k in recipe and recipe[k] != v]
     if differ:
@@ -140,10 +144,12 @@ def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diff
             request["measure"] = list(args.edit)
         if args.steps is not None:
             request["steps"] = args.steps
+        if args.layout:
+            request["layout"] = args.layout
     else:
-        if args.edit or args.no_prompt or args.steps is not None:
-            print("studio: --edit, --no-prompt and --steps apply to diffusion models; ignored for the vector VAE",
-                  file=sys.stderr)
+        if args.edit or args.no_prompt or args.steps is not None or args.layout:
+            print("studio: --edit, --no-prompt, --steps and --layout apply to diffusion models; ignored for the "
+                  "vector VAE", file=sys.stderr)
         request = {"bases": max(1, min(64, args.scenes)), "direction_files": files, "seed": args.seed}
     result = job(context, plugin, model, "quality", request)
     if result is None:
