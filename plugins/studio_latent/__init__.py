@@ -103,11 +103,12 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
           help="ddpm-inversion: share of the noisiest steps left out; higher keeps more of the layout."),
     Param("masks", ParamType.BOOL, default=True, modes=("edit", "quality"), label="Edit only where it matters",
           help="ddpm-inversion: text edits act only where the image changes with them (implicit masks)."),
-    Param("layout", ParamType.CHOICE, default="keep", choices=("keep", "reshape"), modes=("edit", "quality"),
+    Param("layout", ParamType.CHOICE, default="auto", choices=("auto", "keep", "reshape"), modes=("edit", "quality"),
           label="Layout",
           help="ddpm-inversion text edits: keep = the outlines stay (colour, texture, background, a shape "
                "inside the old one); reshape = the edited object is redrawn in its box, its place and "
-               "colour held (a shape that needs more room, e.g. circle -> square)."),
+               "colour held (a shape that needs more room, e.g. circle -> square); auto = reshape an edit "
+               "when the change the model predicts for your image is mostly outline."),
     Param("draft", ParamType.BOOL, default=False, modes=("edit",), advanced=True,
           help="A quick preview with fewer steps (while a slider is dragged)."),
     Param("refine", ParamType.INT, default=30, minimum=0, maximum=200, modes=("edit", "encode", "quality"),

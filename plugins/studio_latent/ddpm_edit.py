@@ -319,3 +319,25 @@ def boxed(mask: torch.Tensor, grow: int = 1, threshold: float = 0.5) -> torch.Te
         ys, xs = sl
         out[..., max(ys.start - grow, 0):min(ys.stop + grow, h), max(xs.start - grow, 0):min(xs.stop + grow, w)] = 1.0
     return out
+
+
+@torch.no_grad()
+def broad_share(model: Model, schedule: Schedule, inv: Inversion, pairs: Sequence[tuple[int, int]],
+                level: float = 0.9, sigma: float = 1.0) -> list[float]:
+    """For each (plus, minus) pair: how much of the change the model predicts for *this* image is
+    broad rather than fine -- the energy share of the predicted clean-latent difference that a
+    ``sigma``-pixel low-pass keeps, on one of the inversion's less noisy latents (``level`` of the
+    chain).  A colour, tone or background edit changes whole regions (high share); a new outline
+    changes only edges and corners (low share).  One batched UNet call."""
+    if not pairs:
+        return []
+    n = len(inv.noisy)
+    i = min(n - 1, int(round(level * (n - 1))))
+    t, x = inv.steps[i][0], inv.noisy[i]
+    outs = model(x, torch.tensor([t], device=x.device)).float()
+    shares = []
+    for p, m in pairs:
+        d = schedule.split(outs[p:p + 1], x, t)[0] - schedule.split(outs[m:m + 1], x, t)[0]
+        total = float((d ** 2).sum())
+        shares.append(float((blur(d, sigma) ** 2).sum()) / total if total > 0 else 1.0)
+    return shares

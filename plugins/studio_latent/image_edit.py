@@ -46,8 +46,14 @@ MASK_GROW = 0
 #: every step (colour, texture, background edits; a shape that fits inside the old one).  "reshape":
 #: inside each text edit's mask, grown to the bounding box of each of its parts plus ``RESHAPE_GROW``
 #: latent pixels, the residuals give way to fresh noise (fully at strength 1) while the region's low
-#: frequencies are held (:func:`ddpm_edit.sample`): for shapes that need room the old one did not take
-LAYOUTS = ("keep", "reshape")
+#: frequencies are held (:func:`ddpm_edit.sample`): for shapes that need room the old one did not take.
+#: "auto" decides per edit from the change the model predicts for this image (:func:`ddpm_edit.broad_share`)
+LAYOUTS = ("auto", "keep", "reshape")
+#: "auto" reshapes an edit when less than this share of its predicted change is broad.  Measured on
+#: drawn scenes of seeds 2-9 (5 each): colour edits 0.21-0.61, background edits 0.35-0.72, circle->square
+#: and triangle->circle 0.06-0.14, square->triangle 0.11-0.27 (it works in either layout: the new shape
+#: fits inside the old)
+AUTO_BROAD = 0.18
 RESHAPE_GROW = 1
 
 
@@ -77,7 +83,7 @@ class EditSpec:
     #: intersect the implicit masks with the cross-attention of the edited words (LEDITS++)
     attention: bool = True
     #: one of ``LAYOUTS``; applies to the prompt pairs and concepts
-    layout: str = "keep"
+    layout: str = "auto"
 
     def applied(self) -> list[str]:
         out = [f"{a}->{b} x{s:g}" for a, b, s in self.pairs if s]
@@ -170,6 +176,14 @@ class ImageEditor:
         return enc.inversions[key]
 
     # -------------------------------------------------------------------------- edits
+    def _broad(self, enc: Encoded, key: Any, model: Any, schedule: ddpm_edit.Schedule, inv: ddpm_edit.Inversion,
+               guides: Sequence[ddpm_edit.Guide]) -> list[float]:
+        """:func:`ddpm_edit.broad_share` of the text edits, cached like their masks (not per strength)."""
+        full = ("broad", key, tuple((model.conds.labels[g.plus], model.conds.labels[g.minus]) for g in guides))
+        if full not in enc.masks:
+            enc.masks[full] = ddpm_edit.broad_share(model, schedule, inv, [(g.plus, g.minus) for g in guides])
+        return enc.masks[full]
+
     def edit(self, enc: Encoded, prompt: str, steps: int, skip: float, spec: EditSpec,
              on_step: Callable[[int, int], None] | None = None) -> tuple[Image.Image, dict]:
         schedule, inv = self.inversion(enc, prompt, steps, skip)
@@ -193,15 +207,15 @@ class ImageEditor:
             row = conds.add(concept)
             looks.append((row, token_positions(tok, concept.lower(), concept.lower())))
             guides.append(ddpm_edit.Guide(row, conds.add(""), strength * TEXT_GAIN))
+        texts = len(guides)  # the prompt pairs and concepts: the edits a layout applies to
         for name, vector, weight in spec.text_directions:
             looks.append(None)
             masked.append(len(guides))
             row = conds.add_moved(0, torch.from_numpy(np.asarray(vector, dtype=np.float32)), f"dir:{name}")
             guides.append(ddpm_edit.Guide(row, 0, weight))
-        texts = len(guides)  # the prompt pairs and concepts: the edits a layout applies to
         if spec.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} (got {spec.layout!r})")
-        reshaping = spec.layout == "reshape" and texts > 0
+        layouts = ["keep" if spec.layout == "auto" else spec.layout] * texts
         shifts: list[tuple[int, np.ndarray]] = []
         for name, shift in spec.h_directions:
             row = conds.add_moved(0, torch.zeros_like(conds.hidden(0)), f"h:{name}")
@@ -216,6 +230,7 @@ class ImageEditor:
             shift_rows = shift_rows.to(enc.x0.device)
         model = Denoiser(self.pipe.unet, conds, shift_rows)
         mask_share: list[float] = []
+        broad: list[float] = []
         if spec.masks and masked and any(guides[i].amount for i in masked):
             mask_key = (prompt, steps, round(float(skip), 4), spec.attention, MASK_GROW,
                         tuple((conds.labels[guides[i].plus], conds.labels[guides[i].minus]) for i in masked))
@@ -225,15 +240,21 @@ class ImageEditor:
                     looks if spec.attention else (), lambda store: cross_attention_capture(self.pipe.unet, store),
                     grow=MASK_GROW)
             masks = enc.masks[mask_key]
+            if spec.layout == "auto" and texts:
+                broad = self._broad(enc, (prompt, steps, round(float(skip), 4)), model, schedule, inv, guides[:texts])
+                layouts = ["reshape" if b < AUTO_BROAD else "keep" for b in broad]
             for i, m in zip(masked, masks, strict=True):
-                if reshaping and i < texts:
+                if i < texts and layouts[i] == "reshape":
                     m = ddpm_edit.boxed(m, RESHAPE_GROW)
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
-        if reshaping:
-            for g in guides[:texts]:
+        elif spec.layout == "auto" and texts and any(g.amount for g in guides[:texts]):
+            broad = self._broad(enc, (prompt, steps, round(float(skip), 4)), model, schedule, inv, guides[:texts])
+            layouts = ["reshape" if b < AUTO_BROAD else "keep" for b in broad]
+        for g, layout in zip(guides[:texts], layouts, strict=True):
+            if layout == "reshape":
                 g.reshape, g.full = 1.0, TEXT_GAIN
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)
         info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps),
-                "layout": spec.layout if reshaping else "keep"}
+                "layout": layouts, "broad_share": [round(b, 3) for b in broad]}
         return (enc.reconstruction if latent is inv.x0 else self.decode(latent)), info

@@ -70,7 +70,7 @@ def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] |
         else:
             raise common.unknown_direction(name, text_set.names() + h_set.names())
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
-                    bool(request.get("masks", True)), layout=str(request.get("layout") or "keep"))
+                    bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"))
 
 
 def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
@@ -106,18 +106,21 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
     out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step)
     yield Progress(3, 3, "done")
     applied = spec.applied()
+    named = [f"{a}->{b}" for a, b, _ in spec.pairs] + [f"{'+' if s >= 0 else '-'}{c}" for c, s in spec.concepts]
+    strengths = [s for *_, s in spec.pairs] + [s for _, s in spec.concepts]
+    layouts = [f"{n}: {lay}" for n, lay, s in zip(named, how["layout"], strengths, strict=True) if s]
     recipe = {"format": RECIPE_FORMAT, "version": 1, "model": model.name, "image_sha256": enc.key.rsplit(":", 1)[-1],
               "prompt": prompt, "steps": steps, "skip": skip, "refine": refine, "masks": spec.masks,
-              "layout": how["layout"],
+              "layout": spec.layout,
               "pairs": [list(p) for p in spec.pairs], "concepts": [list(c) for c in spec.concepts],
               "edits": [list(e) for e in common.parse_edits(request.get("edits")).items()],
               "direction_files": [str(f) for f in request.get("direction_files") or ()],
               "encode_method": "ddpm-inversion", "draft": draft}
     params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "ddpm-inversion",
-              "recipe": recipe}
+              "layout": layouts, "recipe": recipe}
     info = {"applied": applied, "recipe": recipe, "psnr": enc.psnr, "original": enc.seen,
             "reconstruction": enc.reconstruction, "draft": draft, "mask_share": how["mask_share"],
-            "layout": how["layout"],
+            "layout": layouts, "broad_share": how["broad_share"],
             "seconds": round(time.perf_counter() - started, 3), "seed": None, "saved_direction": None}
     yield Result((model._art(out, None, params),), info=info)
 
@@ -191,19 +194,22 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
     count, seed = int(request.get("scenes") or 20), int(request.get("seed") or 0)
     prompted, masks = bool(request.get("prompted", True)), bool(request.get("masks", True))
-    layout = str(request.get("layout") or "keep")
+    layout = str(request.get("layout") or "auto")
     strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
     try:
         cases = [dq.parse_case(str(c)) for c in request.get("measure") or dq.DEFAULT_CASES]
     except ValueError as exc:
         raise ParamError(str(exc)) from None
     started = time.perf_counter()
+    chosen: dict[str, int] = {}  # the layout each measured edit got at strength 1 (auto decides per image)
 
     def edit(image, prompt, pairs):
         if cancel.is_set:
             raise Cancelled()
         enc = model.editor.encode(image, size, refine)
-        out, _ = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks, layout=layout))
+        out, how = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks, layout=layout))
+        if pairs and pairs[0][2] == 1.0:
+            chosen[how["layout"][0]] = chosen.get(how["layout"][0], 0) + 1
         return out, enc.psnr
 
     total = 1 + len(cases)
@@ -211,7 +217,9 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     rows = {"reconstruction": dq.measure_reconstruction(edit, dq.scenes_for(None, count, seed), prompted)}
     for i, case in enumerate(cases, 1):
         yield Progress(i, total, f"{case.label} on {count} drawn scenes")
+        chosen.clear()
         rows[case.label] = dq.measure_edit(edit, case, dq.scenes_for(case, count, seed + i), strengths, prompted)
+        rows[case.label]["layouts"] = dict(chosen)
     yield Progress(total, total, "done")
     method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
               f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "

@@ -53,9 +53,10 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--keep", action="append", default=[], metavar="NAME", help="keep this direction fixed")
     e.add_argument("--prompt", default="", help="diffusion: what the image shows (optional; helps edits)")
     e.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
-    e.add_argument("--layout", choices=("keep", "reshape"),
+    e.add_argument("--layout", choices=("auto", "keep", "reshape"),
                    help="diffusion: keep = outlines stay (colour, background); reshape = the edited object is "
-                        "redrawn in its box (a new shape)")
+                        "redrawn in its box (a new shape); auto (default) = chosen per edit from the change "
+                        "the model predicts")
     e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
                    help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add) or -CONCEPT=1.0 "
                         "(remove); repeatable")
@@ -218,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         if result.info.get("psnr") is not None:
             print(f"reconstruction PSNR {result.info['psnr']:.2f} dB; applied: "
                   f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
+            if result.info.get("layout"):
+                print(f"layout: {', '.join(result.info['layout'])}", file=sys.stderr)
         from studio.core.store import OutputStore
 
         assert out is not None

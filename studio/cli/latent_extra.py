@@ -21,8 +21,8 @@ def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
     q.add_argument("--edit", action="append", default=[], metavar="FROM->TO",
                    help="diffusion: a text edit to measure (default red->blue and circle->square); repeatable")
     q.add_argument("--no-prompt", action="store_true", help="diffusion: edit without the scenes' captions")
-    q.add_argument("--layout", choices=("keep", "reshape"),
-                   help="diffusion: how the measured edits may change the layout (default keep)")
+    q.add_argument("--layout", choices=("auto", "keep", "reshape"),
+                   help="diffusion: how the measured edits may change the layout (default auto)")
     q.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
     q.add_argument("--seed", type=int, default=0, help="which drawn scenes (default 0)")
     q.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
@@ -94,7 +94,7 @@ def apply_recipe(args: Any) -> None:
     args.prompt = args.prompt or str(recipe.get("prompt") or "")
     if args.steps is None and recipe.get("steps"):
         args.steps = int(recipe["steps"])
-    if getattr(args, "layout", None) is None and recipe.get("layout") in ("keep", "reshape"):
+    if getattr(args, "layout", None) is None and recipe.get("layout") in ("auto", "keep", "reshape"):
         args.layout = str(recipe["layout"])
     defaults = {"skip": 0.2, "refine": 30, "masks": True, "draft": False}
     differ = [f"{k}={recipe[k]}" for k, v in defaults.items() if k in recipe and recipe[k] != v]
@@ -183,5 +183,7 @@ def _print_diffusion_quality(rows: dict, method: str) -> None:
               f"monotonicity {'n/a' if mono is None else f'{mono:.2f}'}  {r['grade']}")
         if r.get("failures"):
             print("    misses: " + "; ".join(f"{k} ({v})" for k, v in r["failures"].items()))
+        if r.get("layouts"):
+            print("    layout at strength 1: " + ", ".join(f"{k} in {v}" for k, v in sorted(r["layouts"].items())))
     if method:
         print(f"({method})")

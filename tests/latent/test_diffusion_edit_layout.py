@@ -16,7 +16,7 @@ pytest.importorskip("diffusers")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result, validate_request  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, ddpm_edit  # noqa: E402
+from studio_latent import DiffusionLatentPlugin, ddpm_edit, image_edit  # noqa: E402
 from studio_latent import diffusion_quality as dq  # noqa: E402
 
 STEPS = 6
@@ -102,16 +102,24 @@ def test_layout_is_applied_recorded_and_reverses(plugin, sd, drawing):
     enc = run(plugin, sd, "encode", image=str(drawing))
     zero = run(plugin, sd, "edit", image=str(drawing), pairs=[["circle", "square", 0.0]], layout="reshape")
     assert np.array_equal(px(zero), px(enc))  # amount 0 is still the reconstruction
-    keep = run(plugin, sd, "edit", image=str(drawing), prompt="a red circle", pairs=[["circle", "square", 1.0]])
-    reshaped = run(plugin, sd, "edit", image=str(drawing), prompt="a red circle", pairs=[["circle", "square", 1.0]],
-                   layout="reshape")
-    assert keep.info["layout"] == "keep" and keep.info["recipe"]["layout"] == "keep"
-    assert reshaped.info["layout"] == "reshape" and reshaped.info["recipe"]["layout"] == "reshape"
+    values = {"image": str(drawing), "prompt": "a red circle", "pairs": [["circle", "square", 1.0]]}
+    keep = run(plugin, sd, "edit", layout="keep", **values)
+    reshaped = run(plugin, sd, "edit", layout="reshape", **values)
+    assert keep.info["layout"] == ["circle->square: keep"] and keep.info["recipe"]["layout"] == "keep"
+    assert reshaped.info["layout"] == ["circle->square: reshape"] and reshaped.info["recipe"]["layout"] == "reshape"
     assert not np.array_equal(px(keep), px(reshaped))
+    # auto (the default) measures how broad the predicted change is, and says what it chose
+    auto = run(plugin, sd, "edit", **values)
+    (share,) = auto.info["broad_share"]
+    assert 0.0 <= share <= 1.0 and auto.info["recipe"]["layout"] == "auto"
+    chosen = "reshape" if share < image_edit.AUTO_BROAD else "keep"
+    assert auto.info["layout"] == [f"circle->square: {chosen}"]
+    assert np.array_equal(px(auto), px(reshaped if chosen == "reshape" else keep))
     # several at once, and negative strength reverses (no prompt, masks off: the same guidance, sign flipped)
     both = run(plugin, sd, "edit", image=str(drawing), pairs=[["circle", "square", 1.0], ["red", "blue", 1.0]],
-               layout="reshape")
-    assert both.info["applied"] == ["circle->square x1", "red->blue x1"] and len(both.info["mask_share"]) == 2
+               layout="reshape", concepts=[["stripes", 0.0]])
+    assert both.info["layout"] == ["circle->square: reshape", "red->blue: reshape"]  # no entry for a 0 concept
+    assert both.info["applied"] == ["circle->square x1", "red->blue x1"] and len(both.info["mask_share"]) == 3
     rev = run(plugin, sd, "edit", image=str(drawing), pairs=[["circle", "square", -1.0]], masks=False,
               layout="reshape")
     flip = run(plugin, sd, "edit", image=str(drawing), pairs=[["square", "circle", 1.0]], masks=False,
@@ -138,26 +146,32 @@ def test_quality_measures_a_background_edit_and_names_the_layout(plugin, sd):
 
 # ------------------------------------------------------------------------------ the built-in model
 def test_shape_edits_on_held_out_drawings_become_the_new_shape(plugin, tmp_path):
-    """circle->square and triangle->circle, layout reshape, on drawn scenes of a seed used nowhere else
-    (not the tuning seed 1 nor the reported 100 / 200): each must read back as the new shape with colour,
-    position and background kept -- the stored residuals alone leave them reading as the old shape."""
+    """circle->square and triangle->circle on drawn scenes of seeds used nowhere else (not the tuning
+    seed 1 nor the reported 100 / 200), the layout left to "auto": it must reshape them, and they must
+    read back as the new shape with colour, position and background kept (4 of 6 when written; the
+    stored residuals alone, layout keep: 1 of 6, the rest still the old shape).  A colour edit on the
+    same kind of scene must keep the layout."""
     from studio_latent import default_sd_folder
 
     if not (default_sd_folder() / "model_index.json").is_file():
         pytest.skip("the built-in shapes-sd model is not shipped here")
     model = plugin.load(str(default_sd_folder()), LoadOptions(), lambda s: None)
     try:
-        done = 0
-        for text, seed in (("circle->square", 31), ("triangle->circle", 32)):
+        done, layouts = 0, {}
+        for text, seed in (("circle->square", 31), ("triangle->circle", 32), ("red->blue", 33)):
             case = dq.parse_case(text)
-            for i, sc in enumerate(dq.scenes_for(case, 3, seed)):
+            for i, sc in enumerate(dq.scenes_for(case, 3 if case.attribute == "shape" else 2, seed)):
                 path = tmp_path / f"{case.source}{i}.png"
                 sc.image.save(path)
-                result = run(plugin, model, "edit", image=str(path), prompt=sc.prompt, layout="reshape", steps=20,
-                             refine=30, pairs=[[case.source, case.target, 1.0]])
+                result = run(plugin, model, "edit", image=str(path), prompt=sc.prompt, steps=20, refine=30,
+                             pairs=[[case.source, case.target, 1.0]])
+                layouts.setdefault(case.attribute, set()).update(result.info["layout"])
                 before, after = dq.read(sc.image), dq.read(result.artifacts[0].image)
-                kept = dq.kept(before, after, ignore=("shape", "size"))
-                done += after is not None and after["shape"] == case.target and all(kept.values())
-        assert done >= 3, f"only {done} of 6 held-out shape edits came out clean"  # 4 when written; keep: 1
+                kept = dq.kept(before, after, ignore=(case.attribute, "size"))
+                if case.attribute == "shape":
+                    done += after is not None and after["shape"] == case.target and all(kept.values())
+        assert layouts == {"shape": {"circle->square: reshape", "triangle->circle: reshape"},
+                           "color": {"red->blue: keep"}}
+        assert done >= 3, f"only {done} of 6 held-out shape edits came out clean"
     finally:
         model.unload()

@@ -205,7 +205,7 @@ def test_quality_mode_reports_every_figure(plugin, sd):
     row = q["red->blue"]
     assert row["n"] <= 2 and 0.0 <= row["success"] <= 1.0 and row["grade"] in ("clean", "fair", "entangled")
     assert "drawn scenes" in r.info["method"]
-    with pytest.raises(ParamError, match="colour or shape"):
+    with pytest.raises(ParamError, match="colour, shape or background"):
         run(plugin, sd, "quality", scenes=1, measure=["happy->sad"])
 
 
