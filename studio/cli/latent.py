@@ -158,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         plugin, model = _latent_plugin_for(args, context.registry)
         # The same session the Latent panel uses builds every request below.
         session = LatentSession(context, plugin.id)
+        # what the model says it ignores or cannot do (e.g. an SD3 / Flux note) goes to stderr
+        session.message.connect(lambda level, text: print(f"studio: warning: {text}", file=sys.stderr)
+                                if level == "warning" else None)
         session.set_model(model)
         session.direction_files = [str(Path(f).resolve()) for f in args.directions]
         diffusion = session.is_diffusion
@@ -213,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
         if result.info.get("psnr") is not None:
             print(f"reconstruction PSNR {result.info['psnr']:.2f} dB; applied: "
                   f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
+        if result.info.get("method"):  # SD3 / Flux: FlowEdit over the last n_max of the steps
+            print(f"method: {result.info['method']}, {result.info.get('n_max')} of {result.info.get('steps')} steps",
+                  file=sys.stderr)
         from studio.core.store import OutputStore
 
         assert out is not None
