@@ -48,7 +48,13 @@ def family_of(pipe: object) -> str | None:
     transformer = getattr(pipe, "transformer", None)
     if transformer is None or not hasattr(pipe, "encode_prompt") or getattr(pipe, "vae", None) is None:
         return None
-    return FAMILIES.get(type(transformer).__name__)
+    family = FAMILIES.get(type(transformer).__name__)
+    # plain text-to-image transformers only: Fill / Control variants take extra input channels
+    latent = int(getattr(pipe.vae.config, "latent_channels", 0) or 0)
+    wanted = latent * 4 if family == "flux" else latent
+    if family is None or int(getattr(transformer.config, "in_channels", 0) or 0) != wanted:
+        return None
+    return family
 
 
 @dataclass(frozen=True)

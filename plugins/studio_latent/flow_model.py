@@ -64,7 +64,7 @@ def flow_edits(prompt: str, pairs, concepts) -> list[Edit]:
     for a, b, strength in pairs:
         pattern = re.compile(rf"\b{re.escape(a)}\b", re.IGNORECASE)
         if prompt and pattern.search(prompt):
-            out.append(Edit(prompt, pattern.sub(lambda _m: b, prompt), strength, f"{a}->{b} x{strength:g}"))
+            out.append(Edit(prompt, pattern.sub(b.replace('\\', '\\\\'), prompt), strength, f"{a}->{b} x{strength:g}"))
         else:
             out.append(Edit(a, b, strength, f"{a}->{b} x{strength:g}"))
     for concept, strength in concepts:
@@ -278,7 +278,8 @@ class FlowLatentModel:
                   "direction_files": [], "encode_method": "flowedit", "draft": draft, **how}
         params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "flowedit",
                   "recipe": recipe, **how}
-        info = {"applied": applied, "recipe": recipe, "psnr": psnr, "original": original,
+        not_used = ["implicit masks (DDPM inversion only)"] if request.get("masks", True) and applied else []
+        info = {"applied": applied, "not_used": not_used, "recipe": recipe, "psnr": psnr, "original": original,
                 "reconstruction": reconstruction, "draft": draft, "mask_share": [], "seed": seed,
                 "saved_direction": None, "seconds": round(time.perf_counter() - started, 3), **how}
         yield Result((self._art(out, seed, params),), info=info)

@@ -241,3 +241,88 @@ def test_other_transformer_families_are_refused_in_one_sentence(plugin, tmp_path
         plugin.load(str(folder), LoadOptions(), lambda s: None)
     message = str(caught.value)
     assert "SD3 / Flux.1 (FlowEdit)" in message and "\n" not in message
+
+
+def test_the_edit_view_edits_an_sd3_image(qtbot, folders, drawing, tmp_path, monkeypatch):
+    """The panel's own session and view: drop -> reconstruction -> slider -> edited -> save with the recipe;
+    'Find directions' on this model answers with the one-sentence refusal."""
+    from studio.core.context import StudioContext
+    from studio.core.registry import Registry
+    from studio.core.sessions.diffusion_edit import DiffusionEditSession
+    from studio.core.settings import Settings
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    registry = Registry()
+    registry.add("latent-diffusion", DiffusionLatentPlugin)
+    context = StudioContext.create(Settings(), registry)
+    session = DiffusionEditSession(context)
+    session.set_model(str(folders["sd3"]))
+    session.steps = 4
+    said: list[tuple[str, str]] = []
+    session.message.connect(lambda level, text: said.append((level, text)))
+    bridge = EngineBridge(context.engine)
+    bridge.event.connect(session.handle)
+    view = DiffusionEditView(session)
+    qtbot.addWidget(view)
+    try:
+        with qtbot.waitSignal(session.changed, timeout=60_000, check_params_cb=lambda name: name == "reconstruction"):
+            session.set_image(str(drawing))
+        assert view.views["reconstruction"].has_image() and "PSNR" in view.captions["reconstruction"].text()
+        view.new_edit.setText("red->blue")
+        view._add()
+        with qtbot.waitSignal(session.changed, timeout=60_000, check_params_cb=lambda name: name == "edited"):
+            session.set_strength(0, 1.0, dragging=False)
+        assert psnr(session.edited, session.reconstruction) < 40
+        with Image.open(session.save(str(tmp_path / "edited.png"))) as saved:
+            from studio.core.store import RECIPE_CHUNK
+
+            assert json.loads(saved.text[RECIPE_CHUNK])["method"] == "FlowEdit"
+        session.discover()
+        qtbot.waitUntil(lambda: any("h-space" in text for _, text in said), timeout=60_000)
+        assert any("FlowEdit" in text for level, text in said if level == "warning")
+    finally:
+        bridge.close()
+        context.close()
+
+
+def test_latent_panel_pair_slider_and_walk_on_sd3(qtbot, folders, tmp_path, monkeypatch):
+    """The Latent panel on an SD3 model: the seed's sample, the prompt-pair slider (FlowEdit on the
+    sample), a walk; the note on what this family lacks reaches the message bar."""
+    from studio.core.context import StudioContext
+    from studio.core.registry import Registry
+    from studio.core.settings import Settings
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.panels.latent import LatentPanel
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    registry = Registry()
+    registry.add("latent-diffusion", DiffusionLatentPlugin)
+    context = StudioContext.create(Settings(), registry)
+    bridge = EngineBridge(context.engine)
+    panel = LatentPanel(context, bridge)
+    bridge.feed(panel.session)
+    said: list[tuple[str, str]] = []
+    panel.session.message.connect(lambda level, text: said.append((level, text)))
+    qtbot.addWidget(panel)
+    try:
+        panel.model_picker.combo.setEditText(str(folders["sd3"]))
+        with qtbot.waitSignal(panel.jobFinished, timeout=60_000):
+            panel.show()
+        assert panel.session.values["cfg_scale"] == 13.5  # the model's default: FlowEdit's target guidance
+        panel.form.editor("steps").setValue(2)
+        qtbot.waitUntil(lambda: panel.session.state.preview is not None, timeout=60_000)
+        before = np.asarray(panel.session.state.preview).copy()
+        with qtbot.waitSignal(panel.previewShown, timeout=60_000):
+            panel.strength_slider.setValue(100)
+        qtbot.waitUntil(lambda: not np.array_equal(np.asarray(panel.session.state.preview), before), timeout=60_000)
+        panel.walk_to.setText("a blue square")
+        panel.frames_spin.setValue(3)
+        panel.walk_button.click()
+        qtbot.waitUntil(lambda: panel.strip.count() == 3, timeout=60_000)
+        assert any("FlowEdit" in text for level, text in said if level == "warning")
+    finally:
+        panel.shutdown()
+        bridge.close()
+        context.close()
