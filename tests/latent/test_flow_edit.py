@@ -326,3 +326,38 @@ def test_latent_panel_pair_slider_and_walk_on_sd3(qtbot, folders, tmp_path, monk
         panel.shutdown()
         bridge.close()
         context.close()
+
+
+def _build_flux_schnell(folder):
+    """Flux.1-schnell style: the same transformer without the guidance input."""
+    from diffusers import FluxPipeline, FluxTransformer2DModel
+
+    from tests.fixtures import families
+
+    parts = families._flux_parts(0)
+    parts["transformer"] = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8], guidance_embeds=False)
+    FluxPipeline(**parts).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["flux-schnell", "flux-kontext"])
+def test_other_flux1_variants(plugin, tmp_path, drawing, variant, one_thread):
+    from tests.fixtures import families
+
+    folder = _build_flux_schnell(tmp_path / variant) if variant == "flux-schnell" else \
+        families.build_flux_kontext(tmp_path / variant)
+    m = plugin.load(str(folder), LoadOptions(), lambda s: None)
+    try:
+        zero, logs = run(plugin, m, image=str(drawing), prompt="a red circle", steps=3)
+        moved, _ = run(plugin, m, image=str(drawing), prompt="a red circle", steps=3, pairs=[["red", "blue", 1.0]])
+    finally:
+        m.unload()
+    assert psnr(zero.artifacts[0].image, zero.info["reconstruction"]) == float("inf")
+    assert psnr(moved.artifacts[0].image, zero.info["reconstruction"]) < 40
+    said = " ".join(log.message for log in logs)
+    if variant == "flux-schnell":
+        assert "CFG scale is not used" in said and "target_guidance" not in moved.info
+    else:
+        assert moved.info["target_guidance"] == 7.0 and "CFG scale is not used" not in said
