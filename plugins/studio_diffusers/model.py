@@ -15,6 +15,7 @@ stepping, hires, control, image_prompt, inpaint_options, previews, weights).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -325,8 +326,12 @@ class DiffusersModel:
             if rgb is None and had_error is None:
                 yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
 
-        pipe = (self._controls.pipeline(self._base, mode, controls, self.dtype, self.device, self.options.allow_pickle)
-                if controls else self.pipe_for(mode))
+        if controls:
+            pipe, union_modes = self._controls.pipeline(self._base, mode, controls, self.dtype, self.device,
+                                                        self.options.allow_pickle)
+            controls = control.with_modes(controls, union_modes)
+        else:
+            pipe = self.pipe_for(mode)
         call = plan.build(self._base, pipe, self.family, self.known, inputs, inpaint_model=self.inpaint_model)
         for notice in call.notices:
             yield Log(notice, "warning")
@@ -343,7 +348,7 @@ class DiffusersModel:
         if image_prompts:
             kwargs.update(self._image_prompt.call_kwargs(pipe, image_prompts))
         if controls:
-            kwargs.update(control.call_kwargs(mode, controls, control_maps))
+            kwargs.update(control.call_kwargs(pipe, controls, control_maps, [item.mode for item in controls]))
             yield Log(f"control: {'; '.join(item.a1111() for item in controls)}")
             if hires is not None:
                 yield Log("The hires fix's second pass runs without the control inputs (they guide the "
@@ -368,13 +373,15 @@ class DiffusersModel:
                     break
                 recorder.latest = None
                 kwargs["generator"] = [seeds.cpu_generator(image_seed)]
+                if controls and mode == "txt2img" and self.family.latents == "packed":
+                    kwargs["latents"] = self._plain_noise(width, height, image_seed)
                 prompt_call = prompter.apply(pipe, kwargs, prompt, negative, image_seed)
                 for note in prompt_call.notices:
                     yield Log(note, "warning")
                 outcome = yield from self._stream(
                     pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
                     offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
-                    label=f"image {index + 1}/{count}" if count > 1 else "")
+                    label=f"image {index + 1}/{count}" if count > 1 else "", global_seed=image_seed if controls else None)
                 done_steps += outcome.steps_done
                 if hires is not None:
                     outcome = yield from self._hires_pass(
@@ -460,6 +467,16 @@ class DiffusersModel:
             pipe.scheduler = original
         return second
 
+    def _plain_noise(self, width: int, height: int, seed: int) -> Any:
+        """The starting noise the mode's plain pipeline draws for ``seed``.  Flux's ControlNet pipelines draw
+        the control image's VAE sample from the same generator first, which would shift the noise: given
+        this instead, a control at weight 0 gives the image without it, as on SD."""
+        plain = self.pipe_for("txt2img")
+        channels = families.denoiser(plain).config.in_channels // 4
+        latents, _ = plain.prepare_latents(1, channels, height, width, self.dtype, self.device,
+                                           [seeds.cpu_generator(seed)])
+        return latents
+
     def _upscaler(self, path: Path) -> Any:
         """An upscaler model for the hires fix, loaded once per file and kept with this model."""
         cache = self._upscalers
@@ -479,9 +496,11 @@ class DiffusersModel:
 
     def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: stepping.DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
-                n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
+                n_steps: int, grand_total: int, label: str, global_seed: int | None = None) -> Iterator[Event]:
         """Run one pipeline call on the model's thread (the kit's ThreadStream), yielding its
-        events; returns an stepping.Outcome."""
+        events; returns an stepping.Outcome.  ``global_seed``: seed torch's global generator for the
+        call (restored after), for pipelines that draw from it (SD3's ControlNet samples the control
+        image's latents without the call's generator)."""
         outcome = stepping.Outcome()
         width, height = size
         with ThreadStream[Event]("studio-diffusers-run", executor=self._runner) as stream:
@@ -546,7 +565,7 @@ class DiffusersModel:
                 # scheduler is a fresh one, the images leave as PIL), except with CPU offload,
                 # whose hooks move the weights inside the call: those must stay normal tensors
                 # (LoRA loading later updates them in place).
-                with torch.inference_mode(not self.options.cpu_offload):
+                with torch.inference_mode(not self.options.cpu_offload), seeded_global_rng(global_seed):
                     try:
                         if use_callback:
                             result = pipe(**kwargs, callback_on_step_end=on_step,
@@ -590,6 +609,17 @@ class DiffusersModel:
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int | None) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def _optional_float(value: Any) -> float | None:
