@@ -106,7 +106,7 @@ def unknown_kind_sentence(kind: str) -> str:
         return (f"the {kind!r} preprocessor needs a model ({what}), and no installed plugin provides it: install a "
                 f"Studio plugin that provides control preprocessors ({what}) — `studio plugins` lists what each "
                 f"installed plugin provides — or pass a map you already made with kind none; available: {names}.")
-    return (f"unknown control preprocessor {kind!r}; choose one of {names} (preprocessors that need a model come "
+    return (f"unknown kind {kind!r}; choose one of {names} (control preprocessors that need a model come "
             f"from plugins that provide control preprocessors; `studio plugins` lists them).")
 
 
