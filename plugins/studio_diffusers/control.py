@@ -125,7 +125,7 @@ def control_maps(inputs: list[ControlInput], size: tuple[int, int]) -> list:
 
 def with_modes(inputs: list[ControlInput], modes: list[int | None]) -> list[ControlInput]:
     """The inputs with the union control modes that were applied (for the metadata and the log)."""
-    return [replace(item, mode=mode) for item, mode in zip(inputs, modes)]
+    return [replace(item, mode=mode) for item, mode in zip(inputs, modes, strict=True)]
 
 
 class ControlModels:
@@ -147,7 +147,7 @@ class ControlModels:
                  allow_pickle: bool) -> tuple[Any, list[int | None]]:
         """The ControlNet pipeline for ``mode`` with ``inputs``' models, and each input's union control mode."""
         names = [control_models.class_name(item.model) for item in inputs]
-        for item, name in zip(inputs, names):
+        for item, name in zip(inputs, names, strict=True):
             control_models.check_suits(base, item.model, name)
         key = (mode, tuple(item.model for item in inputs))
         if key not in self._pipes:
@@ -172,7 +172,7 @@ class ControlModels:
             self._pipes[key] = pipe
         nets = [self._models[item.model] for item in inputs]
         modes = [control_models.control_mode(net, name, providers.map_type(item.kind), item.mode, index, item.kind)
-                 for index, (net, name, item) in enumerate(zip(nets, names, inputs))]
+                 for index, (net, name, item) in enumerate(zip(nets, names, inputs, strict=True))]
         return self._pipes[key], modes
 
     def clear(self) -> None:

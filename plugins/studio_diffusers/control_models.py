@@ -82,8 +82,9 @@ def check_suits(base: Any, path: Path, name: str) -> None:
     family = net_family(name)
     bases = {cls.__name__ for cls in type(base).__mro__}
     if not bases & set(family.bases):
+        takes = " or ".join(n for n, f in NET_FAMILIES.items() if bases & set(f.bases)) or "no ControlNet"
         raise ParamError(f"{path.name} is a {family.label} ({name}); the loaded model is {type(base).__name__}, "
-                         f"which takes {' or '.join(n for n, f in NET_FAMILIES.items() if bases & set(f.bases)) or 'no ControlNet'}.")
+                         f"which takes {takes}.")
 
 
 def is_union(net: Any) -> bool:

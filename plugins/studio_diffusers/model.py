@@ -381,7 +381,8 @@ class DiffusersModel:
                 outcome = yield from self._stream(
                     pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
                     offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
-                    label=f"image {index + 1}/{count}" if count > 1 else "", global_seed=image_seed if controls else None)
+                    label=f"image {index + 1}/{count}" if count > 1 else "",
+                    global_seed=image_seed if controls else None)
                 done_steps += outcome.steps_done
                 if hires is not None:
                     outcome = yield from self._hires_pass(

@@ -110,7 +110,10 @@ def unknown_kind_sentence(kind: str) -> str:
             f"from plugins that provide control preprocessors; `studio plugins` lists them).")
 
 
-def process(kind: str, image: Any, size: tuple[int, int], options: preprocess.Options = preprocess.Options()) -> Any:
+_DEFAULTS = preprocess.Options()
+
+
+def process(kind: str, image: Any, size: tuple[int, int], options: preprocess.Options = _DEFAULTS) -> Any:
     """The control map for ``kind``: a built-in preprocessor, or the plugin that provides it."""
     if kind in preprocess.KINDS:
         return preprocess.process(kind, image, size, options)
