@@ -144,8 +144,9 @@ class ControlModels:
         return self._models[path]
 
     def pipeline(self, base: Any, mode: str, inputs: list[ControlInput], dtype: Any, device: Any,
-                 allow_pickle: bool) -> tuple[Any, list[int | None]]:
-        """The ControlNet pipeline for ``mode`` with ``inputs``' models, and each input's union control mode."""
+                 allow_pickle: bool) -> tuple[Any, list[int | None], list[str]]:
+        """The ControlNet pipeline for ``mode`` with ``inputs``' models, each input's union control mode, and
+        notices about what was ignored (a control mode given for a plain ControlNet)."""
         names = [control_models.class_name(item.model) for item in inputs]
         for item, name in zip(inputs, names, strict=True):
             control_models.check_suits(base, item.model, name)
@@ -173,7 +174,11 @@ class ControlModels:
         nets = [self._models[item.model] for item in inputs]
         modes = [control_models.control_mode(net, name, providers.map_type(item.kind), item.mode, index, item.kind)
                  for index, (net, name, item) in enumerate(zip(nets, names, inputs, strict=True))]
-        return self._pipes[key], modes
+        notices = [f"Control input {index + 1}: control mode {item.mode} was ignored: {item.model.name} is not a "
+                   f"union ControlNet (it has no modes)."
+                   for index, (item, applied) in enumerate(zip(inputs, modes, strict=True))
+                   if item.mode is not None and applied is None]
+        return self._pipes[key], modes, notices
 
     def clear(self) -> None:
         self._models.clear()

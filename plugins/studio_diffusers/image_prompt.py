@@ -72,19 +72,22 @@ class ImagePromptState:
         self.loaded: Path | None = None
         self._encoder: Any = None
         self._processor: Any = None
+        self._loader: Any = None  # the pipeline whose load_ip_adapter put the adapter in the shared denoiser
 
     def prepare(self, pipe: Any, adapter: Path | None, dtype: Any, device: Any) -> None:
         if adapter is None:
             if self.loaded is not None:
-                pipe.unload_ip_adapter()
-                self.loaded = self._encoder = self._processor = None
+                # through the pipeline that loaded it: the denoiser is shared, and the pipeline running
+                # now (Flux's ControlNet img2img / inpaint) may have no IP-Adapter methods at all
+                self._loader.unload_ip_adapter()
+                self.loaded = self._encoder = self._processor = self._loader = None
             return
         mixin = adapter_layout(pipe)
         if mixin is None:
             raise ParamError(unsupported_sentence(pipe))
         if self.loaded != adapter:
             if self.loaded is not None:
-                pipe.unload_ip_adapter()
+                self._loader.unload_ip_adapter()
             import transformers
             from transformers import CLIPVisionModelWithProjection
 
@@ -103,6 +106,7 @@ class ImagePromptState:
                 pipe.load_ip_adapter(str(adapter.parent), subfolder="", weight_name=adapter.name,
                                      image_encoder_folder=None, local_files_only=True)
             self.loaded = adapter
+            self._loader = pipe
         # pipelines derived with from_pipe before the load do not hold the encoder yet
         if getattr(pipe, "image_encoder", None) is not self._encoder:
             pipe.register_modules(image_encoder=self._encoder, feature_extractor=self._processor)

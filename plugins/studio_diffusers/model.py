@@ -327,9 +327,11 @@ class DiffusersModel:
                 yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
 
         if controls:
-            pipe, union_modes = self._controls.pipeline(self._base, mode, controls, self.dtype, self.device,
-                                                        self.options.allow_pickle)
+            pipe, union_modes, control_notices = self._controls.pipeline(self._base, mode, controls, self.dtype,
+                                                                         self.device, self.options.allow_pickle)
             controls = control.with_modes(controls, union_modes)
+            for notice in control_notices:
+                yield Log(notice, "warning")
         else:
             pipe = self.pipe_for(mode)
         call = plan.build(self._base, pipe, self.family, self.known, inputs, inpaint_model=self.inpaint_model)

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result  # noqa: E402
+from studio.plugin_api import CancelToken, LoadOptions, Log, ParamError, Result  # noqa: E402
 from studio_diffusers import DiffusersPlugin  # noqa: E402
 from tests.fixtures import families, tiny_controlnets, tiny_diffusers  # noqa: E402
 
@@ -100,9 +100,12 @@ def test_union_models_take_a_control_mode_from_the_map_type_or_the_user(models, 
         pixels(flux, controls=control(built, "flux_union", control_mode=9))
     _, params = pixels(flux, controls=control(built, "flux_union", kind="scribble", control_mode=5))
     assert params["controlnets"][0].endswith("Control Mode: 5")
-    # a plain ControlNet has no modes: nothing is recorded
-    _, params = pixels(flux, controls=control(built, "flux_cn"))
-    assert "Control Mode" not in params["controlnets"][0]
+    # a plain ControlNet has no modes: nothing is recorded, and a mode given for one is said to be ignored
+    events = list(flux.run({"mode": "txt2img", "prompt": "a cat", "seed": 4, "steps": 2, "size": (64, 64),
+                            "preview_every": 0, "controls": control(built, "flux_cn", control_mode=1)}, CancelToken()))
+    assert "Control Mode" not in events[-1].artifacts[0].parameters["controlnets"][0]
+    warnings = [e.message for e in events if isinstance(e, Log) and e.level == "warning"]
+    assert "Control input 1: control mode 1 was ignored: flux-cn is not a union ControlNet (it has no modes)." in warnings
 
 
 def test_several_flux_controlnets_and_flux_img2img(models, built, tmp_path):
@@ -154,22 +157,26 @@ def test_each_family_through_the_panel_session(built, tmp_path, monkeypatch):
     context = StudioContext.create(Settings(device="cpu", output_dir=str(tmp_path / "out")), registry)
     session = ImageSession(context)
     try:
-        for family, net in (("xl", "xl_union"), ("flux", "flux_union"), ("sd3", "sd3_cn")):
+        for family, net in (("xl", "xl_cn"), ("xl", "xl_union"), ("flux", "flux_union"), ("sd3", "sd3_cn")):
             session.set_model(str(built[family]))
             session.set_values({"prompt": "a circle", "seed": 2, "steps": 2, "size": (64, 64), "preview_every": 0,
                                 "controls": control(built, net, 0.7, kind="scribble", control_mode=2)})
+            said: list[str] = []
+            session.message.connect(lambda level, text, said=said: said.append(text))
             run_through(session, session.generate, timeout=240)
             job = session.last_job
+            if net == "xl_cn":  # a plain ControlNet: the mode was not applied, and the panel says so
+                assert any("control mode 2 was ignored" in text for text in said), said
             assert job is not None and job.state is JobState.DONE, family
             meta = read_png_parameters(session.results[0].path)
             assert meta["ControlNet 0"].startswith(f"Module: scribble, Model: {built[net].name}, Weight: 0.7"), meta
-            assert ("Control Mode: 2" in meta["ControlNet 0"]) == (net != "sd3_cn")
+            assert ("Control Mode: 2" in meta["ControlNet 0"]) == (net in ("xl_union", "flux_union"))
     finally:
         context.close()
 
 
 @pytest.mark.parametrize(("family", "net", "extra"), [
-    ("xl", "xl_union", ["--control-mode", "1"]), ("flux", "flux_cn", []), ("sd3", "sd3_cn", [])])
+    ("xl", "xl_cn", []), ("xl", "xl_union", ["--control-mode", "1"]), ("flux", "flux_cn", []), ("sd3", "sd3_cn", [])])
 def test_cli(tmp_path, built, family, net, extra):
     from studio.core.metadata import read_png_parameters
 

@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 
 from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result  # noqa: E402
 from studio_diffusers import DiffusersPlugin  # noqa: E402
-from tests.fixtures import families, tiny_diffusers, tiny_ip_adapter  # noqa: E402
+from tests.fixtures import families, tiny_controlnets, tiny_diffusers, tiny_ip_adapter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,8 @@ def built(tmp_path_factory):
     Image.fromarray((np.random.default_rng(3).random((48, 48, 3)) * 255).astype(np.uint8)).save(reference)
     yield {"xl": xl, "flux": flux, "sd3": families.build_sd3(root / "sd3"), "reference": reference,
            "xl_adapter": tiny_ip_adapter.build_ip_adapter(root / "xl-ip", xl),
-           "flux_adapter": tiny_ip_adapter.build_flux_ip_adapter(root / "flux-ip", flux)}
+           "flux_adapter": tiny_ip_adapter.build_flux_ip_adapter(root / "flux-ip", flux),
+           "flux_cn": tiny_controlnets.build_flux_controlnet(root / "flux-cn", flux)}
     torch.set_num_threads(previous)
 
 
@@ -75,6 +76,28 @@ def test_image_prompt_changes_the_image_and_weight_zero_does_not(models, built, 
     assert params["image_prompt_weight"] == 1.0 and params["image_prompt_model"] == built[f"{family}_adapter"].stem
     again, _ = pixels(model)  # the adapter is unloaded for a request without an image prompt
     assert np.array_equal(again, plain)
+
+
+def test_flux_image_prompt_beside_a_controlnet_and_after_it(models, built):
+    flux = models["flux"]
+    controls = [{"kind": "none", "image": str(built["reference"]), "model": str(built["flux_cn"])}]
+    prompted = {"image_prompts": [{"image": str(built["reference"]), "weight": 1.0}],
+                "image_prompt_model": str(built["flux_adapter"])}
+    controlled, _ = pixels(flux, controls=controls)
+    both, params = pixels(flux, controls=controls, **prompted)
+    assert np.abs(both - controlled).mean() > 1.0 and params["image_prompt_weight"] == 1.0
+    # Flux's ControlNet img2img pipeline has no IP-Adapter methods: it says so, and after an image prompt
+    # (the adapter sits in the shared transformer) a run without one still unloads it and works
+    with pytest.raises(ParamError, match="FluxControlNetImg2ImgPipeline has no IP-Adapter Studio can load"):
+        pixels(flux, mode="img2img", init_image=str(built["reference"]), controls=controls, **prompted)
+    pixels(flux, **prompted)
+    plain_i2i, _ = pixels(flux, mode="img2img", init_image=str(built["reference"]))
+    pixels(flux, **prompted)
+    again, _ = pixels(flux, mode="img2img", init_image=str(built["reference"]))
+    assert np.array_equal(again, plain_i2i)
+    pixels(flux, **prompted)
+    image, _ = pixels(flux, mode="img2img", init_image=str(built["reference"]), controls=controls)
+    assert image.shape == (64, 64, 3)
 
 
 def test_families_without_ip_adapter_say_so(models, built):
