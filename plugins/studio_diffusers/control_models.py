@@ -10,7 +10,9 @@ control mode per input: the user's, or the one its published mode table gives th
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,5 +173,66 @@ def control_mode(net: Any, name: str, map_type: str, given: int | None, index: i
     return given
 
 
-__all__ = ["NET_FAMILIES", "NetFamily", "check_suits", "class_name", "combine", "control_mode", "is_union", "load",
-           "pipeline_class", "union_size"]
+def encodes_control(controlnet: Any) -> bool:
+    """Whether the pipeline VAE-encodes the control images (SD3; Flux ControlNets without their own hint
+    encoder, the InstantX layout) - drawing a latent sample for each, before the starting noise."""
+    first = getattr(controlnet, "nets", [controlnet])[0]
+    name = type(first).__name__
+    return name == "SD3ControlNetModel" or (name == "FluxControlNetModel"
+                                            and getattr(first, "input_hint_block", None) is None)
+
+
+class _OwnDraws:
+    """A VAE encoder output whose latent sample draws from its own generator."""
+
+    def __init__(self, output: Any, generator: Any) -> None:
+        self._output = output
+        self.latent_dist = _OwnSample(output.latent_dist, generator)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._output, name)
+
+
+class _OwnSample:
+    def __init__(self, dist: Any, generator: Any) -> None:
+        self._dist, self._generator = dist, generator
+
+    def sample(self, generator: Any = None) -> Any:
+        return self._dist.sample(generator=self._generator)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dist, name)
+
+
+@contextlib.contextmanager
+def control_encodes_draw_apart(vae: Any, count: int, seed: int) -> Iterator[None]:
+    """For the next pipeline call: the first ``count`` VAE encodes (the control images, which these pipelines
+    encode before anything else) sample from their own generator seeded with ``seed``.  Otherwise they take
+    their draws from the call's generator (Flux) - so the starting noise, and the image at weight 0, would
+    differ from the same seed without control - or from torch's global generator (SD3: not reproducible)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    original = vae.encode
+    calls = [0]
+
+    def encode(*args: Any, **kwargs: Any) -> Any:
+        output = original(*args, **kwargs)
+        if calls[0] >= count:
+            return output
+        calls[0] += 1
+        return _OwnDraws(output, generator)
+
+    had_own = "encode" in vae.__dict__
+    vae.encode = encode
+    try:
+        yield
+    finally:
+        if had_own:
+            vae.encode = original
+        else:
+            del vae.encode
+
+
+__all__ = ["NET_FAMILIES", "NetFamily", "check_suits", "class_name", "combine", "control_encodes_draw_apart",
+           "control_mode", "encodes_control", "is_union", "load", "pipeline_class", "union_size"]

@@ -52,7 +52,7 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 from studio.plugin_kit.streaming import ThreadStream
 
-from . import control, families, image_prompt, inpaint_options, plan, schedulers, stepping, weights
+from . import control, control_models, families, image_prompt, inpaint_options, plan, schedulers, stepping, weights
 from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
@@ -375,16 +375,16 @@ class DiffusersModel:
                     break
                 recorder.latest = None
                 kwargs["generator"] = [seeds.cpu_generator(image_seed)]
-                if controls and mode == "txt2img" and self.family.latents == "packed":
-                    kwargs["latents"] = self._plain_noise(width, height, image_seed)
                 prompt_call = prompter.apply(pipe, kwargs, prompt, negative, image_seed)
                 for note in prompt_call.notices:
                     yield Log(note, "warning")
-                outcome = yield from self._stream(
-                    pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
-                    offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
-                    label=f"image {index + 1}/{count}" if count > 1 else "",
-                    global_seed=image_seed if controls else None)
+                apart = (control_models.control_encodes_draw_apart(pipe.vae, len(controls), image_seed)
+                         if controls and control_models.encodes_control(pipe.controlnet) else contextlib.nullcontext())
+                with apart:
+                    outcome = yield from self._stream(
+                        pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
+                        offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
+                        label=f"image {index + 1}/{count}" if count > 1 else "")
                 done_steps += outcome.steps_done
                 if hires is not None:
                     outcome = yield from self._hires_pass(
@@ -470,16 +470,6 @@ class DiffusersModel:
             pipe.scheduler = original
         return second
 
-    def _plain_noise(self, width: int, height: int, seed: int) -> Any:
-        """The starting noise the mode's plain pipeline draws for ``seed``.  Flux's ControlNet pipelines draw
-        the control image's VAE sample from the same generator first, which would shift the noise: given
-        this instead, a control at weight 0 gives the image without it, as on SD."""
-        plain = self.pipe_for("txt2img")
-        channels = families.denoiser(plain).config.in_channels // 4
-        latents, _ = plain.prepare_latents(1, channels, height, width, self.dtype, self.device,
-                                           [seeds.cpu_generator(seed)])
-        return latents
-
     def _upscaler(self, path: Path) -> Any:
         """An upscaler model for the hires fix, loaded once per file and kept with this model."""
         cache = self._upscalers
@@ -499,11 +489,9 @@ class DiffusersModel:
 
     def _stream(self, pipe: Any, kwargs: dict, cancel: CancelToken, recorder: stepping.DenoisedRecorder,
                 rgb: LatentRGB | None, preview_every: int, size: tuple[int, int], *, offset: int,
-                n_steps: int, grand_total: int, label: str, global_seed: int | None = None) -> Iterator[Event]:
+                n_steps: int, grand_total: int, label: str) -> Iterator[Event]:
         """Run one pipeline call on the model's thread (the kit's ThreadStream), yielding its
-        events; returns an stepping.Outcome.  ``global_seed``: seed torch's global generator for the
-        call (restored after), for pipelines that draw from it (SD3's ControlNet samples the control
-        image's latents without the call's generator)."""
+        events; returns an stepping.Outcome."""
         outcome = stepping.Outcome()
         width, height = size
         with ThreadStream[Event]("studio-diffusers-run", executor=self._runner) as stream:
@@ -568,7 +556,7 @@ class DiffusersModel:
                 # scheduler is a fresh one, the images leave as PIL), except with CPU offload,
                 # whose hooks move the weights inside the call: those must stay normal tensors
                 # (LoRA loading later updates them in place).
-                with torch.inference_mode(not self.options.cpu_offload), seeded_global_rng(global_seed):
+                with torch.inference_mode(not self.options.cpu_offload):
                     try:
                         if use_callback:
                             result = pipe(**kwargs, callback_on_step_end=on_step,
@@ -612,17 +600,6 @@ class DiffusersModel:
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-
-
-@contextlib.contextmanager
-def seeded_global_rng(seed: int | None) -> Iterator[None]:
-    if seed is None:
-        yield
-        return
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 def _optional_float(value: Any) -> float | None:

@@ -109,7 +109,7 @@ def test_union_models_take_a_control_mode_from_the_map_type_or_the_user(models, 
     assert said in warnings
 
 
-def test_several_flux_controlnets_and_flux_img2img(models, built, tmp_path):
+def test_several_flux_controlnets_and_flux_img2img_and_inpaint(models, built, tmp_path):
     flux = models["flux"]
     one, _ = pixels(flux, controls=control(built, "flux_cn"))
     two, params = pixels(flux, controls=control(built, "flux_cn") + control(built, "flux_cn2", 0.8))
@@ -118,10 +118,15 @@ def test_several_flux_controlnets_and_flux_img2img(models, built, tmp_path):
 
     init = tmp_path / "init.png"
     Image.fromarray((np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)).save(init)
-    plain, _ = pixels(flux, mode="img2img", init_image=str(init), strength=0.8)
-    controlled, params = pixels(flux, mode="img2img", init_image=str(init), strength=0.8,
-                                controls=control(built, "flux_cn"))
-    assert params["mode"] == "img2img" and np.abs(controlled - plain).mean() > 1.0
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.pad(np.full((32, 32), 255, np.uint8), 16)).save(mask)
+    for mode, extra in (("img2img", {}), ("inpaint", {"mask_image": str(mask)})):
+        request = {"mode": mode, "init_image": str(init), "strength": 0.8, **extra}
+        plain, _ = pixels(flux, **request)
+        zero, _ = pixels(flux, **request, controls=control(built, "flux_cn", 0.0))
+        controlled, params = pixels(flux, **request, controls=control(built, "flux_cn"))
+        assert params["mode"] == mode and np.abs(controlled - plain).mean() > 1.0, mode
+        assert np.abs(zero - plain).max() <= 1.0, mode  # the control image's encoding draws apart
 
 
 def test_the_config_decides_the_class_and_the_family_must_match(models, built):
