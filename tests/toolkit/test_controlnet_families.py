@@ -93,6 +93,12 @@ def test_union_models_take_a_control_mode_from_the_map_type_or_the_user(models, 
     assert params["controlnets"][0].endswith("Control Mode: 0") and np.abs(edges - as_pose).mean() > 0.5
     _, params = pixels(xl, controls=control(built, "xl_union", kind="scribble"))
     assert params["controlnets"][0].endswith("Control Mode: 2")
+    # the union pipeline's img2img sibling: weight 0 is plain img2img, weight 1 is not
+    image = {"mode": "img2img", "init_image": str(built["sketch"]), "strength": 0.7}
+    plain, _ = pixels(xl, **image)
+    zero, _ = pixels(xl, **image, controls=control(built, "xl_union", 0.0))
+    full, params = pixels(xl, **image, controls=control(built, "xl_union"))
+    assert np.abs(zero - plain).max() <= 1.0 and np.abs(full - plain).mean() > 1.0 and params["mode"] == "img2img"
     # Flux union (InstantX table) has no scribble mode: the user is asked for one, and it is checked
     with pytest.raises(ParamError, match="give the control mode"):
         pixels(flux, controls=control(built, "flux_union", kind="scribble"))
