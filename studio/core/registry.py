@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
-from studio.plugin_api import Kind, Plugin, api_compatible
+from studio.plugin_api import Kind, Plugin, ProvidesControlPreprocessors, api_compatible
+from studio.plugin_kit.control import providers
 
 GROUP = "studio.plugins"
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class PluginEntry:
     plugin: Plugin | None = None
     error: str = ""
     detail: str = ""  # traceback for the log / details view
+    provides: list[str] = field(default_factory=list)  # control preprocessors it provides
 
     @property
     def ok(self) -> bool:
@@ -51,6 +53,8 @@ def _instantiate(name: str, target: str, factory: Callable[[], object]) -> Plugi
                            if not hasattr(plugin, a))
             raise TypeError(f"it has no '{missing}'; see studio/plugin_api.py for the contract")
         entry.plugin = plugin
+        if isinstance(plugin, ProvidesControlPreprocessors):  # model-based control preprocessors
+            entry.provides = providers.register(plugin.id, plugin.control_preprocessors())
     except Exception as exc:  # noqa: BLE001 - any plugin failure becomes data
         entry.error = f"{type(exc).__name__}: {exc}"
         entry.detail = traceback.format_exc()
