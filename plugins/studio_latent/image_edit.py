@@ -50,9 +50,9 @@ MASK_GROW = 0
 #: "auto" decides per edit from the change the model predicts for this image (:func:`ddpm_edit.broad_share`)
 LAYOUTS = ("auto", "keep", "reshape")
 #: "auto" reshapes an edit when less than this share of its predicted change is broad.  Measured on
-#: drawn scenes of seeds 2-9 (5 each): colour edits 0.21-0.61, background edits 0.35-0.72, circle->square
-#: and triangle->circle 0.06-0.14, square->triangle 0.11-0.27 (it works in either layout: the new shape
-#: fits inside the old)
+#: 3-5 drawn scenes each of quality seeds 2-9 and 31-36: colour edits 0.21-0.67, background edits
+#: 0.35-0.72, circle->square and triangle->circle 0.06-0.14, square->triangle 0.08-0.32 (it works in
+#: either layout: the new shape fits inside the old)
 AUTO_BROAD = 0.18
 RESHAPE_GROW = 1
 
