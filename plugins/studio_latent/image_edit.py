@@ -216,5 +216,6 @@ class ImageEditor:
                 guides[i].mask = m
                 mask_share.append(round(float((m > 0.5).float().mean()), 3))
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)
-        info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps)}
+        info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps),
+                "masks": [guides[i].mask for i in masked if guides[i].mask is not None]}  # for slider quality
         return (enc.reconstruction if latent is inv.x0 else self.decode(latent)), info
