@@ -20,6 +20,8 @@ from .image_edit import EditSpec
 DRAFT_STEPS = 8
 RECIPE_FORMAT = "studio-latent-edit-recipe"
 SLIDER_KINDS = ("pair", "concept", "direction")
+#: a direction name may say which kind it is, when a text and an h-space direction share a name
+TEXT_QUALIFIER, H_QUALIFIER = "text:", "h-space:"
 
 
 def parse_pairs(value: Any) -> list[tuple[str, str, float]]:
@@ -56,21 +58,34 @@ def parse_concepts(value: Any) -> list[tuple[str, float]]:
     return out
 
 
+def _resolve(name: str, text_set: dirfile.DirectionSet, h_set: dirfile.DirectionSet) -> tuple[str, Any] | None:
+    """("text" | "h", direction) for ``name``: a plain name, or "text:NAME" / "h-space:NAME" when a
+    text and an h-space direction share a name."""
+    if name in text_set:
+        return "text", text_set.get(name)
+    if name in h_set:
+        return "h", h_set.get(name)
+    for qualifier, kind, dset in ((TEXT_QUALIFIER, "text", text_set), (H_QUALIFIER, "h", h_set)):
+        if name.startswith(qualifier) and name[len(qualifier):] in dset:
+            return kind, dset.get(name[len(qualifier):])
+    return None
+
+
 def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] | None) -> EditSpec:
     text_set, h_set = model._direction_sets(request)
     text_dirs, h_dirs = [], []
     for name, amount in common.parse_edits(request.get("edits")).items():
-        if name in text_set:
-            d = text_set.get(name)
+        found = _resolve(name, text_set, h_set)
+        if found is None:
+            raise common.unknown_direction(name, text_set.names() + h_set.names())
+        kind, d = found
+        if kind == "text":
             text_dirs.append((name, d.vector, float(amount) * d.scale))
-        elif name in h_set:
-            d = h_set.get(name)
+        else:
             if h_shape is not None and tuple(d.vector.shape) != tuple(h_shape):
                 raise ParamError(f"Direction {name!r} was found at another image size (bottleneck "
                                  f"{list(d.vector.shape)}, this image {list(h_shape)}).")
             h_dirs.append((f"{name} x{float(amount):g}", d.offset(amount).astype(np.float32)))
-        else:
-            raise common.unknown_direction(name, text_set.names() + h_set.names())
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
                     bool(request.get("masks", True)))
 
@@ -327,8 +342,7 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
         scenes = [(sc.image, sc.prompt if prompted else "") for sc in dq.scenes_for(None, count, seed + 100)]
         for i, slider in enumerate(sliders, 1 + len(cases)):
             yield Progress(i, total, f"{slider[1]} on {count} drawn scenes")
-            slider_rows.update(measure_sliders(model, {**request, "strengths": strengths}, [slider], scenes, steps,
-                                               cancel))
+            slider_rows.update(measure_sliders(model, request, [slider], scenes, steps, cancel))
     yield Progress(total, total, "done")
     method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
               f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
@@ -341,4 +355,5 @@ def _file_direction_names(model: Any, request: Mapping[str, Any]) -> list[str]:
     """The directions the request's files add (text-embedding and h-space), by the names edits use."""
     text_set, h_set = model._direction_sets(request)
     own = set(model.directions.names()) | set(model.h_directions.names())
-    return [n for n in text_set.names() + h_set.names() if n not in own]
+    return [f"{TEXT_QUALIFIER}{n}" for n in text_set.names() if n not in own] + \
+        [f"{H_QUALIFIER}{n}" for n in h_set.names() if n not in own]

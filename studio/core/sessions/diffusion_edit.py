@@ -71,7 +71,7 @@ def quality_words(row: dict[str, Any], method: str = "") -> tuple[str, str]:
     strongest = max((abs(float(v)) for v in row.get("strengths") or (0.0,)), default=0.0)
     parts = []
     if grade == "no visible change":
-        line = f"no visible change on your image, even at strength {strongest:g}"
+        line = f"no visible change, even at strength {strongest:g}"
         return line, (f"Under 0.5% of the pixels moved visibly at strength {strongest:g}"
                       + (f" (measured on {method})." if method else "."))
     if row.get("selectivity") is not None:
