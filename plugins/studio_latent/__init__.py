@@ -103,6 +103,9 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
           help="ddpm-inversion: share of the noisiest steps left out; higher keeps more of the layout."),
     Param("masks", ParamType.BOOL, default=True, modes=("edit", "quality"), label="Edit only where it matters",
           help="ddpm-inversion: text edits act only where the image changes with them (implicit masks)."),
+    Param("warm_draft", ParamType.BOOL, default=True, modes=("encode",), advanced=True, label="Prepare drafts",
+          help="ddpm-inversion: also invert for the quick previews shown while a slider is dragged, so the "
+               "first drag needs no inversion of its own."),
     Param("draft", ParamType.BOOL, default=False, modes=("edit", "quality"), advanced=True,
           help="A quick preview with fewer steps (while a slider is dragged)."),
     Param("refine", ParamType.INT, default=30, minimum=0, maximum=200, modes=("edit", "encode", "quality"),

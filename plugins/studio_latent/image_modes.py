@@ -148,8 +148,12 @@ def run_encode(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> I
     enc = model.editor.encode(image, size, refine)
     yield Progress(1, 2, "inverting")
     model.editor.inversion(enc, prompt, steps, skip)
+    warm = steps > DRAFT_STEPS and bool(request.get("warm_draft", True))
+    if warm:  # the drafts' own short chain too, so the first drag of a slider needs no inversion
+        model.editor.inversion(enc, prompt, DRAFT_STEPS, skip)
     yield Progress(2, 2, "done")
-    params = {"mode": "encode", "encode_method": "ddpm-inversion", "psnr": round(enc.psnr, 2), "refine": refine}
+    params = {"mode": "encode", "encode_method": "ddpm-inversion", "psnr": round(enc.psnr, 2), "refine": refine,
+              "warm_draft": warm}
     yield Result((model._art(enc.reconstruction, None, params),),
                  info={"psnr": enc.psnr, "original": enc.seen, "method": "ddpm-inversion", "seed": None,
                        "seconds": round(time.perf_counter() - started, 3)})

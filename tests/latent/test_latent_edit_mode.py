@@ -141,7 +141,14 @@ def test_found_directions_are_sliders_with_quality(qtbot, make_panel, tiny_sd_fo
     assert [s.label for s in session.sliders] == ["PC 1 · bottleneck", "PC 2 · bottleneck", "PC 1 · prompt",
                                                   "PC 2 · prompt"]
     assert len({s.text for s in session.sliders}) == 4  # the two kinds never share a name
-    qtbot.waitUntil(lambda: all(s.figures is not None for s in session.sliders), timeout=WAIT)
+    at_once = []  # background measurements run one at a time, so a slider tick never waits for more than one
+
+    def measured() -> bool:
+        at_once.append(sum(session.is_measuring(i) for i in range(len(session.sliders))))
+        return all(s.figures is not None for s in session.sliders)
+
+    qtbot.waitUntil(measured, timeout=WAIT)
+    assert max(at_once) == 1
     for slider, row in zip(session.sliders, editor.rows, strict=True):
         assert slider.figures["kind"] == "direction" and row.quality.text() == slider.quality
     # an h-space direction has no mask; a text direction is masked like any text edit

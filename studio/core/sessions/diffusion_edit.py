@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.jobs import Job, JobSpec
+from studio.core.jobs import Failed, Job, JobSpec
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Artifact, Kind, ParamError, Result
 
@@ -127,6 +127,7 @@ class DiffusionEditSession(PanelSession):
         self.auto_measure: bool = True
         self._purpose: dict[str, tuple[str, int]] = {}  # job id -> (what it is for, slider index)
         self._measuring: set[int] = set()  # slider indices with a quality job on its way
+        self._unmeasurable: set[str] = set()  # sliders whose measurement failed on this image (not retried)
         self._discoveries = 0
 
     # -- requests ---------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class DiffusionEditSession(PanelSession):
         for slider in self.sliders:  # measured on the previous image
             slider.quality, slider.quality_tip, slider.figures = "", "", None
         self._measuring.clear()
+        self._unmeasurable.clear()
         self.changed.emit("image")
         self.changed.emit("quality")
         return self._submit("encode", {"image": self.image_path, "prompt": self.prompt, "steps": self.steps},
@@ -258,12 +260,15 @@ class DiffusionEditSession(PanelSession):
                             "quality", index)
 
     def _measure_new(self) -> None:
-        """Queue a quality job for every slider not measured on this image yet (auto_measure)."""
-        if not (self.auto_measure and self.image_path and self.reconstruction is not None):
+        """Measure the next slider not measured on this image yet (auto_measure).  One such job at
+        a time: a slider tick goes ahead of queued jobs but waits for a running one, so it never
+        waits for more than one slider's sweep."""
+        if not (self.auto_measure and self.image_path and self.reconstruction is not None) or self._measuring:
             return
         for i, slider in enumerate(self.sliders):
-            if slider.figures is None and i not in self._measuring:
+            if slider.figures is None and slider.text not in self._unmeasurable:
                 self.measure(i)
+                return
 
     def save(self, path: str) -> Path:
         """The edited image as PNG, the recipe in its metadata; never replaces a file."""
@@ -316,7 +321,19 @@ class DiffusionEditSession(PanelSession):
                                                    "back with the Shapes scorer: " + str(info.get("method") or ""))
                 self.changed.emit("quality")
 
+    def on_failed(self, job: Job, event: Failed) -> None:
+        purpose, index = self._purpose.get(job.id, ("", -1))
+        if purpose == "slider-quality" and 0 <= index < len(self.sliders):
+            slider = self.sliders[index]
+            self._unmeasurable.add(slider.text)
+            slider.quality, slider.quality_tip = "could not be measured", event.message
+            self.changed.emit("quality")
+            return
+        super().on_failed(job, event)
+
     def on_finished(self, job: Job, state: Any) -> None:
         purpose, index = self._purpose.pop(job.id, ("", -1))
         if purpose == "slider-quality":
             self._measuring.discard(index)
+            self.changed.emit("quality")
+            self._measure_new()
