@@ -1,6 +1,7 @@
 """The README's screenshot of editing your own image: the main window at its default size, Latent
-tab, "Edit your own image" on the built-in Shapes SD model, a drawn red circle, red->blue at 1 and
-the found directions' first PCs, every slider's quality measured.
+tab, "Edit your own image" on the built-in Shapes SD model, a drawn red circle, red->blue at 1,
+black->white, and the first two directions found in the model's bottleneck, every slider's quality
+measured.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshot_latent_edit.py [--out docs/latent-diffusion-edit.png]
 """
@@ -62,10 +63,10 @@ def main() -> int:
     editor.prompt.setText("a red circle on a black background")
     editor.open_image(str(drawing))
     wait(lambda: session.reconstruction is not None, "the inversion")
-    for text in ("red->blue", "circle->square"):
+    for text in ("red->blue", "black->white"):
         editor.new_edit.setText(text)
         editor._add()
-    session.discover("text", components=2)
+    session.discover("h-space", count=16, components=2)
     wait(lambda: len(session.sliders) == 4, "the found directions")
     editor.rows[0].slider.setValue(100)
     editor.rows[0].moved.emit(1.0, False)

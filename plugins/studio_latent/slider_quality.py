@@ -41,6 +41,8 @@ SWEEP = (0.0, 0.5, 1.0, 1.5, 2.0)
 VISIBLE = 24 / 255
 #: below this share of visibly changed pixels an edit is "no visible change"
 NO_EFFECT = 0.005
+#: the Shapes world's background colours
+BACKGROUNDS = {"black", "white"}
 #: continuous read-backs for the steadiness of a categorical attribute's change
 ATTRIBUTE_WORDS = {"color": "colour", "shape": "shape", "x": "position", "y": "position", "size": "size",
                    "background": "background"}
@@ -166,10 +168,13 @@ def mean_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def case_for(kind: str, text: str) -> dq.EditCase | None:
-    """The ShapeEval case of a colour / shape prompt pair (None for anything else)."""
+    """The ShapeEval case of a colour / shape prompt pair (None for anything else).  "black->white"
+    names the background on the Shapes world, which the case would read as the object's colour, so
+    it is measured like any other edit: on the attribute it changes most."""
     if kind != "pair":
         return None
     try:
-        return dq.parse_case(text)
+        case = dq.parse_case(text)
     except ValueError:
         return None
+    return None if {case.source, case.target} <= BACKGROUNDS else case

@@ -184,7 +184,9 @@ def test_main_window_default_size_shows_every_control_uncut(qtbot, tmp_path, mon
         assert (window.width(), window.height()) == (1360, 860)
         panel = window.latent_panel
         window.tabs.setCurrentWidget(panel)
-        panel.plugin_combo.setCurrentIndex(panel.plugin_combo.findData("latent-diffusion"))
+        with qtbot.waitSignal(panel.jobFinished, timeout=WAIT):  # loaded: the panel shows what the model has
+            panel.plugin_combo.setCurrentIndex(panel.plugin_combo.findData("latent-diffusion"))
+        qtbot.waitUntil(lambda: not panel.session.busy, timeout=WAIT)
         assert panel.model_picker.combo.currentText() == "Shapes SD (built in)" or \
             not (default_sd_folder() / "model_index.json").is_file()
         for mode in ("explore", "edit"):
@@ -195,9 +197,23 @@ def test_main_window_default_size_shows_every_control_uncut(qtbot, tmp_path, mon
             assert buttons
             cut = [b.text() for b in buttons if b.width() < b.sizeHint().width()]
             assert not cut, f"{mode}: cut off at the default window size: {cut}"
+            outside = [b.text() for b in buttons if _right_edge_hidden(b)]
+            assert not outside, f"{mode}: out of sight at the default window size: {outside}"
         assert not panel.image_editor.isWindow()
     finally:
         window.shutdown()
+
+
+def _right_edge_hidden(widget) -> bool:
+    """Whether ``widget`` reaches past the right edge of the scroll area (or window) it sits in."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QScrollArea
+
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    frame = parent.viewport() if parent is not None else widget.window()
+    return widget.mapTo(frame, QPoint(widget.width(), 0)).x() > frame.width()
 
 
 def _cli(capsys, *argv):
