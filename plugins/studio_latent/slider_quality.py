@@ -41,8 +41,6 @@ SWEEP = (0.0, 0.5, 1.0, 1.5, 2.0)
 VISIBLE = 24 / 255
 #: below this share of visibly changed pixels an edit is "no visible change"
 NO_EFFECT = 0.005
-#: the Shapes world's background colours
-BACKGROUNDS = {"black", "white"}
 #: continuous read-backs for the steadiness of a categorical attribute's change
 ATTRIBUTE_WORDS = {"color": "colour", "shape": "shape", "x": "position", "y": "position", "size": "size",
                    "background": "background"}
@@ -116,7 +114,10 @@ def shapes_figures(points: Sequence[SweepPoint], case: dq.EditCase | None) -> di
     traj = dq.trajectory(readings)
     if len(traj["x"]) < 2:
         return None
-    if case is not None:
+    if case is not None and case.attribute == "color" and base["background"] == case.source != base["color"]:
+        attribute = "background"  # "black->white" on a black background names the background, not the object
+        prog = [0.0 if r is None else float(r["background"] == case.target) for r in readings]
+    elif case is not None:
         attribute = case.attribute
         prog = [dq.progress(r, attribute, base, case.target) for r in readings]
     else:
@@ -168,13 +169,10 @@ def mean_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def case_for(kind: str, text: str) -> dq.EditCase | None:
-    """The ShapeEval case of a colour / shape prompt pair (None for anything else).  "black->white"
-    names the background on the Shapes world, which the case would read as the object's colour, so
-    it is measured like any other edit: on the attribute it changes most."""
+    """The ShapeEval case of a colour / shape prompt pair (None for anything else)."""
     if kind != "pair":
         return None
     try:
-        case = dq.parse_case(text)
+        return dq.parse_case(text)
     except ValueError:
         return None
-    return None if {case.source, case.target} <= BACKGROUNDS else case
