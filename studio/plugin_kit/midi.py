@@ -9,7 +9,9 @@ them, on a kept library instead of a hand-written codec.
   its name and GM program.
 * :func:`read_midi` reads type 0 and type 1 files into a :class:`MidiSong`: notes in ticks
   (voices are the note-carrying tracks of a type-1 file, the channels of a type-0 file), the
-  first tempo, time signature and key signature.  :meth:`MidiSong.timed_notes` gives seconds.
+  first tempo (``tempo_bpm``, the song's nominal tempo), every tempo change (``tempo_map``), the
+  time signature and key signature.  :meth:`MidiSong.timed_notes` gives seconds through the whole
+  tempo map, so a piece that slows down is drawn and played as it is written.
 
 Anything that is not a MIDI file this can read raises :class:`MidiError` with a sentence.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 #: 0-based General MIDI programs for the instruments the studio names
 GM_PROGRAMS = {"organ": 19, "piano": 0, "strings": 48, "choir": 52}
 DRUM_CHANNEL = 9  # 0-based: GM channel 10
+DEFAULT_BPM = 120.0  # the Standard MIDI File tempo until the first set_tempo
 TEXT_CHARSET = "utf-8"  # titles and track names (mido's default, latin-1, cannot hold every prompt)
 
 
@@ -56,15 +59,33 @@ class MidiSong:
     time_signature: tuple[int, int] = (4, 4)
     key: tuple[int, str] | None = None  # (tonic pitch class, "major" / "minor") from a key signature
     title: str = ""
+    #: (tick, beats per minute) of every tempo change, by tick; empty = ``tempo_bpm`` throughout
+    tempo_map: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def seconds_per_tick(self) -> float:
+        """At the nominal (first) tempo."""
         return 60.0 / self.tempo_bpm / self.ticks_per_quarter
 
+    def seconds_at(self, tick: int) -> float:
+        """Seconds from the start to ``tick``, through every tempo change before it."""
+        changes = self.tempo_map or [(0, self.tempo_bpm)]
+        # before a file's first set_tempo, MIDI's default tempo (120 BPM) holds
+        seconds, at, bpm = 0.0, 0, DEFAULT_BPM if changes[0][0] > 0 else changes[0][1]
+        for change_tick, change_bpm in changes:
+            if change_tick >= tick:
+                break
+            seconds += (change_tick - at) * 60.0 / bpm / self.ticks_per_quarter
+            at, bpm = change_tick, change_bpm
+        return seconds + (tick - at) * 60.0 / bpm / self.ticks_per_quarter
+
     def timed_notes(self) -> list[TimedNote]:
-        """The notes in seconds at the song's tempo (a piano roll's view)."""
-        tick = self.seconds_per_tick
-        return [TimedNote(n.start * tick, n.duration * tick, n.pitch, n.voice) for n in self.notes]
+        """The notes in seconds through the tempo map (a piano roll's view)."""
+        out = []
+        for n in self.notes:
+            start = self.seconds_at(n.start)
+            out.append(TimedNote(start, self.seconds_at(n.start + n.duration) - start, n.pitch, n.voice))
+        return out
 
 
 # --------------------------------------------------------------------------- key signatures
@@ -178,9 +199,12 @@ def read_midi(data: bytes) -> MidiSong:
         for message in track:
             tick += message.time
             if message.is_meta:
-                if message.type == "set_tempo" and not tempo_seen:
-                    song.tempo_bpm = 60_000_000 / max(1, message.tempo)
-                    tempo_seen = True
+                if message.type == "set_tempo":
+                    bpm = 60_000_000 / max(1, message.tempo)
+                    song.tempo_map.append((tick, bpm))
+                    if not tempo_seen:
+                        song.tempo_bpm = bpm
+                        tempo_seen = True
                 elif message.type == "key_signature" and song.key is None:
                     song.key = _key_from_name(message.key)
                 elif message.type == "time_signature":
@@ -201,6 +225,8 @@ def read_midi(data: bytes) -> MidiSong:
         if had_notes:
             note_tracks += 1
     song.notes.sort(key=lambda n: (n.start, n.voice, -n.pitch))
+    # a type-1 file keeps its tempo changes in the conductor track, but any track may hold one
+    song.tempo_map.sort(key=lambda change: change[0])
     return song
 
 

@@ -11,6 +11,7 @@ from studio.plugin_kit.midi import (
     GM_PROGRAMS,
     MidiError,
     MidiNote,
+    MidiSong,
     key_signature_name,
     read_midi,
     read_midi_file,
@@ -121,3 +122,31 @@ def test_the_chorale_plugin_writes_through_the_kit():
     assert np.array_equal(back, grid) and tempo == pytest.approx(80.0) and key == (0, "major")
     assert {m.program for t in mido.MidiFile(file=io.BytesIO(data)).tracks for m in t
             if m.type == "program_change"} == {GM_PROGRAMS["piano"]}
+
+
+def test_timed_notes_follow_every_tempo_change():
+    """A piece that halves its tempo at bar 2 plays its later notes at the slower tempo."""
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    conductor = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0),  # 120 BPM
+                                mido.MetaMessage("set_tempo", tempo=1_000_000, time=960)])  # 60 BPM at beat 2
+    notes = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=480),
+                            mido.Message("note_on", note=62, velocity=90, time=480),  # tick 960
+                            mido.Message("note_off", note=62, velocity=0, time=480)])
+    midi.tracks.extend([conductor, notes])
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    song = read_midi(buffer.getvalue())
+    assert song.tempo_bpm == pytest.approx(120.0)
+    assert song.tempo_map == [(0, pytest.approx(120.0)), (960, pytest.approx(60.0))]
+    timed = {n.pitch: n for n in song.timed_notes()}
+    assert timed[60].start == pytest.approx(0.0) and timed[60].duration == pytest.approx(0.5)
+    assert timed[62].start == pytest.approx(1.0) and timed[62].duration == pytest.approx(1.0)
+    # a note that spans the change: half a beat at 120 then half a beat at 60
+    assert song.seconds_at(1200) - song.seconds_at(720) == pytest.approx(0.25 + 0.5)
+
+
+def test_timed_notes_before_the_first_tempo_use_the_midi_default():
+    song = MidiSong(ticks_per_quarter=480, tempo_bpm=60.0, tempo_map=[(480, 60.0)])
+    assert song.seconds_at(480) == pytest.approx(0.5)  # 120 BPM until the file sets one
+    assert song.seconds_at(960) == pytest.approx(1.5)
