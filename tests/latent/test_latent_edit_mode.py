@@ -263,3 +263,20 @@ def test_cli_quality_measures_found_directions(capsys, tiny_sd_folder, tmp_path,
         assert row["grade"] in line
     assert rows["h-space:pc1"]["inside"] is None  # h-space shifts carry no mask
     assert "red->blue" not in out  # only the directions asked about (and the reconstruction)
+
+
+def test_without_the_diffusion_plugin_the_editor_says_so(tmp_path, monkeypatch, drawing):
+    from studio.core.sessions.diffusion_edit import DiffusionEditSession
+    from studio.plugin_api import ParamError
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    registry = Registry()
+    registry.add("latent-vae", VectorLatentPlugin)
+    context = StudioContext.create(Settings(), registry)
+    try:
+        session = DiffusionEditSession(context)
+        assert session.plugin is None  # never the VAE in its place
+        with pytest.raises(ParamError, match="not available"):
+            session.set_image(str(drawing))
+    finally:
+        context.close()

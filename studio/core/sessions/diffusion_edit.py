@@ -109,7 +109,12 @@ class DiffusionEditSession(PanelSession):
     kind = Kind.LATENT
 
     def __init__(self, context: Any, plugin_id: str | None = PLUGIN_ID) -> None:
-        super().__init__(context, plugin_id)
+        # Built with every Latent panel: without the diffusion plugin the session is there but says
+        # so when used (never another latent plugin in its place).
+        known = {p.id for p in context.registry.plugins(self.kind)}
+        super().__init__(context, plugin_id if plugin_id in known else None)
+        if self.plugin is not None and self.plugin.id != plugin_id:
+            self.plugin = None
         self.image_path: str = ""
         self.prompt: str = ""
         self.original: Any = None
