@@ -155,6 +155,19 @@ def main() -> None:
                 label = "draft (while dragging)" if draft else "full quality (on release)"
                 print(f"slider tick -> preview, {label}: {spread(blocks[draft])}, slowest tick "
                       f"{max(ticks[draft]):.3f} s, {len(ticks[draft])} ticks (target <= 1 s)")
+            # the panel measures a new slider in the background; a tick right after waits for that job
+            d.session.auto_measure = True
+            busy, measure_s = [], []
+            for r in range(args.repeats):
+                d.session.add_edit(f"{['green', 'yellow', 'purple', 'orange'][r % 4]}->blue")  # queues its sweep
+                t0 = time.perf_counter()
+                sweep = next(j for j in d.session.pending.values() if j.spec.mode == "quality")
+                d.until(lambda sweep=sweep: sweep.state.value == "running")  # the measurement has started
+                busy.append(d.tick(0.5 + 0.01 * r, draft=True))
+                d.until(lambda: d.session.sliders[-1].figures is not None)
+                measure_s.append(time.perf_counter() - t0)
+            print(f"draft tick while a new slider is measured in the background: {spread(busy)}; one slider's "
+                  f"sweep (5 strengths, draft steps) {spread(measure_s)}")
             if not args.no_walks:
                 for kind, extra in (("prompt", {"prompt_to": "a blue square on a white background"}),
                                     ("seed", {"seed_to": 2})):
