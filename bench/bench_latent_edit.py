@@ -162,12 +162,13 @@ def main() -> None:
                 d.session.add_edit(f"{['green', 'yellow', 'purple', 'orange'][r % 4]}->blue")  # queues its sweep
                 t0 = time.perf_counter()
                 sweep = next(j for j in d.session.pending.values() if j.spec.mode == "quality")
-                d.until(lambda sweep=sweep: sweep.state.value == "running")  # the measurement has started
+                d.until(lambda sweep=sweep: sweep.state.value not in ("queued", "loading"))  # it has started
                 busy.append(d.tick(0.5 + 0.01 * r, draft=True))
                 d.until(lambda: d.session.sliders[-1].figures is not None)
                 measure_s.append(time.perf_counter() - t0)
-            print(f"draft tick while a new slider is measured in the background: {spread(busy)}; one slider's "
-                  f"sweep (5 strengths, draft steps) {spread(measure_s)}")
+            print(f"draft tick while a new slider is measured in the background (the tick stops the sweep, "
+                  f"which starts again behind it): {spread(busy)}; the slider measured after "
+                  f"{spread(measure_s)}")
             if not args.no_walks:
                 for kind, extra in (("prompt", {"prompt_to": "a blue square on a white background"}),
                                     ("seed", {"seed_to": 2})):

@@ -256,6 +256,11 @@ def measure_sliders(model: Any, request: Mapping[str, Any], sliders: list[tuple[
     masks_on = bool(request.get("masks", True))
     shape = h_shape(model, size)
     rows: dict[str, dict[str, Any]] = {}
+
+    def stop_if_cancelled(step: int, total: int) -> None:  # a slider tick preempts a background sweep
+        if cancel.is_set:
+            raise Cancelled()
+
     for k, (kind, text) in enumerate(sliders):
         per_image = []
         for image, prompt in images:
@@ -266,7 +271,7 @@ def measure_sliders(model: Any, request: Mapping[str, Any], sliders: list[tuple[
                     raise Cancelled()
                 spec = edit_spec(model, {**request, "pairs": (), "concepts": (), "edits": (),
                                          **_one_slider(kind, text, s), "masks": masks_on}, shape)
-                out, how = model.editor.edit(enc, prompt, steps, skip, spec)
+                out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step=stop_if_cancelled)
                 masks = how.get("masks") or []
                 if not masks:
                     return out, None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.jobs import Failed, Job, JobSpec
+from studio.core.jobs import Failed, Job, JobSpec, JobState
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Artifact, Kind, ParamError, Result
 
@@ -194,7 +194,17 @@ class DiffusionEditSession(PanelSession):
         self.sliders[index].strength = float(value)
         if not self.image_path:
             return None
+        self._preempt_measuring()
         return self._submit("edit", self.edit_request(draft=dragging), "edit", index, interactive=True)
+
+    def _preempt_measuring(self) -> None:
+        """A slider moved: stop a background quality sweep that is running (the engine runs one
+        job at a time, so the preview would wait for the whole sweep); it is queued again when it
+        ends, behind the preview."""
+        for job_id, (purpose, _) in self._purpose.items():
+            job = self.pending.get(job_id)
+            if purpose == "slider-quality" and job is not None and job.state == JobState.RUNNING:
+                self.context.engine.cancel(job_id)
 
     def remove(self, index: int) -> Job | None:
         """Drop slider ``index``; the preview is redone without it."""
@@ -204,6 +214,7 @@ class DiffusionEditSession(PanelSession):
         self.changed.emit("sliders")
         if not self.image_path or self.reconstruction is None:
             return None
+        self._preempt_measuring()
         return self._submit("edit", self.edit_request(draft=False), "edit", -1, interactive=True)
 
     def is_measuring(self, index: int) -> bool:
