@@ -11,7 +11,11 @@ controlnet  studio job (save=False, previews off) vs the raw ``StableDiffusionCo
             shapes-sd with a ControlNet made from its UNet; alternating order, one warm-up each, median of
             per-repeat ratios (target <= 1.02); the pixels of both sides must match.
 
-    PYTHONPATH=.:plugins python bench/bench_toolkit.py [memory | controlnet] [--repeats 9] [--steps 20]
+profile     where a studio ControlNet job's time goes besides the diffusers call (cProfile on the job's
+            thread and on the pipeline thread): checks + control map + scheduler + prompt, and the step
+            callback (progress, previews), previews off and every step.
+
+    PYTHONPATH=.:plugins python bench/bench_toolkit.py [memory | controlnet | profile] [--repeats 9] [--steps 20]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT, ROOT / "plugins"):
@@ -166,12 +171,61 @@ def controlnet(repeats: int, steps: int) -> None:
           f"median {statistics.median(cpu_ratios):.3f}; same pixels: {same}")
 
 
+def profile(repeats: int, steps: int) -> None:
+    """Where a studio ControlNet job spends time besides the diffusers call: cProfile on the job's thread
+    (request checks, control map, scheduler, prompt) and on the model's pipeline thread (the step callback:
+    progress, previews), previews off and on (every step)."""
+    import cProfile
+    import pstats
+
+    import torch
+
+    torch.set_num_threads(1)
+    from studio.plugin_api import CancelToken, LoadOptions
+    from studio_diffusers import DiffusersPlugin, default_model_folder
+    from tests.fixtures import tiny_controlnets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shapes = default_model_folder()
+        cn_folder = tiny_controlnets.build_controlnet(work / "cn", shapes)
+        sketch = tiny_controlnets.scribble(work / "sketch.png", 64)
+        model = DiffusersPlugin().load(str(shapes), LoadOptions(), lambda m: None)
+        for every in (0, 1):
+            request = {"mode": "txt2img", "prompt": "a red circle", "seed": 7, "steps": steps, "size": (64, 64),
+                       "cfg_scale": 7.5, "preview_every": every,
+                       "controls": [{"kind": "scribble", "image": str(sketch), "model": str(cn_folder)}]}
+            list(model.run(request, CancelToken()))  # warm-up (loads the ControlNet)
+            main, worker = cProfile.Profile(), cProfile.Profile()
+            model._runner.submit(worker.enable).result()  # the pipeline thread's own profile
+            main.enable()
+            for _ in range(repeats):
+                list(model.run(request, CancelToken()))
+            main.disable()
+            model._runner.submit(worker.disable).result()
+
+            def seconds(stats: pstats.Stats, name: str) -> float:
+                raw = cast(dict, stats.stats)  # type: ignore[attr-defined]  # pstats keeps its table untyped
+                return sum(v[3] for k, v in raw.items() if k[2] == name) / repeats
+
+            m, w = pstats.Stats(main), pstats.Stats(worker)
+            job, call = seconds(m, "_run"), seconds(w, "__call__")
+            outside = job - seconds(m, "_stream")
+            callback = seconds(w, "on_step")
+            maps = seconds(m, "control_maps")
+            print(f"previews {'every step' if every else 'off'}: job {job * 1000:.0f} ms; outside the pipeline call "
+                  f"{outside * 1000:.1f} ms ({outside / job:.2%}; control map {maps * 1000:.1f} ms); step callback "
+                  f"{callback * 1000:.1f} ms ({callback / call:.2%} of the call, {callback / steps * 1000:.2f} ms a "
+                  f"step)")
+        model.unload()
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         print(json.dumps(_case(sys.argv[2], Path(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", default="all", choices=["memory", "controlnet", "all"])
+    parser.add_argument("what", nargs="?", default="all", choices=["memory", "controlnet", "profile", "all"])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
@@ -179,6 +233,8 @@ def main() -> None:
         memory()
     if args.what in ("controlnet", "all"):
         controlnet(args.repeats, args.steps)
+    if args.what == "profile":
+        profile(min(args.repeats, 5), args.steps)
 
 
 if __name__ == "__main__":

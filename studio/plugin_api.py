@@ -30,8 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 #: (``api_version = "1.0"``; the integer ``1`` of older plugins means "1.0").  It loads when the
 #: major numbers match and its minor is not newer than ours: the API only grows within a major.
 # 1.2: ArtifactReady (save each image of a batch as it is done); 1.3: LoadOptions.quantize and
-# .transformer, ReportsUnsupported, ReportsLoadMemory; 1.4: Kind.UPSCALE.
-API_VERSION = "1.4.0"
+# .transformer, ReportsUnsupported, ReportsLoadMemory; 1.4: Kind.UPSCALE; 1.5: ProvidesControlPreprocessors.
+API_VERSION = "1.5.0"
 
 
 class Kind(str, Enum):
@@ -478,6 +478,35 @@ class RendersChat(Protocol):
     """Loaded model: turn a conversation into the prompt text the model sees (its chat template)."""
 
     def render_chat(self, messages: Sequence[Mapping[str, str]], continue_last: bool) -> str: ...
+
+
+#: what a control map shows; a union ControlNet picks its control mode from it (see ControlPreprocessor)
+CONTROL_MAP_TYPES = ("depth", "pose", "edges", "lines", "scribble", "normal", "segment", "other")
+
+
+@dataclass(frozen=True)
+class ControlPreprocessor:
+    """One control preprocessor a plugin provides: ``name`` is the KIND users choose (``--control
+    NAME:IMAGE``, the Image panel's list); ``run(image, (width, height))`` takes the user's image (a PIL
+    RGB image) and returns the control map as a PIL RGB image of that size.  It runs on the job's worker
+    thread (load the model inside it, on first use); raise ValueError with one sentence for bad input.
+    ``map_type`` (one of :data:`CONTROL_MAP_TYPES`) says what the map shows."""
+
+    name: str
+    description: str
+    run: Callable[[Any, tuple[int, int]], Any]
+    map_type: str = "other"
+
+
+@runtime_checkable
+class ProvidesControlPreprocessors(Protocol):
+    """Plugin: control preprocessors that need a model (depth estimation, pose detection ...).
+
+    The studio asks once, when the plugin is registered; the names join the built-in ones (canny,
+    scribble, lineart, depth, pose, none) wherever control inputs are chosen.  A name that is already
+    taken (built-in, or by a plugin registered earlier) is skipped and ``studio plugins`` says so."""
+
+    def control_preprocessors(self) -> Sequence[ControlPreprocessor]: ...
 
 
 def api_compatible(declared: object) -> str | None:

@@ -117,6 +117,18 @@ def sketch(scene: W.Scene, rng, wobble: float = 1.0, size: int = W.IMAGE_SIZE) -
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def sketch_caption(scene: W.Scene, rng) -> str:
+    """What a user types beside a sketch: the objects (in either order) and the background, no
+    position words -- the sketch says where.  Without this the captions' relation words ("left of")
+    told the model which object was which, and at use (no relation words) it drew a sketched
+    square's colour and shape at the circle's outline and vice versa."""
+    objs = list(scene.objects)
+    if len(objs) == 2 and rng.random() < 0.5:
+        objs.reverse()
+    names = " and ".join(f"a {o.color} {o.shape}" for o in objs)
+    return f"{names} on a {scene.background} background" if rng.random() < 0.8 else names
+
+
 def sample_training_scene(rng) -> W.Scene:
     if rng.random() < 0.5:
         return W.sample_scene(rng, p_pair=0.5, split="train")
@@ -217,7 +229,9 @@ def stage_train(args, run: Path) -> None:
         idx = rng.integers(0, n, size=args.batch)
         x0 = lat[torch.from_numpy(idx)].float()
         cond = torch.from_numpy(np.stack([sketch(scenes[int(i)], rng) for i in idx]))[:, None].repeat(1, 3, 1, 1)
-        caps = ["" if rng.random() < args.cfg_drop else C.caption(scenes[int(i)], rng) for i in idx]
+        caps = ["" if rng.random() < args.cfg_drop
+                else sketch_caption(scenes[int(i)], rng) if rng.random() < args.sketch_captions
+                else C.caption(scenes[int(i)], rng) for i in idx]
         ids = tok(caps, padding="max_length", max_length=tok.model_max_length, truncation=True,
                   return_tensors="pt").input_ids
         g = torch.Generator().manual_seed(int(rng.integers(2**31)))
@@ -395,6 +409,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--cfg-drop", type=float, default=0.15)
+    ap.add_argument("--sketch-captions", type=float, default=0.5,
+                    help="share of captions without position words (see sketch_caption)")
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--no-ema", action="store_true")
     ap.add_argument("--eval-n", type=int, default=40)

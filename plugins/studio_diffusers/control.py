@@ -1,26 +1,30 @@
-"""ControlNet inputs for a run: parse them, make the control maps, load the control models, and pick the
-ControlNet variant of the mode's pipeline (sharing the loaded weights through ``from_pipe``).
+"""ControlNet inputs for a run: parse them, make the control maps (built-in preprocessors or a plugin's),
+keep the control models loaded (:mod:`.control_models` loads them and picks the pipeline) and pass
+them to the call.
 
 A request's ``controls`` is a list of ``{"kind", "image", "model", "weight", "start", "end"}`` (plus the
-preprocessor's own options: ``low`` / ``high`` for canny, ``threshold`` / ``invert`` for scribble).
+preprocessor's own options: ``low`` / ``high`` for canny, ``threshold`` / ``invert`` for scribble, and
+``control_mode`` for a union ControlNet).
 Several inputs make a MultiControlNet.  The processed maps are returned with the result (the panel's
 preview) and the metadata records each input in the A1111 ControlNet extension's own words.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from studio.plugin_api import Param, ParamError, ParamType
-from studio.plugin_kit.control import preprocess
+from studio.plugin_kit.control import preprocess, providers
+
+from . import control_models
 
 PARAMETERS: tuple[Param, ...] = (
     Param("controls", ParamType.LIST, default=(), label="Control inputs",
-          help='ControlNet inputs: [{"kind": "canny"|"scribble"|"lineart"|"depth"|"pose"|"none", "image": file, '
-               '"model": ControlNet folder or .safetensors, "weight": 1.0, "start": 0.0, "end": 1.0}]'),
+          help='ControlNet inputs: [{"kind": "canny"|"scribble"|"lineart"|"depth"|"pose"|"none" or a plugin\'s '
+               'preprocessor, "image": file, "model": ControlNet folder or .safetensors, "weight": 1.0, '
+               '"start": 0.0, "end": 1.0, "control_mode": union ControlNets\' mode (optional)}]'),
 )
 
 
@@ -33,6 +37,7 @@ class ControlInput:
     start: float = 0.0
     end: float = 1.0
     options: preprocess.Options = preprocess.Options()
+    mode: int | None = None  # a union ControlNet's control mode: the user's (None: from the map type)
 
     def a1111(self) -> str:
         """The A1111 ControlNet extension's value for ``ControlNet N``."""
@@ -40,6 +45,8 @@ class ControlInput:
                   f"Weight: {self.weight:g}", f"Guidance Start: {self.start:g}", f"Guidance End: {self.end:g}"]
         if self.kind == "canny":
             fields += [f"Threshold A: {self.options.low}", f"Threshold B: {self.options.high}"]
+        if self.mode is not None:
+            fields.append(f"Control Mode: {self.mode}")
         return ", ".join(fields)
 
 
@@ -78,9 +85,8 @@ def parse(entries: Any, default_model: Path | None = None) -> list[ControlInput]
         if not isinstance(entry, dict):
             raise ParamError(f"Control input {index + 1} must be a mapping with kind, image and model.")
         kind = str(entry.get("kind") or "none").lower()
-        if kind not in preprocess.KINDS:
-            raise ParamError(f"Control input {index + 1}: unknown kind {kind!r}; choose one of "
-                             f"{', '.join(preprocess.KINDS)}.")
+        if kind not in providers.kinds():
+            raise ParamError(f"Control input {index + 1}: {providers.unknown_kind_sentence(kind)}")
         if not entry.get("image"):
             raise ParamError(f"Control input {index + 1} needs an image.")
         if not entry.get("model") and default_model is None:
@@ -96,8 +102,11 @@ def parse(entries: Any, default_model: Path | None = None) -> list[ControlInput]
                                      high=int(_number(entry, "high", 200, 0, 1020, index)),
                                      threshold=int(_number(entry, "threshold", 128, 1, 255, index)),
                                      invert=str(entry.get("invert", "auto")))
+        mode = None
+        if entry.get("control_mode") not in (None, ""):
+            mode = int(_number(entry, "control_mode", 0, 0, 64, index))
         inputs.append(ControlInput(kind, str(entry["image"]), model, _number(entry, "weight", 1.0, 0.0, 2.0, index),
-                                   start, end, options))
+                                   start, end, options, mode))
     return inputs
 
 
@@ -107,8 +116,16 @@ def control_maps(inputs: list[ControlInput], size: tuple[int, int]) -> list:
     maps = []
     for index, item in enumerate(inputs):
         image = open_user_image(item.image, f"Control image {index + 1}", "RGB")
-        maps.append(preprocess.process(item.kind, image, size, item.options))
+        try:
+            maps.append(providers.process(item.kind, image, size, item.options))
+        except ValueError as exc:  # a plugin preprocessor's sentence about this image
+            raise ParamError(f"Control input {index + 1}: {exc}") from None
     return maps
+
+
+def with_modes(inputs: list[ControlInput], modes: list[int | None]) -> list[ControlInput]:
+    """The inputs with the union control modes that were applied (for the metadata and the log)."""
+    return [replace(item, mode=mode) for item, mode in zip(inputs, modes, strict=True)]
 
 
 class ControlModels:
@@ -120,14 +137,19 @@ class ControlModels:
 
     def model(self, path: Path, dtype: Any, device: Any, allow_pickle: bool) -> Any:
         if path not in self._models:
-            net = _load_controlnet(path, allow_pickle)
+            net = control_models.load(path, allow_pickle)
             if net.dtype != dtype:  # (a same-dtype .to(dtype=...) only prints a diffusers notice)
                 net = net.to(dtype=dtype)
             self._models[path] = net.to(device)
         return self._models[path]
 
     def pipeline(self, base: Any, mode: str, inputs: list[ControlInput], dtype: Any, device: Any,
-                 allow_pickle: bool) -> Any:
+                 allow_pickle: bool) -> tuple[Any, list[int | None], list[str]]:
+        """The ControlNet pipeline for ``mode`` with ``inputs``' models, each input's union control mode, and
+        notices about what was ignored (a control mode given for a plain ControlNet)."""
+        names = [control_models.class_name(item.model) for item in inputs]
+        for item, name in zip(inputs, names, strict=True):
+            control_models.check_suits(base, item.model, name)
         key = (mode, tuple(item.model for item in inputs))
         if key not in self._pipes:
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
@@ -137,75 +159,51 @@ class ControlModels:
                 del self._models[path]
             self._pipes = {k: v for k, v in self._pipes.items() if set(k[1]) <= wanted}
             nets = [self.model(item.model, dtype, device, allow_pickle) for item in inputs]
-            auto = {"txt2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image,
-                    "inpaint": AutoPipelineForInpainting}[mode]
-            controlnet = nets[0] if len(nets) == 1 else _multi(nets)
+            controlnet = control_models.combine(nets)
+            cls = control_models.pipeline_class(base, mode, names[0])
+            if cls is None:
+                cls = {"txt2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image,
+                       "inpaint": AutoPipelineForInpainting}[mode]
             try:
-                pipe = auto.from_pipe(base, controlnet=controlnet)
+                pipe = cls.from_pipe(base, controlnet=controlnet)
             except Exception as exc:  # noqa: BLE001 - no ControlNet pipeline for this family / mode
                 raise ParamError(f"{type(base).__name__} has no ControlNet pipeline for {mode} in this diffusers "
                                  f"({exc}).") from None
             pipe.set_progress_bar_config(disable=True)
             self._pipes[key] = pipe
-        return self._pipes[key]
+        nets = [self._models[item.model] for item in inputs]
+        modes = [control_models.control_mode(net, name, providers.map_type(item.kind), item.mode, index, item.kind)
+                 for index, (net, name, item) in enumerate(zip(nets, names, inputs, strict=True))]
+        notices = [f"Control input {index + 1}: control mode {item.mode} was ignored: {item.model.name} is not a "
+                   f"union ControlNet (it has no modes)."
+                   for index, (item, applied) in enumerate(zip(inputs, modes, strict=True))
+                   if item.mode is not None and applied is None]
+        return self._pipes[key], modes, notices
 
     def clear(self) -> None:
         self._models.clear()
         self._pipes.clear()
 
 
-def _multi(nets: list) -> Any:
-    from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+def call_kwargs(pipe: Any, inputs: list[ControlInput], maps: list, modes: list[int | None]) -> dict[str, Any]:
+    """The control arguments of ``pipe``'s call: the maps go to ``control_image`` where the pipeline has one
+    (img2img / inpaint, Flux, SD3, SDXL union), else to ``image`` (SD / SDXL text-to-image)."""
+    import inspect
 
-    return MultiControlNetModel(nets)
-
-
-def _load_controlnet(path: Path, allow_pickle: bool) -> Any:
-    """A diffusers ControlNet folder, or a single diffusers-layout file with its config.json beside it."""
-    from diffusers import ControlNetModel
-
-    if path.is_dir():
-        config = json.loads((path / "config.json").read_text(encoding="utf-8")) if (path / "config.json").is_file() \
-            else {}
-        cls = _class_for(config.get("_class_name", "ControlNetModel"))
-        return cls.from_pretrained(str(path), use_safetensors=not allow_pickle or None)
-    if path.suffix.lower() != ".safetensors" and not allow_pickle:
-        raise ParamError(f"{path.name} is a pickle file, refused unless pickle files are allowed.")
-    config_file = path.with_name("config.json")
-    if config_file.is_file():
-        from safetensors.torch import load_file
-
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        net = _class_for(config.get("_class_name", "ControlNetModel")).from_config(config)
-        net.load_state_dict(load_file(str(path)))
-        return net.eval()
-    try:
-        return ControlNetModel.from_single_file(str(path), local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - explained below
-        raise ParamError(f"Cannot load the control model {path.name}: put its config.json beside it, or use a "
-                         f"diffusers ControlNet folder ({str(exc).splitlines()[0][:160]}).") from None
-
-
-def _class_for(name: str) -> Any:
-    import diffusers
-
-    cls = getattr(diffusers, name, None)
-    if cls is None or "ControlNet" not in name:
-        raise ParamError(f"{name} is not a ControlNet class this diffusers knows.")
-    return cls
-
-
-def call_kwargs(mode: str, inputs: list[ControlInput], maps: list) -> dict[str, Any]:
     one = len(inputs) == 1
-    key = "image" if mode == "txt2img" else "control_image"
-    return {key: maps[0] if one else maps,
-            "controlnet_conditioning_scale": inputs[0].weight if one else [i.weight for i in inputs],
-            "control_guidance_start": inputs[0].start if one else [i.start for i in inputs],
-            "control_guidance_end": inputs[0].end if one else [i.end for i in inputs]}
+    key = "control_image" if "control_image" in inspect.signature(type(pipe).__call__).parameters else "image"
+    kwargs = {key: maps[0] if one else maps,
+              "controlnet_conditioning_scale": inputs[0].weight if one else [i.weight for i in inputs],
+              "control_guidance_start": inputs[0].start if one else [i.start for i in inputs],
+              "control_guidance_end": inputs[0].end if one else [i.end for i in inputs]}
+    if any(mode is not None for mode in modes):
+        kwargs["control_mode"] = modes[0] if one else list(modes)
+    return kwargs
 
 
 def metadata(inputs: list[ControlInput]) -> dict[str, Any]:
     return {"controlnets": [item.a1111() for item in inputs]} if inputs else {}
 
 
-__all__ = ["PARAMETERS", "ControlInput", "ControlModels", "call_kwargs", "control_maps", "metadata", "parse"]
+__all__ = ["PARAMETERS", "ControlInput", "ControlModels", "call_kwargs", "control_maps", "metadata", "parse",
+           "with_modes"]

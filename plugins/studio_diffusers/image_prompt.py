@@ -72,18 +72,22 @@ class ImagePromptState:
         self.loaded: Path | None = None
         self._encoder: Any = None
         self._processor: Any = None
+        self._loader: Any = None  # the pipeline whose load_ip_adapter put the adapter in the shared denoiser
 
     def prepare(self, pipe: Any, adapter: Path | None, dtype: Any, device: Any) -> None:
         if adapter is None:
             if self.loaded is not None:
-                pipe.unload_ip_adapter()
-                self.loaded = self._encoder = self._processor = None
+                # through the pipeline that loaded it: the denoiser is shared, and the pipeline running
+                # now (Flux's ControlNet img2img / inpaint) may have no IP-Adapter methods at all
+                self._loader.unload_ip_adapter()
+                self.loaded = self._encoder = self._processor = self._loader = None
             return
-        if not hasattr(pipe, "load_ip_adapter"):
-            raise ParamError(f"{type(pipe).__name__} cannot take image prompts (no IP-Adapter support in diffusers).")
+        mixin = adapter_layout(pipe)
+        if mixin is None:
+            raise ParamError(unsupported_sentence(pipe))
         if self.loaded != adapter:
             if self.loaded is not None:
-                pipe.unload_ip_adapter()
+                self._loader.unload_ip_adapter()
             import transformers
             from transformers import CLIPVisionModelWithProjection
 
@@ -94,9 +98,15 @@ class ImagePromptState:
             self._processor = (processor_class.from_pretrained(str(folder))
                                if (folder / "preprocessor_config.json").is_file() else processor_class())
             pipe.register_modules(image_encoder=self._encoder, feature_extractor=self._processor)
-            pipe.load_ip_adapter(str(adapter.parent), subfolder="", weight_name=adapter.name,
-                                 image_encoder_folder=None)
+            # the encoder is registered above, so neither loader looks for one (nor downloads one)
+            if mixin == "FluxIPAdapterMixin":
+                pipe.load_ip_adapter(str(adapter.parent), weight_name=adapter.name, subfolder="",
+                                     image_encoder_pretrained_model_name_or_path=None, local_files_only=True)
+            else:
+                pipe.load_ip_adapter(str(adapter.parent), subfolder="", weight_name=adapter.name,
+                                     image_encoder_folder=None, local_files_only=True)
             self.loaded = adapter
+            self._loader = pipe
         # pipelines derived with from_pipe before the load do not hold the encoder yet
         if getattr(pipe, "image_encoder", None) is not self._encoder:
             pipe.register_modules(image_encoder=self._encoder, feature_extractor=self._processor)
@@ -108,6 +118,25 @@ class ImagePromptState:
         return {"ip_adapter_image": open_user_image(prompts[0].image, "Image prompt", "RGB")}
 
 
+#: the diffusers loaders whose adapters Studio runs: the CLIP-encoder IP-Adapters (SD 1.5 / SDXL UNets, and
+#: Flux.1 in the XLabs layout).  SD3's takes a SigLIP encoder and another layout: not wired here.
+LAYOUTS = {"IPAdapterMixin": "Stable Diffusion 1.5 / 2.x / SDXL", "FluxIPAdapterMixin": "Flux.1"}
+
+
+def adapter_layout(pipe: Any) -> str | None:
+    """The IP-Adapter loader ``pipe`` has among :data:`LAYOUTS`, or None."""
+    for cls in type(pipe).__mro__:
+        if cls.__name__ in LAYOUTS:
+            return cls.__name__
+    return None
+
+
+def unsupported_sentence(pipe: Any) -> str:
+    return (f"Image prompts (IP-Adapter) work with {' and '.join(LAYOUTS.values())} models in Studio; "
+            f"{type(pipe).__name__} has no IP-Adapter Studio can load, so remove the image prompt or pick one of "
+            f"those models.")
+
+
 def metadata(prompts: list[ImagePrompt], adapter: Path | None) -> dict[str, Any]:
     if not prompts or adapter is None:
         return {}
@@ -115,4 +144,5 @@ def metadata(prompts: list[ImagePrompt], adapter: Path | None) -> dict[str, Any]
             "image_prompt_model": adapter.stem}
 
 
-__all__ = ["PARAMETERS", "ImagePrompt", "ImagePromptState", "metadata", "parse"]
+__all__ = ["LAYOUTS", "PARAMETERS", "ImagePrompt", "ImagePromptState", "adapter_layout", "metadata", "parse",
+           "unsupported_sentence"]

@@ -15,6 +15,7 @@ stepping, hires, control, image_prompt, inpaint_options, previews, weights).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -51,7 +52,7 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.images import open_user_image
 from studio.plugin_kit.streaming import ThreadStream
 
-from . import control, families, image_prompt, inpaint_options, plan, schedulers, stepping, weights
+from . import control, control_models, families, image_prompt, inpaint_options, plan, schedulers, stepping, weights
 from . import hires as hires_fix
 from .loras import LoraSet, parse_entries
 from .previews import LatentRGB, fit_latent_rgb, patchified_bn_space, to_grid
@@ -325,8 +326,14 @@ class DiffusersModel:
             if rgb is None and had_error is None:
                 yield Log(f"Previews are off for this model: {self._rgb_error}", "warning")
 
-        pipe = (self._controls.pipeline(self._base, mode, controls, self.dtype, self.device, self.options.allow_pickle)
-                if controls else self.pipe_for(mode))
+        if controls:
+            pipe, union_modes, control_notices = self._controls.pipeline(self._base, mode, controls, self.dtype,
+                                                                         self.device, self.options.allow_pickle)
+            controls = control.with_modes(controls, union_modes)
+            for notice in control_notices:
+                yield Log(notice, "warning")
+        else:
+            pipe = self.pipe_for(mode)
         call = plan.build(self._base, pipe, self.family, self.known, inputs, inpaint_model=self.inpaint_model)
         for notice in call.notices:
             yield Log(notice, "warning")
@@ -343,7 +350,7 @@ class DiffusersModel:
         if image_prompts:
             kwargs.update(self._image_prompt.call_kwargs(pipe, image_prompts))
         if controls:
-            kwargs.update(control.call_kwargs(mode, controls, control_maps))
+            kwargs.update(control.call_kwargs(pipe, controls, control_maps, [item.mode for item in controls]))
             yield Log(f"control: {'; '.join(item.a1111() for item in controls)}")
             if hires is not None:
                 yield Log("The hires fix's second pass runs without the control inputs (they guide the "
@@ -371,10 +378,13 @@ class DiffusersModel:
                 prompt_call = prompter.apply(pipe, kwargs, prompt, negative, image_seed)
                 for note in prompt_call.notices:
                     yield Log(note, "warning")
-                outcome = yield from self._stream(
-                    pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
-                    offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
-                    label=f"image {index + 1}/{count}" if count > 1 else "")
+                apart = (control_models.control_encodes_draw_apart(pipe.vae, len(controls), image_seed)
+                         if controls and control_models.encodes_control(pipe.controlnet) else contextlib.nullcontext())
+                with apart:
+                    outcome = yield from self._stream(
+                        pipe, kwargs, cancel, recorder, rgb, preview_every, (width, height),
+                        offset=index * per_image, n_steps=n_run, grand_total=per_image * count,
+                        label=f"image {index + 1}/{count}" if count > 1 else "")
                 done_steps += outcome.steps_done
                 if hires is not None:
                     outcome = yield from self._hires_pass(

@@ -6,7 +6,8 @@
 * :class:`DiffusionLatentPlugin` (``latent-diffusion``) - any Stable Diffusion style diffusers
   pipeline: seed walks (slerp of the initial noise), prompt walks (interpolated text
   embeddings), prompt-pair directions ("red" -> "blue") with a strength, DDIM-inversion or
-  img2img encoding of your own image.
+  img2img encoding of your own image.  SD3 and Flux.1 (flow-matching transformers) edit your
+  image with FlowEdit instead (:mod:`flow_model`).
 
 Both are :data:`Kind.LATENT`; every feature is a *mode* of ``run`` (see ``VAE_MODES`` and
 ``DIFFUSION_MODES``), so panels, the CLI and tests all go through the job engine.  Importing

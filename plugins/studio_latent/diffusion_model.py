@@ -49,8 +49,9 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.latent import directions as dirfile
 from studio.plugin_kit.latent import metrics
 
-from . import DIFFUSION_MODES, common, ddpm_edit, hspace, image_modes, walks
+from . import DIFFUSION_MODES, common, ddpm_edit, flow_edit, flow_model, hspace, image_modes, walks
 from .denoiser import mid_shift
+from .flow_model import FlowLatentModel
 from .image_edit import ImageEditor
 
 SPACE = "text-embedding"
@@ -73,9 +74,8 @@ class DiffusionLatentModel:
         unet = getattr(self.pipe, "unet", None)
         self.small = unet is not None and sum(p.numel() for p in unet.parameters()) < SMALL_UNET_PARAMS
         if getattr(self.pipe, "transformer", None) is not None and unet is None:
-            raise ValueError(f"{type(self.pipe).__name__} is a flow-matching transformer pipeline (SD3 / Flux "
-                             f"family); latent editing supports UNet pipelines (SD 1.x/2.x, SDXL) only: its "
-                             f"inversion and semantic guidance need a noise-prediction UNet.")
+            raise ValueError(f"{type(self.pipe).__name__} is a transformer pipeline that latent editing does not "
+                             f"support; it supports SD 1.x/2.x, SDXL (UNet) and SD3 / Flux.1 (FlowEdit).")
         if not hasattr(self.pipe, "encode_prompt") or getattr(self.pipe, "unet", None) is None:
             raise ValueError(f"{type(self.pipe).__name__} is not a Stable Diffusion style pipeline (UNet + text "
                              f"encoder); latent walks and prompt directions support SD 1.x/2.x and SDXL.")
@@ -100,8 +100,12 @@ class DiffusionLatentModel:
 
     @classmethod
     def load(cls, source: str, resolved: Source, options: LoadOptions,
-             progress: Callable[[str], None]) -> DiffusionLatentModel:
+             progress: Callable[[str], None]) -> DiffusionLatentModel | FlowLatentModel:
         loaded = loading.load_pipeline(resolved, options, progress)
+        if flow_edit.family_of(loaded.pipe) is not None:  # SD3 / Flux.1: FlowEdit, see flow_model
+            flow = FlowLatentModel(source, resolved, loaded, options)
+            progress(f"Loaded {flow.name} for latent navigation ({flow_model.METHOD}) on {flow.device}")
+            return flow
         model = cls(source, resolved, loaded, options)
         progress(f"Loaded {model.name} for latent navigation on {model.device}")
         return model

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
     image.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]")
     image.add_argument("--out", help="FILE.png (a batch adds -1, -2...) or an output folder "
                                      "(default: the studio's output folder)")
-    image.add_argument("--plugin", default=None, help="image plugin id (default: the first one)")
+    image.add_argument("--plugin", default=None, help="image plugin id (default: the studio's own)")
     image.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     image.add_argument("--allow-pickle", action="store_true", help="allow loading pickle checkpoints (unsafe)")
     image.add_argument("--device", default=None, help="auto | cpu | cuda | mps")

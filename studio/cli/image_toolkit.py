@@ -11,9 +11,10 @@ from studio.cli.common import UsageError, is_number
 
 
 class _ControlAction(argparse.Action):
-    """--control starts a control input; --control-model / -weight / -range fill in the latest one."""
+    """--control starts a control input; --control-model / -weight / -range / -mode fill in the latest one."""
 
-    FIELDS = {"--control-model": "model", "--control-weight": "weight", "--control-range": "range"}
+    FIELDS = {"--control-model": "model", "--control-weight": "weight", "--control-range": "range",
+              "--control-mode": "control_mode"}
 
     def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, option: str | None = None) -> None:
         controls = getattr(namespace, "controls", None) or []
@@ -35,12 +36,16 @@ class _ControlAction(argparse.Action):
 def add_arguments(image: Any) -> None:
     image.set_defaults(controls=[])
     image.add_argument("--control", action=_ControlAction, metavar="KIND:IMAGE",
-                       help="a control input (repeatable): KIND is canny, scribble, lineart, depth, pose or none")
+                       help="a control input (repeatable): KIND is canny, scribble, lineart, depth, pose, none, or a "
+                            "preprocessor an installed plugin provides (`studio plugins` lists them)")
     image.add_argument("--control-model", action=_ControlAction, metavar="PATH",
                        help="ControlNet folder or .safetensors for the --control before it")
     image.add_argument("--control-weight", action=_ControlAction, metavar="F", help="its weight (default 1)")
     image.add_argument("--control-range", action=_ControlAction, metavar="A-B",
                        help="the part of the steps it acts on, as fractions (default 0-1)")
+    image.add_argument("--control-mode", action=_ControlAction, metavar="N",
+                       help="a union ControlNet's control mode for that input (default: from the preprocessor's map "
+                            "type and the model's published mode table)")
     image.add_argument("--image-prompt", metavar="IMAGE[:WEIGHT]",
                        help="a reference image that steers the picture (IP-Adapter), weight default 1")
     image.add_argument("--image-prompt-model", metavar="PATH", help="the IP-Adapter file (image_encoder/ beside it)")
@@ -119,4 +124,8 @@ def _control_entry(index: int, raw: dict[str, Any]) -> dict[str, Any]:
         if not sep or not is_number(start) or not is_number(end):
             raise UsageError(f"--control-range wants A-B, e.g. 0-0.6 (got {raw['range']!r})")
         entry["start"], entry["end"] = float(start), float(end)
+    if "control_mode" in raw:
+        if not str(raw["control_mode"]).isdigit():
+            raise UsageError(f"--control-mode wants a whole number, e.g. 2 (got {raw['control_mode']!r})")
+        entry["control_mode"] = int(raw["control_mode"])
     return entry

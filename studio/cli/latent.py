@@ -158,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
         plugin, model = _latent_plugin_for(args, context.registry)
         # The same session the Latent panel uses builds every request below.
         session = LatentSession(context, plugin.id)
+        # what the model says it ignores or cannot do (e.g. the SD3 / Flux note) goes to stderr once
+        # the command has succeeded (bad input stays one line)
+        warnings: list[str] = []
+        session.message.connect(lambda level, text: warnings.append(text) if level == "warning" else None)
         session.set_model(model)
         session.direction_files = [str(Path(f).resolve()) for f in args.directions]
         diffusion = session.is_diffusion
@@ -166,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         if args.latent_command == "directions":
             if _run_job(session, session.load_info) is None:
                 return EXIT_FAILED
+            _say(warnings)
             for d in session.directions:
                 lo, hi = d.range
                 print(f"{d.name:<22} {d.kind:<11} [{lo:g}, {hi:g}] {d.units:<28} {d.label}")
@@ -175,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                 print("no directions")
             return EXIT_OK
         if args.latent_command == "walk":
-            return _walk(args, session, WalkSpec)
+            return _walk(args, session, WalkSpec, warnings)
         # edit
         session.use_image(str(Path(args.image).resolve()))
         if diffusion:
@@ -210,9 +215,13 @@ def run(args: argparse.Namespace) -> int:
         result = _run_job(session, session.edit)
         if result is None:
             return EXIT_FAILED
+        _say(warnings)
         if result.info.get("psnr") is not None:
             print(f"reconstruction PSNR {result.info['psnr']:.2f} dB; applied: "
                   f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
+        if result.info.get("method"):  # SD3 / Flux: FlowEdit over the last n_max of the steps
+            print(f"method: {result.info['method']}, {result.info.get('n_max')} of {result.info.get('steps')} steps",
+                  file=sys.stderr)
         from studio.core.store import OutputStore
 
         assert out is not None
@@ -225,7 +234,13 @@ def run(args: argparse.Namespace) -> int:
         context.close()
 
 
-def _walk(args: argparse.Namespace, session, walk_spec) -> int:
+def _say(warnings: list[str]) -> None:
+    for text in dict.fromkeys(warnings):
+        print(f"studio: warning: {text}", file=sys.stderr)
+    warnings.clear()
+
+
+def _walk(args: argparse.Namespace, session, walk_spec, warnings: list[str]) -> int:
     from studio.plugin_api import ParamError
 
     if session.is_diffusion:
@@ -249,6 +264,7 @@ def _walk(args: argparse.Namespace, session, walk_spec) -> int:
     result = _run_job(session, lambda: session.walk(spec))
     if result is None:
         return EXIT_FAILED
+    _say(warnings)
     frames = session.state.walk_frames
     try:
         paths = session.walk_export(args.out, args.fps)

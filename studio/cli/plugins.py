@@ -1,4 +1,4 @@
-"""`studio plugins`: every plugin, its kind and status."""
+"""`studio plugins`: every plugin, its kind and status, and the control preprocessors it provides."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from studio.core.registry import Registry
+    from studio.plugin_kit.control import providers
 
     registry = Registry.discover()
     if not registry.entries:
@@ -22,4 +23,9 @@ def run(args: argparse.Namespace) -> int:
         kind = entry.kind.value if entry.kind else "?"
         label = entry.plugin.label if entry.plugin else entry.target
         print(f"{entry.name:<20} {kind:<7} {entry.status:<8}  {label}")
+        if entry.provides:
+            print(f"{'':<20} control preprocessors: {', '.join(entry.provides)}")
+        if entry.plugin is not None:
+            for note in providers.skipped(entry.plugin.id):
+                print(f"{'':<20} control preprocessor skipped: {note}")
     return EXIT_OK

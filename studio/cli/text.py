@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> None:
     text.add_argument("--min-p", type=float)
     text.add_argument("--repetition-penalty", type=float)
     text.add_argument("--seed", type=int, default=-1, help="-1 = random")
-    text.add_argument("--plugin", default=None, help="text plugin id (default: the first one)")
+    text.add_argument("--plugin", default=None, help="text plugin id (default: the studio's own)")
     text.add_argument("--allow-download", action="store_true", help="let a hub id be downloaded")
     text.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
             if wanted.kind is not Kind.TEXT:
                 raise UsageError(f"plugin {args.plugin} does not write text")
-        session = TextSession(context, args.plugin or plugins[0].id, autosave=False)
+        session = TextSession(context, args.plugin, autosave=False)
         plugin = plugins[0] if session.plugin is None else session.plugin
         values = {key: getattr(args, key) for key in SAMPLING_FLAGS if getattr(args, key) is not None}
         values["seed"] = args.seed

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         plugins = context.registry.plugins(Kind.UPSCALE)
         if not plugins:
             raise UsageError("no upscaler plugin is available (see `studio plugins`)")
-        plugin = plugins[0]
+        plugin = context.registry.default(Kind.UPSCALE) or plugins[0]
         request: dict[str, Any] = {"image": args.image}
         if args.tile is not None:
             request["tile"] = args.tile

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
-from studio.plugin_api import Kind, Plugin, api_compatible
+from studio.plugin_api import Kind, Plugin, ProvidesControlPreprocessors, api_compatible
+from studio.plugin_kit.control import providers
 
 GROUP = "studio.plugins"
+DISTRIBUTION = "studio"  # the distribution whose entry points are the built-in plugins
 log = logging.getLogger(__name__)
 
 
@@ -25,6 +27,9 @@ class PluginEntry:
     plugin: Plugin | None = None
     error: str = ""
     detail: str = ""  # traceback for the log / details view
+    provides: list[str] = field(default_factory=list)  # control preprocessors it provides
+    #: shipped with the studio itself (its own distribution's entry points): the panels' default
+    builtin: bool = False
 
     @property
     def ok(self) -> bool:
@@ -51,6 +56,8 @@ def _instantiate(name: str, target: str, factory: Callable[[], object]) -> Plugi
                            if not hasattr(plugin, a))
             raise TypeError(f"it has no '{missing}'; see studio/plugin_api.py for the contract")
         entry.plugin = plugin
+        if isinstance(plugin, ProvidesControlPreprocessors):  # model-based control preprocessors
+            entry.provides = providers.register(plugin.id, plugin.control_preprocessors())
     except Exception as exc:  # noqa: BLE001 - any plugin failure becomes data
         entry.error = f"{type(exc).__name__}: {exc}"
         entry.detail = traceback.format_exc()
@@ -74,7 +81,10 @@ class Registry:
             def factory(ep: metadata.EntryPoint = ep) -> object:
                 return ep.load()()
 
-            found.append(_instantiate(ep.name, ep.value, factory))
+            entry = _instantiate(ep.name, ep.value, factory)
+            dist = getattr(ep, "dist", None)
+            entry.builtin = bool(dist is not None and dist.name == DISTRIBUTION)
+            found.append(entry)
         return cls(found)
 
     def add(self, name: str, factory: Callable[[], object]) -> PluginEntry:
@@ -85,6 +95,17 @@ class Registry:
 
     def plugins(self, kind: Kind | None = None) -> list[Plugin]:
         return [e.plugin for e in self.entries if e.plugin and (kind is None or e.plugin.kind == kind)]
+
+    def default(self, kind: Kind) -> Plugin | None:
+        """The plugin a panel or command starts on: the studio's own for ``kind`` when there is one
+        (an installed plugin that also offers an image mode -- a depth estimator, say -- must not
+        take over ``studio image`` because its entry point happened to be listed first), else the
+        first that loaded."""
+        entries = [e for e in self.entries if e.plugin and e.plugin.kind == kind]
+        for entry in entries:
+            if entry.builtin:
+                return entry.plugin
+        return entries[0].plugin if entries else None
 
     def get(self, plugin_id: str) -> Plugin:
         for entry in self.entries:

@@ -16,7 +16,7 @@ def upscale_spec(context: Any, image_path: str, scale: float = 2.0, model: str |
     plugins = context.registry.plugins(Kind.UPSCALE)
     if not plugins:
         raise ParamError("No upscaler plugin is available; see the Plugins list for why.")
-    plugin = plugins[0]
+    plugin = context.registry.default(Kind.UPSCALE) or plugins[0]
     if model is None:
         choices = [choice.source for choice in plugin.models()]
         model = choices[1] if len(choices) > 1 else choices[0]  # a model file beats plain Lanczos

@@ -50,6 +50,21 @@ def test_discovery_turns_failures_into_rows(tmp_path, monkeypatch):
     assert "diffusers" in rows and rows["diffusers"].ok, rows.get("diffusers")
 
 
+def test_the_default_plugin_of_a_kind_is_the_studios_own(tmp_path, monkeypatch):
+    """Another distribution's text plugin, found first on sys.path, does not take over the panel."""
+    _fake_distribution(tmp_path, {"fake-good": "fakeplug:Good"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry.discover()
+    rows = {e.name: e for e in registry.entries}
+    assert rows["text"].builtin and rows["diffusers"].builtin and not rows["fake-good"].builtin
+    assert [p.id for p in registry.plugins(Kind.TEXT)][0] == "fake-good"  # listed first ...
+    assert registry.default(Kind.TEXT).id == "text"  # ... but not the default
+    only_added = Registry()
+    only_added.add("fake", lambda: __import__("fakeplug").Good())
+    assert only_added.default(Kind.TEXT).id == "fake-good"  # no built-in one: the first that loaded
+    assert only_added.default(Kind.MUSIC) is None
+
+
 def test_entry_points_import_without_torch():
     """Loading every plugin entry point (and the core) must not import the heavy libraries."""
     code = textwrap.dedent("""

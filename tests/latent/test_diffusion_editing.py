@@ -282,13 +282,3 @@ def test_cli_recipe_replays_an_edit(capsys, tiny_sd_folder, drawing, tmp_path, m
     code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(drawing), *model,
                         "--out", str(tmp_path / "x.png"))
     assert code == 2 and "no diffusion edit recipe" in err
-
-
-@pytest.mark.parametrize("family", ["sd3", "flux"])
-def test_flow_matching_families_are_refused_in_one_sentence(plugin, tmp_path, family, one_thread):
-    from tests.fixtures import families
-
-    folder = getattr(families, f"build_{family}")(tmp_path / family)
-    with pytest.raises(ValueError, match="flow-matching") as caught:
-        plugin.load(str(folder), LoadOptions(), lambda s: None)
-    assert "SD 1.x/2.x, SDXL" in str(caught.value) and "\n" not in str(caught.value)

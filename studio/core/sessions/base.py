@@ -42,9 +42,9 @@ class PanelSession:
 
     def __init__(self, context: StudioContext, plugin_id: str | None = None) -> None:
         self.context = context
-        plugins = context.registry.plugins(self.kind)
-        if plugin_id is None and plugins:
-            plugin_id = plugins[0].id
+        if plugin_id is None:
+            default = context.registry.default(self.kind)
+            plugin_id = default.id if default is not None else None
         self.plugin: Plugin | None = context.registry.get(plugin_id) if plugin_id else None
         #: the job the run status shows: the running one of this panel, else the newest queued
         self.active_job: Job | None = None

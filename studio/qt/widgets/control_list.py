@@ -1,13 +1,15 @@
 """Control inputs (ControlNet) for the ``controls`` LIST parameter, and reference images for
 ``image_prompts``: one row each, with a preview of the processed control map.
 
-``ControlList.value()`` is ``[{"kind", "image", "model", "weight", "start", "end"}, ...]``;
-``ImagePromptList.value()`` is ``[{"image", "weight"}]``.  The map preview runs the same no-download
-preprocessors the plugin runs (numpy / PIL, no torch) on a 128-pixel copy.
+``ControlList.value()`` is ``[{"kind", "image", "model", "weight", "start", "end"}, ...]`` (plus
+``control_mode`` when one is set for a union ControlNet); ``ImagePromptList.value()`` is
+``[{"image", "weight"}]``.  The map preview runs the same preprocessors the plugin runs on a 128-pixel
+copy: the built-in ones (numpy / PIL, no torch) at once, a plugin's (it runs a model) on a worker thread.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.plugin_kit.control import preprocess
+from studio.plugin_kit.control import providers
 from studio.qt.icons import icon
 from studio.qt.imaging import pil_to_qimage
 
@@ -77,16 +80,24 @@ class _PathField(QWidget):
 class ControlRow(QWidget):
     removed = Signal(object)
     changed = Signal()
+    #: a plugin preprocessor's map is ready (from its worker thread): (request number, image or None, why not)
+    _mapped = Signal(int, object, str)
 
     def __init__(self, entry: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 4)
         self.kind = QComboBox(self)
-        self.kind.addItems(list(preprocess.KINDS))
-        for index, text in enumerate(preprocess.KINDS.values()):
+        kinds = providers.kinds()  # the built-in preprocessors, then those installed plugins provide
+        self.kind.addItems(list(kinds))
+        for index, text in enumerate(kinds.values()):
             self.kind.setItemData(index, text, Qt.ItemDataRole.ToolTipRole)
-        self.kind.setCurrentText(str(entry.get("kind", "scribble")))
+        wanted = str(entry.get("kind", "scribble"))
+        if wanted not in kinds:  # e.g. restored from an image made with a plugin that is not installed now
+            self.kind.addItem(wanted)
+            self.kind.setItemData(self.kind.count() - 1, providers.unknown_kind_sentence(wanted),
+                                  Qt.ItemDataRole.ToolTipRole)
+        self.kind.setCurrentText(wanted)
         self.image = _PathField("control image (your sketch, photo or map)", IMAGES, False, self)
         self.image.edit.setText(str(entry.get("image", "")))
         self.model = _PathField("ControlNet folder or .safetensors (empty: the built-in one, Shapes SD only)",
@@ -95,6 +106,12 @@ class ControlRow(QWidget):
         self.weight = _spin(0.0, 2.0, float(entry.get("weight", 1.0)), 0.05, "Weight (0 = no effect)", self)
         self.start = _spin(0.0, 1.0, float(entry.get("start", 0.0)), 0.05, "Acts from this fraction of the steps", self)
         self.end = _spin(0.0, 1.0, float(entry.get("end", 1.0)), 0.05, "…until this fraction of the steps", self)
+        self.mode = QSpinBox(self)
+        self.mode.setRange(-1, 63)
+        self.mode.setSpecialValueText("auto")
+        self.mode.setValue(int(entry["control_mode"]) if entry.get("control_mode") not in (None, "") else -1)
+        self.mode.setToolTip("Union ControlNets: the control mode (auto = from the preprocessor's map type); "
+                             "plain ControlNets have none")
         self.preview = QLabel(self)
         self.preview.setFixedSize(PREVIEW, PREVIEW)
         self.preview.setToolTip("The processed control map (what the control model sees)")
@@ -110,7 +127,7 @@ class ControlRow(QWidget):
         grid.addWidget(remove, 0, 5)
         grid.addWidget(self.model, 1, 1, 1, 4)
         numbers = QHBoxLayout()
-        for label, spin in (("weight", self.weight), ("from", self.start), ("to", self.end)):
+        for label, spin in (("weight", self.weight), ("from", self.start), ("to", self.end), ("mode", self.mode)):
             numbers.addWidget(QLabel(label, self))
             numbers.addWidget(spin)
         numbers.addStretch(1)
@@ -118,12 +135,16 @@ class ControlRow(QWidget):
         for signal in (self.kind.currentTextChanged, self.image.changed):
             signal.connect(self.refresh_preview)
         for signal in (self.kind.currentTextChanged, self.image.changed, self.model.changed, self.weight.valueChanged,
-                       self.start.valueChanged, self.end.valueChanged):
+                       self.start.valueChanged, self.end.valueChanged, self.mode.valueChanged):
             signal.connect(self.changed)
+        self._mapped.connect(self._show_map)
+        self._request = 0
         self.refresh_preview()
 
     def refresh_preview(self) -> str:
-        """Draw the processed map; returns "" or why there is none (also the tooltip)."""
+        """Draw the processed map; returns "" or why there is none (also the tooltip).  A plugin's
+        preprocessor runs on a worker thread: "running" until its map arrives."""
+        self._request += 1
         path = self.image.text()
         if not path or not Path(path).is_file():
             self.preview.setPixmap(QPixmap())
@@ -131,23 +152,55 @@ class ControlRow(QWidget):
             return "no image"
         from PIL import Image
 
+        kind = self.kind.currentText()
         try:
             with Image.open(path) as source:
                 source.thumbnail((512, 512))
-                processed = preprocess.process(self.kind.currentText(), source.convert("RGB"), (128, 128))
-        except (OSError, ValueError) as exc:
+                source = source.convert("RGB")
+        except OSError as exc:
             self.preview.setText("unreadable")
             return str(exc)
+        if providers.needs_model(kind):
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText("running…")
+            request = self._request
+            threading.Thread(target=self._run_plugin, args=(request, kind, source), daemon=True,
+                             name="studio-control-preview").start()
+            return "running"
+        try:
+            processed = providers.process(kind, source, (128, 128))
+        except ValueError as exc:
+            self.preview.setText("unreadable")
+            return str(exc)
+        self._show_map(self._request, processed, "")
+        return ""
+
+    def _run_plugin(self, request: int, kind: str, source: Any) -> None:
+        try:
+            self._mapped.emit(request, providers.process(kind, source, (128, 128)), "")
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure is shown, never raised into Qt
+            self._mapped.emit(request, None, f"{type(exc).__name__}: {exc}")
+
+    def _show_map(self, request: int, processed: Any, error: str) -> None:
+        if request != self._request:  # the kind or image changed since: a newer preview is coming
+            return
+        if processed is None:
+            self.preview.setText("failed")
+            self.preview.setToolTip(error)
+            return
         self.processed = processed
         pixmap = QPixmap.fromImage(pil_to_qimage(processed)).scaled(PREVIEW, PREVIEW,
                                                                   Qt.AspectRatioMode.KeepAspectRatio)
         self.preview.setPixmap(pixmap)
-        return ""
+        self.preview.setToolTip("The processed control map (what the control model sees)")
 
     def value(self) -> dict[str, Any]:
-        return {"kind": self.kind.currentText(), "image": self.image.text(), "model": self.model.text(),
-                "weight": round(self.weight.value(), 4), "start": round(self.start.value(), 4),
-                "end": round(self.end.value(), 4)}
+        value = {"kind": self.kind.currentText(), "image": self.image.text(), "model": self.model.text(),
+                 "weight": round(self.weight.value(), 4), "start": round(self.start.value(), 4),
+                 "end": round(self.end.value(), 4)}
+        if self.mode.value() >= 0:
+            value["control_mode"] = self.mode.value()
+        return value
 
 
 class ControlList(QWidget):
