@@ -92,7 +92,7 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
     Param("direction_files", ParamType.LIST, default=(), advanced=True),
     Param("concepts", ParamType.LIST, default=(), modes=("edit",),
           help='Your own image: concepts to add (strength > 0) or remove (< 0): [["glasses", 1.0], ...].'),
-    Param("image", ParamType.IMAGE_PATH, default=None, optional=True, modes=("edit", "encode"),
+    Param("image", ParamType.IMAGE_PATH, default=None, optional=True, modes=("edit", "encode", "quality"),
           help="Your own image: inverted once (cached), then regenerated with the edits."),
     Param("encode_method", ParamType.CHOICE, default="ddpm-inversion",
           choices=("ddpm-inversion", "ddim-inversion", "img2img"), modes=("edit", "encode"),
@@ -110,7 +110,10 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
                "inside the old one); reshape = the edited object is redrawn in its box, its place and "
                "colour held (a shape that needs more room, e.g. circle -> square); auto = reshape an edit "
                "when the change the model predicts for your image is mostly outline."),
-    Param("draft", ParamType.BOOL, default=False, modes=("edit",), advanced=True,
+    Param("warm_draft", ParamType.BOOL, default=True, modes=("encode",), advanced=True, label="Prepare drafts",
+          help="ddpm-inversion: also invert for the quick previews shown while a slider is dragged, so the "
+               "first drag needs no inversion of its own."),
+    Param("draft", ParamType.BOOL, default=False, modes=("edit", "quality"), advanced=True,
           help="A quick preview with fewer steps (while a slider is dragged)."),
     Param("refine", ParamType.INT, default=30, minimum=0, maximum=200, modes=("edit", "encode", "quality"),
           advanced=True,
@@ -135,6 +138,13 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
           help='Text edits to measure (default ["red->blue", "circle->square"]).'),
     Param("strengths", ParamType.LIST, default=(), modes=("quality",),
           help="The sweep (default 0, 0.25, 0.5, 1, 1.5); success is read at strength 1."),
+    Param("sliders", ParamType.LIST, default=(), modes=("quality",),
+          help='Sliders to measure: [["pair", "red->blue"], ["concept", "stripes"], ["direction", "pc1"]]; '
+               "with an image, on that image; otherwise on drawn scenes (default: the directions files' "
+               "directions)."),
+    Param("scorer", ParamType.CHOICE, default="auto", choices=("auto", "shapes", "pixels"), modes=("quality",),
+          advanced=True, help="Read results back with ShapeEval (auto: on the built-in Shapes model only) or "
+                              "measure pixel change alone."),
     Param("prompted", ParamType.BOOL, default=True, modes=("quality",),
           help="Give each scene's caption as the prompt (off: no prompt at all)."),
     Param("save_direction", ParamType.FILE_PATH, default=None, optional=True, modes=("edit",), advanced=True,

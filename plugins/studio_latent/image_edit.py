@@ -256,5 +256,6 @@ class ImageEditor:
                 g.reshape, g.full = 1.0, TEXT_GAIN
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)
         info = {"mask_share": mask_share, "rows": len(conds), "steps": len(inv.steps),
-                "layout": layouts, "broad_share": [round(b, 3) for b in broad]}
+                "layout": layouts, "broad_share": [round(b, 3) for b in broad],
+                "masks": [guides[i].mask for i in masked if guides[i].mask is not None]}  # for slider quality
         return (enc.reconstruction if latent is inv.x0 else self.decode(latent)), info

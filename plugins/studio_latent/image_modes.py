@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ from .image_edit import EditSpec
 #: steps of a draft preview (a slider being dragged); the full-quality run uses the request's steps
 DRAFT_STEPS = 8
 RECIPE_FORMAT = "studio-latent-edit-recipe"
+SLIDER_KINDS = ("pair", "concept", "direction")
+#: a direction name may say which kind it is, when a text and an h-space direction share a name
+TEXT_QUALIFIER, H_QUALIFIER = "text:", "h-space:"
 
 
 def parse_pairs(value: Any) -> list[tuple[str, str, float]]:
@@ -54,21 +58,34 @@ def parse_concepts(value: Any) -> list[tuple[str, float]]:
     return out
 
 
+def _resolve(name: str, text_set: dirfile.DirectionSet, h_set: dirfile.DirectionSet) -> tuple[str, Any] | None:
+    """("text" | "h", direction) for ``name``: a plain name, or "text:NAME" / "h-space:NAME" when a
+    text and an h-space direction share a name."""
+    if name in text_set:
+        return "text", text_set.get(name)
+    if name in h_set:
+        return "h", h_set.get(name)
+    for qualifier, kind, dset in ((TEXT_QUALIFIER, "text", text_set), (H_QUALIFIER, "h", h_set)):
+        if name.startswith(qualifier) and name[len(qualifier):] in dset:
+            return kind, dset.get(name[len(qualifier):])
+    return None
+
+
 def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] | None) -> EditSpec:
     text_set, h_set = model._direction_sets(request)
     text_dirs, h_dirs = [], []
     for name, amount in common.parse_edits(request.get("edits")).items():
-        if name in text_set:
-            d = text_set.get(name)
+        found = _resolve(name, text_set, h_set)
+        if found is None:
+            raise common.unknown_direction(name, text_set.names() + h_set.names())
+        kind, d = found
+        if kind == "text":
             text_dirs.append((name, d.vector, float(amount) * d.scale))
-        elif name in h_set:
-            d = h_set.get(name)
+        else:
             if h_shape is not None and tuple(d.vector.shape) != tuple(h_shape):
                 raise ParamError(f"Direction {name!r} was found at another image size (bottleneck "
                                  f"{list(d.vector.shape)}, this image {list(h_shape)}).")
             h_dirs.append((f"{name} x{float(amount):g}", d.offset(amount).astype(np.float32)))
-        else:
-            raise common.unknown_direction(name, text_set.names() + h_set.names())
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
                     bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"))
 
@@ -136,8 +153,12 @@ def run_encode(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> I
     enc = model.editor.encode(image, size, refine)
     yield Progress(1, 2, "inverting")
     model.editor.inversion(enc, prompt, steps, skip)
+    warm = steps > DRAFT_STEPS and bool(request.get("warm_draft", True))
+    if warm:  # the drafts' own short chain too, so the first drag of a slider needs no inversion
+        model.editor.inversion(enc, prompt, DRAFT_STEPS, skip)
     yield Progress(2, 2, "done")
-    params = {"mode": "encode", "encode_method": "ddpm-inversion", "psnr": round(enc.psnr, 2), "refine": refine}
+    params = {"mode": "encode", "encode_method": "ddpm-inversion", "psnr": round(enc.psnr, 2), "refine": refine,
+              "warm_draft": warm}
     yield Result((model._art(enc.reconstruction, None, params),),
                  info={"psnr": enc.psnr, "original": enc.seen, "method": "ddpm-inversion", "seed": None,
                        "seconds": round(time.perf_counter() - started, 3)})
@@ -185,10 +206,122 @@ def run_discover(model: Any, request: Mapping[str, Any], cancel: CancelToken) ->
 
 
 
+def parse_sliders(value: Any) -> list[tuple[str, str]]:
+    """``[[kind, text], ...]``: kind pair ("red->blue"), concept ("stripes") or direction (a name)."""
+    out = []
+    for entry in value or ():
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or str(entry[0]) not in SLIDER_KINDS \
+                or not str(entry[1] or "").strip():
+            raise ParamError(f"Each slider to measure is [kind, text] with kind one of {', '.join(SLIDER_KINDS)} "
+                             f"(got {entry!r}).")
+        kind, text = str(entry[0]), str(entry[1]).strip()
+        if kind == "pair" and len([w for w in text.split("->", 1) if w.strip()]) != 2:
+            raise ParamError(f"A prompt pair looks like FROM->TO (got {text!r}).")
+        out.append((kind, text))
+    return out
+
+
+def _one_slider(kind: str, text: str, strength: float) -> dict[str, Any]:
+    """The edit fields of a request holding this slider alone at ``strength``."""
+    if kind == "pair":
+        a, _, b = text.partition("->")
+        return {"pairs": [[a.strip(), b.strip(), strength]]}
+    if kind == "concept":
+        return {"concepts": [[text, strength]]}
+    return {"edits": [[text, strength]]}
+
+
+def _uses_shapes_scorer(model: Any, request: Mapping[str, Any]) -> bool:
+    choice = request.get("scorer") or "auto"
+    if choice != "auto":
+        return bool(choice == "shapes")
+    from . import default_sd_folder
+
+    try:
+        return Path(model.source).resolve() == default_sd_folder().resolve()
+    except (OSError, TypeError):
+        return False
+
+
+def measure_sliders(model: Any, request: Mapping[str, Any], sliders: list[tuple[str, str]],
+                    images: list[tuple[Any, str]], steps: int, cancel: CancelToken,
+                    report: Any = None) -> dict[str, dict[str, Any]]:
+    """Each slider swept on each (image, prompt): the figures of :mod:`slider_quality` (means over
+    several images)."""
+    import torch
+
+    from . import slider_quality as sq
+
+    size = model._size(request)
+    skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
+    strengths = [float(s) for s in request.get("strengths") or sq.SWEEP]
+    if 0.0 not in strengths:
+        strengths = [0.0, *strengths]
+    scorer = _uses_shapes_scorer(model, request)
+    masks_on = bool(request.get("masks", True))
+    shape = h_shape(model, size)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def stop_if_cancelled(step: int, total: int) -> None:  # a slider tick preempts a background sweep
+        if cancel.is_set:
+            raise Cancelled()
+
+    for k, (kind, text) in enumerate(sliders):
+        per_image = []
+        for image, prompt in images:
+            enc = model.editor.encode(image, size, refine)
+
+            def edit_at(s: float, enc=enc, prompt=prompt, kind=kind, text=text):
+                if cancel.is_set:
+                    raise Cancelled()
+                spec = edit_spec(model, {**request, "pairs": (), "concepts": (), "edits": (),
+                                         **_one_slider(kind, text, s), "masks": masks_on}, shape)
+                out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step=stop_if_cancelled)
+                masks = how.get("masks") or []
+                if not masks:
+                    return out, None
+                region = torch.stack(masks).amax(dim=0).float()
+                region = torch.nn.functional.interpolate(region, size=(out.height, out.width), mode="bilinear",
+                                                         align_corners=False)
+                return out, region[0, 0].cpu().numpy()
+
+            points = sq.sweep(edit_at, strengths)
+            per_image.append(sq.measure(points, enc.reconstruction, scorer, sq.case_for(kind, text)))
+        row = per_image[0] if len(per_image) == 1 else sq.mean_figures(per_image)
+        row.update(kind=kind, text=text, n=len(per_image), strengths=strengths, steps=steps)
+        rows[text] = row
+        if report is not None:
+            report(k + 1, len(sliders), text)
+    return rows
+
+
+def run_slider_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
+    """Quality of the sliders on the user's own image: a short sweep each (see slider_quality)."""
+    sliders = parse_sliders(request.get("sliders"))
+    if not sliders:
+        raise ParamError("Name the sliders to measure on your image.")
+    steps, draft = _steps(request)
+    image = common.open_rgb(request.get("image"))
+    prompt = request.get("prompt") or ""
+    started = time.perf_counter()
+    events: list[Event] = []
+    rows = measure_sliders(model, request, sliders, [(image, prompt)], steps, cancel,
+                           lambda i, n, text: events.append(Progress(i, n, f"measured {text}")))
+    yield from events
+    method = (f"your image, strengths {', '.join(f'{s:g}' for s in next(iter(rows.values()))['strengths'])}, "
+              f"{steps} steps{' (draft)' if draft else ''}, read back with "
+              f"{'ShapeEval' if any(r['scorer'] == 'ShapeEval' for r in rows.values()) else 'pixel change'}")
+    yield Result((), info={"sliders": rows, "method": method, "seconds": round(time.perf_counter() - started, 2)})
+
+
 def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
-    """Reconstruction and text-edit quality on held-out drawn scenes (see diffusion_quality)."""
+    """Reconstruction and text-edit quality on held-out drawn scenes (see diffusion_quality); with
+    an ``image``, the quality of ``sliders`` on that image instead."""
     from . import diffusion_quality as dq
 
+    if request.get("image"):
+        yield from run_slider_quality(model, request, cancel)
+        return
     size = model._size(request)
     steps, _ = _steps(request)
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
@@ -196,8 +329,12 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     prompted, masks = bool(request.get("prompted", True)), bool(request.get("masks", True))
     layout = str(request.get("layout") or "auto")
     strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
+    sliders = parse_sliders(request.get("sliders"))
+    if not sliders and request.get("direction_files"):
+        sliders = [("direction", name) for name in _file_direction_names(model, request)]
     try:
-        cases = [dq.parse_case(str(c)) for c in request.get("measure") or dq.DEFAULT_CASES]
+        cases = [dq.parse_case(str(c)) for c in
+                 request.get("measure") or (() if sliders else dq.DEFAULT_CASES)]
     except ValueError as exc:
         raise ParamError(str(exc)) from None
     started = time.perf_counter()
@@ -212,7 +349,7 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
             chosen[how["layout"][0]] = chosen.get(how["layout"][0], 0) + 1
         return out, enc.psnr
 
-    total = 1 + len(cases)
+    total = 1 + len(cases) + len(sliders)
     yield Progress(0, total, f"reconstruction of {count} drawn scenes")
     rows = {"reconstruction": dq.measure_reconstruction(edit, dq.scenes_for(None, count, seed), prompted)}
     for i, case in enumerate(cases, 1):
@@ -220,8 +357,23 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
         chosen.clear()
         rows[case.label] = dq.measure_edit(edit, case, dq.scenes_for(case, count, seed + i), strengths, prompted)
         rows[case.label]["layouts"] = dict(chosen)
+    slider_rows: dict[str, dict[str, Any]] = {}
+    if sliders:  # directions (and other sliders): the same sweep figures the panel shows, over drawn scenes
+        scenes = [(sc.image, sc.prompt if prompted else "") for sc in dq.scenes_for(None, count, seed + 100)]
+        for i, slider in enumerate(sliders, 1 + len(cases)):
+            yield Progress(i, total, f"{slider[1]} on {count} drawn scenes")
+            slider_rows.update(measure_sliders(model, request, [slider], scenes, steps, cancel))
     yield Progress(total, total, "done")
     method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
               f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
               f"masks {'on' if masks else 'off'}, layout {layout}, read back with ShapeEval")
-    yield Result((), info={"quality": rows, "method": method, "seconds": round(time.perf_counter() - started, 1)})
+    yield Result((), info={"quality": rows, "sliders": slider_rows, "method": method,
+                           "seconds": round(time.perf_counter() - started, 1)})
+
+
+def _file_direction_names(model: Any, request: Mapping[str, Any]) -> list[str]:
+    """The directions the request's files add (text-embedding and h-space), by the names edits use."""
+    text_set, h_set = model._direction_sets(request)
+    own = set(model.directions.names()) | set(model.h_directions.names())
+    return [f"{TEXT_QUALIFIER}{n}" for n in text_set.names() if n not in own] + \
+        [f"{H_QUALIFIER}{n}" for n in h_set.names() if n not in own]

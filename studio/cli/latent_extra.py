@@ -19,7 +19,8 @@ def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
     common(q)
     q.add_argument("--scenes", type=int, default=20, help="drawn scenes per figure (default 20)")
     q.add_argument("--edit", action="append", default=[], metavar="FROM->TO",
-                   help="diffusion: a text edit to measure (default red->blue and circle->square); repeatable")
+                   help="diffusion: a text edit to measure (default red->blue and circle->square, or none "
+                        "when --directions files are given: then their directions are measured); repeatable")
     q.add_argument("--no-prompt", action="store_true", help="diffusion: edit without the scenes' captions")
     q.add_argument("--layout", choices=("auto", "keep", "reshape"),
                    help="diffusion: how the measured edits may change the layout (default auto)")
@@ -157,6 +158,7 @@ def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diff
     rows = result.info.get("quality", {})
     if diffusion:
         _print_diffusion_quality(rows, result.info.get("method", ""))
+        _print_slider_quality(result.info.get("sliders") or {})
     else:
         for name, r in rows.items():
             mono = r.get("monotonicity")
@@ -165,9 +167,24 @@ def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diff
     if args.json_out:
         from studio.core.atomic import write_text_atomic
 
-        write_text_atomic(Path(args.json_out), json.dumps({"quality": rows, "method": result.info.get("method")},
+        write_text_atomic(Path(args.json_out), json.dumps({"quality": rows, "sliders": result.info.get("sliders"),
+                                                           "method": result.info.get("method")},
                                                           indent=1, default=str))
     return EXIT_OK
+
+
+def _print_slider_quality(rows: dict) -> None:
+    """Directions (and other sliders) measured by a strength sweep: the line the panel shows beside
+    each slider, here as the mean over the drawn scenes."""
+    from studio.core.sessions.diffusion_edit import quality_words
+
+    if rows:
+        strengths = next(iter(rows.values())).get("strengths") or ()
+        print(f"directions, swept over strengths {', '.join(f'{float(s):g}' for s in strengths)} on "
+              f"{next(iter(rows.values())).get('n', '?')} drawn scenes each:")
+    for name, r in rows.items():
+        line, _ = quality_words(r)
+        print(f"{name:<22} {line}")
 
 
 def _print_diffusion_quality(rows: dict, method: str) -> None:

@@ -40,6 +40,14 @@ def tiny_sd_folder(tmp_path_factory, one_thread) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl_folder(tmp_path_factory, one_thread) -> Path:
+    pytest.importorskip("diffusers")
+    from tests.fixtures import tiny_diffusers
+
+    return tiny_diffusers.build_sdxl(tmp_path_factory.mktemp("sdxl") / "tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
 def shipped_vae_folder() -> Path:
     if not (SHIPPED_VAE / "model.safetensors").is_file():
         pytest.skip("assets/models/shapes-vae is not shipped yet (the vector VAE is still training); "

@@ -5,8 +5,9 @@ The flow (issue #13): choose or drop an image -> one encode job (the inversion, 
 concepts "+hat" / "-hat", and directions: discovered "PC n" ones the user may rename, or any
 loaded directions file) -> every slider tick is an *interactive* job on one lane (newest value
 wins; a draft with fewer steps while dragging, full quality on release) -> save a PNG whose
-metadata holds the edit recipe.  Each slider can be measured (the quality mode on held-out
-drawn scenes) and shows its figures beside it.
+metadata holds the edit recipe.  Every slider's quality is measured on the image in the
+background (a short strength sweep per slider, one ordinary job each, so a slider tick -- an
+interactive job -- goes ahead of them) and shown beside it in plain words (:func:`quality_words`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.jobs import Job, JobSpec
+from studio.core.jobs import Failed, Job, JobSpec, JobState
 from studio.core.sessions.base import PanelSession
 from studio.plugin_api import Artifact, Kind, ParamError, Result
 
@@ -33,6 +34,10 @@ class EditSlider:
     strength: float = 0.0
     label: str = ""
     quality: str = ""
+    #: what the quality figures mean and how they were measured (a tooltip)
+    quality_tip: str = ""
+    #: the measured figures (the plugin's slider-quality row), when measured
+    figures: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.label = self.label or self.text
@@ -56,11 +61,60 @@ def parse_edit(text: str) -> EditSlider:
                       label=f"{'remove' if text.startswith('-') else 'add'} {concept}")
 
 
+def _num(value: Any, fmt: str = ".2f") -> str:
+    return "n/a" if value is None else format(float(value), fmt)
+
+
+def quality_words(row: dict[str, Any], method: str = "") -> tuple[str, str]:
+    """(a compact line for beside the slider, a tooltip saying what each figure means)."""
+    grade = str(row.get("grade", ""))
+    strongest = max((abs(float(v)) for v in row.get("strengths") or (0.0,)), default=0.0)
+    parts = []
+    if grade == "no visible change":
+        line = f"no visible change, even at strength {strongest:g}"
+        return line, (f"Under 0.5% of the pixels moved visibly at strength {strongest:g}"
+                      + (f" (measured on {method})." if method else "."))
+    if row.get("selectivity") is not None:
+        parts.append(f"selective {_num(row['selectivity'])} on {row.get('attribute') or '?'}")
+        parts.append(f"monotonic {_num(row.get('monotonicity'))}")
+    else:
+        if row.get("inside") is not None:
+            parts.append(f"{_num(row['inside'], '.0%')} inside its mask")
+        parts.append(f"steady {_num(row.get('steady'))}")
+    parts.append(f"{_num(row.get('area'), '.0%')} of the picture")
+    line = f"{grade}: " + ", ".join(parts)
+    tip = ["How this slider behaves on your image, from a short sweep of its strength "
+           f"({', '.join(format(float(v), 'g') for v in row.get('strengths') or ())}):"]
+    if row.get("selectivity") is not None:
+        tip.append(f"• selective {_num(row['selectivity'])}: of everything the Shapes scorer reads back (colour, "
+                   f"shape, position, size, background), the share of the change that is {row.get('attribute')} "
+                   f"{'(the attribute this edit names)' if row.get('target') else '(what it changes most)'}; "
+                   "1 = it changes nothing else.")
+        tip.append(f"• monotonic {_num(row.get('monotonicity'))}: 1 = {row.get('attribute')} only ever moves one "
+                   "way as the slider grows; lower = it goes back and forth.")
+    if row.get("inside") is not None:
+        tip.append(f"• {_num(row['inside'], '.0%')} inside its mask: the share of the change that lies where the "
+                   "edit is about (its implicit mask); the rest leaked elsewhere.")
+    tip.append(f"• steady {_num(row.get('steady'))}: 1 = the picture only ever changes more as the slider "
+               "grows; lower = it jumps back and forth.")
+    tip.append(f"• {_num(row.get('area'), '.0%')} of the picture visibly changes at the strongest setting.")
+    tip.append("Grades: clean (selective ≥ 0.8 and monotonic ≥ 0.9), fair (≥ 0.5 and ≥ 0.7), entangled "
+               "(below); no visible change (under 0.5% of the pixels move).")
+    if method:
+        tip.append(f"Measured on {method}.")
+    return line, "\n".join(tip)
+
+
 class DiffusionEditSession(PanelSession):
     kind = Kind.LATENT
 
     def __init__(self, context: Any, plugin_id: str | None = PLUGIN_ID) -> None:
-        super().__init__(context, plugin_id)
+        # Built with every Latent panel: without the diffusion plugin the session is there but says
+        # so when used (never another latent plugin in its place).
+        known = {p.id for p in context.registry.plugins(self.kind)}
+        super().__init__(context, plugin_id if plugin_id in known else None)
+        if self.plugin is not None and self.plugin.id != plugin_id:
+            self.plugin = None
         self.image_path: str = ""
         self.prompt: str = ""
         self.original: Any = None
@@ -68,10 +122,18 @@ class DiffusionEditSession(PanelSession):
         self.psnr: float | None = None
         self.edited: Any = None
         self.edited_artifact: Artifact | None = None
+        #: the newest edit's timing and what it applied (seconds, draft, applied, mask_share)
+        self.edited_info: dict[str, Any] = {}
         self.sliders: list[EditSlider] = []
         self.direction_files: list[str] = []
         self.steps: int = 20
+        #: measure each slider's quality on the image in the background (after the inversion,
+        #: when a slider is added, when directions are found)
+        self.auto_measure: bool = True
         self._purpose: dict[str, tuple[str, int]] = {}  # job id -> (what it is for, slider index)
+        self._measuring: set[int] = set()  # slider indices with a quality job on its way
+        self._unmeasurable: set[str] = set()  # sliders whose measurement failed on this image (not retried)
+        self._discoveries = 0
 
     # -- requests ---------------------------------------------------------------------------
     def edit_request(self, draft: bool) -> dict[str, Any]:
@@ -111,7 +173,12 @@ class DiffusionEditSession(PanelSession):
             self.prompt = prompt
         self.original = self.reconstruction = self.edited = None
         self.psnr = None
+        for slider in self.sliders:  # measured on the previous image
+            slider.quality, slider.quality_tip, slider.figures = "", "", None
+        self._measuring.clear()
+        self._unmeasurable.clear()
         self.changed.emit("image")
+        self.changed.emit("quality")
         return self._submit("encode", {"image": self.image_path, "prompt": self.prompt, "steps": self.steps},
                             "encode")
 
@@ -119,6 +186,7 @@ class DiffusionEditSession(PanelSession):
         slider = parse_edit(text)
         self.sliders.append(slider)
         self.changed.emit("sliders")
+        self._measure_new()
         return slider
 
     def set_strength(self, index: int, value: float, dragging: bool = True) -> Job | None:
@@ -126,21 +194,53 @@ class DiffusionEditSession(PanelSession):
         self.sliders[index].strength = float(value)
         if not self.image_path:
             return None
+        self._preempt_measuring()
         return self._submit("edit", self.edit_request(draft=dragging), "edit", index, interactive=True)
+
+    def _preempt_measuring(self) -> None:
+        """A slider moved: stop a background quality sweep that is running (the engine runs one
+        job at a time, so the preview would wait for the whole sweep); it is queued again when it
+        ends, behind the preview."""
+        for job_id, (purpose, _) in self._purpose.items():
+            job = self.pending.get(job_id)
+            if purpose == "slider-quality" and job is not None and job.state == JobState.RUNNING:
+                self.context.engine.cancel(job_id)
+
+    def remove(self, index: int) -> Job | None:
+        """Drop slider ``index``; the preview is redone without it."""
+        del self.sliders[index]
+        self._measuring = {i - (i > index) for i in self._measuring if i != index}
+        self._purpose = {k: (p, i - (i > index) if i != index else -1) for k, (p, i) in self._purpose.items()}
+        self.changed.emit("sliders")
+        if not self.image_path or self.reconstruction is None:
+            return None
+        self._preempt_measuring()
+        return self._submit("edit", self.edit_request(draft=False), "edit", -1, interactive=True)
+
+    def is_measuring(self, index: int) -> bool:
+        return index in self._measuring
 
     def rename(self, index: int, label: str) -> None:
         self.sliders[index].label = label.strip() or self.sliders[index].text
         self.changed.emit("sliders")
 
-    def discover(self, source: str = "h-space", count: int = 32, output: str | None = None) -> Job:
-        """Find directions without training (PCA) and offer them as "PC n" sliders."""
+    def discover(self, source: str = "h-space", count: int = 32, output: str | None = None,
+                 components: int = 4) -> Job:
+        """Find directions without training (PCA) and offer them as "PC n" sliders: ``source``
+        h-space (the UNet's bottleneck over sampled images) or text (prompt-variation embeddings).
+        Each discovery gets its own names (h1-pc1, t1-pc1, ...), so the two kinds never clash."""
+        if source not in ("h-space", "text"):
+            raise ParamError(f"Directions are found in h-space or text (got {source!r}).")
+        self._discoveries += 1
+        prefix = f"{'h' if source == 'h-space' else 't'}{self._discoveries}-pc"
         if output is None:
             folder = self.context.settings.outputs / "directions"
             folder.mkdir(parents=True, exist_ok=True)
-            output = str(folder / f"{Path(self.image_path).stem or 'model'}-{source}-{len(self.direction_files)}.json")
-        out = output
-        return self._submit("discover", {"source": source, "count": count, "prompt": self.prompt, "output": out},
-                            "discover")
+            stem = Path(self.image_path).stem or "model"
+            output = str(folder / f"{stem}-{source}-{self._discoveries}-{len(self.direction_files)}.json")
+        names = [f"{prefix}{i}" for i in range(1, components + 1)]
+        return self._submit("discover", {"source": source, "count": count, "prompt": self.prompt, "output": output,
+                                         "components": components, "names": names}, f"discover:{source}")
 
     def save_directions(self, path: str) -> str:
         """The discovered directions with the user's names, as a directions file."""
@@ -159,12 +259,32 @@ class DiffusionEditSession(PanelSession):
         return str(dirfile.save(dirfile.DirectionSet(out, dset.space, dset.model, dset.latent_shape), path))
 
     def measure(self, index: int, scenes: int = 6) -> Job:
-        """Edit quality of a prompt-pair slider on held-out drawn scenes (ShapeEval read-back)."""
+        """The quality of slider ``index``: on the image (a short strength sweep at draft steps,
+        in the background) once one is inverted; before that, a colour / shape prompt pair on
+        held-out drawn scenes (ShapeEval read-back)."""
         slider = self.sliders[index]
+        if self.image_path and self.reconstruction is not None:
+            request = {"image": self.image_path, "prompt": self.prompt, "steps": self.steps, "draft": True,
+                       "sliders": [[slider.kind, slider.text]], "direction_files": list(self.direction_files)}
+            job = self._submit("quality", request, "slider-quality", index)
+            self._measuring.add(index)
+            self.changed.emit("quality")
+            return job
         if slider.kind != "pair":
-            raise ParamError("Quality is measured for prompt pairs such as red->blue or circle->square.")
+            raise ParamError("Open an image first: this slider's quality is measured on your image.")
         return self._submit("quality", {"scenes": scenes, "measure": [slider.text], "steps": self.steps},
                             "quality", index)
+
+    def _measure_new(self) -> None:
+        """Measure the next slider not measured on this image yet (auto_measure).  One such job at
+        a time: a slider tick goes ahead of queued jobs but waits for a running one, so it never
+        waits for more than one slider's sweep."""
+        if not (self.auto_measure and self.image_path and self.reconstruction is not None) or self._measuring:
+            return
+        for i, slider in enumerate(self.sliders):
+            if slider.figures is None and slider.text not in self._unmeasurable:
+                self.measure(i)
+                return
 
     def save(self, path: str) -> Path:
         """The edited image as PNG, the recipe in its metadata; never replaces a file."""
@@ -183,17 +303,29 @@ class DiffusionEditSession(PanelSession):
             self.original, self.psnr = info.get("original"), info.get("psnr")
             self.reconstruction = event.artifacts[0].image if event.artifacts else None
             self.changed.emit("reconstruction")
+            self._measure_new()
         elif purpose == "edit" and event.artifacts:
             self.edited_artifact = event.artifacts[0]
             self.edited = self.edited_artifact.image
+            self.edited_info = {k: info.get(k) for k in ("seconds", "draft", "applied", "mask_share")}
             self.changed.emit("edited")
-        elif purpose == "discover":
+        elif purpose.startswith("discover"):
             saved = info.get("saved_direction")
             if saved:
                 self.direction_files.append(saved)
-            for d in info.get("directions", []):
-                self.sliders.append(EditSlider("direction", d["name"], label=d.get("label", d["name"])))
+            where = "bottleneck" if purpose.endswith("h-space") else "prompt"
+            for i, d in enumerate(info.get("directions", []), 1):
+                self.sliders.append(EditSlider("direction", d["name"], label=f"PC {i} · {where}"))
             self.changed.emit("sliders")
+            self._measure_new()
+        elif purpose == "slider-quality":
+            self._measuring.discard(index)
+            row = next(iter((info.get("sliders") or {}).values()), None)
+            if row is not None and 0 <= index < len(self.sliders) and self.sliders[index].text == row.get("text"):
+                slider = self.sliders[index]
+                slider.figures = row
+                slider.quality, slider.quality_tip = quality_words(row, str(info.get("method") or ""))
+                self.changed.emit("quality")  # the rows' figures only: a drag in progress goes on
         elif purpose == "quality":
             row = next((r for k, r in info.get("quality", {}).items() if k != "reconstruction"), None)
             if row is not None and 0 <= index < len(self.sliders):
@@ -201,7 +333,23 @@ class DiffusionEditSession(PanelSession):
                 self.sliders[index].quality = (
                     f"{row['grade']}: reaches it in {100 * row['success']:.0f}% of {row['n']} drawn scenes, "
                     f"selectivity {row['selectivity']:.2f}, monotonic {'n/a' if mono is None else f'{mono:.2f}'}")
-                self.changed.emit("sliders")
+                self.sliders[index].quality_tip = ("Measured on held-out drawn scenes (no image open yet), read "
+                                                   "back with the Shapes scorer: " + str(info.get("method") or ""))
+                self.changed.emit("quality")
+
+    def on_failed(self, job: Job, event: Failed) -> None:
+        purpose, index = self._purpose.get(job.id, ("", -1))
+        if purpose == "slider-quality" and 0 <= index < len(self.sliders):
+            slider = self.sliders[index]
+            self._unmeasurable.add(slider.text)
+            slider.quality, slider.quality_tip = "could not be measured", event.message
+            self.changed.emit("quality")
+            return
+        super().on_failed(job, event)
 
     def on_finished(self, job: Job, state: Any) -> None:
-        self._purpose.pop(job.id, None)
+        purpose, index = self._purpose.pop(job.id, ("", -1))
+        if purpose == "slider-quality":
+            self._measuring.discard(index)
+            self.changed.emit("quality")
+            self._measure_new()

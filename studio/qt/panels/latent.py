@@ -1,6 +1,8 @@
 """The Latent panel: layout and bindings over :class:`~studio.core.sessions.latent.LatentSession`.
 
-Left: the plugin and model, the base (a seed, or your own image; for diffusion pipelines the
+Top: the plugin and model, and for diffusion models the switch between the panel's two modes
+(:mod:`latent_modes`): *Explore* (below) and *Edit your own image* (the diffusion image editor).
+Explore, left: the base (a seed, or your own image; for diffusion pipelines the
 prompt and its settings — a form built from the plugin's specs), one slider per direction
 (with "keep fixed" boxes for conditional editing), prompt pairs for diffusion pipelines, and
 directions files (load / save / find new).  Right: the live preview, original vs
@@ -19,7 +21,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -41,13 +43,13 @@ from studio.core.sessions.latent import LatentSession, WalkSpec
 from studio.plugin_api import ParamType
 from studio.qt.imaging import IMAGE_FILTER, dropped_image_path, pil_to_qimage
 from studio.qt.panels.latent_dialogs import LatentDialogs
+from studio.qt.panels.latent_modes import PANEL_MODES, LatentModes
 from studio.qt.panels.latent_results import QualityBox, WalkBox
 from studio.qt.widgets.binding import connect_while_alive
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.latent_sliders import DirectionSliders
 from studio.qt.widgets.latent_strip import scaled_pixmap
 from studio.qt.widgets.message_bar import MessageBar
-from studio.qt.widgets.model_picker import ModelPicker
 from studio.qt.widgets.param_editors import SampleSeedEditor
 from studio.qt.widgets.param_form import ParamForm
 from studio.qt.widgets.run_status import RunStatus
@@ -58,7 +60,7 @@ TYPING_MS = 700  # a prompt being typed: preview once the typing pauses, not per
 FORM_FIELDS = ("seed", "prompt", "negative_prompt", "steps", "cfg_scale", "encode_method", "img2img_strength")
 
 
-class LatentPanel(LatentDialogs, QWidget):
+class LatentPanel(LatentDialogs, LatentModes, QWidget):
     #: a preview reached the screen: (perf_counter seconds when it was drawn)
     previewShown = Signal(float)
     #: a job of this panel finished: (purpose)
@@ -84,11 +86,15 @@ class LatentPanel(LatentDialogs, QWidget):
 
     # ------------------------------------------------------------------------------- layout
     def _build(self) -> None:
-        root = QHBoxLayout(self)
+        root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
-        split = QSplitter(Qt.Orientation.Horizontal, self)
+        root.setSpacing(0)
+        root.addWidget(self._build_top())
+        self.pages = QStackedWidget(self)
+        root.addWidget(self.pages, 1)
+        split = QSplitter(Qt.Orientation.Horizontal, self.pages)
         split.setChildrenCollapsible(False)
-        root.addWidget(split)
+        self.pages.addWidget(split)
         self.splitter = split
 
         column_holder = QWidget(split)
@@ -108,15 +114,6 @@ class LatentPanel(LatentDialogs, QWidget):
         self.run_status = RunStatus(column_holder, interrupt=False, cancel=True)
         self.run_status.setContentsMargins(12, 0, 12, 8)
         outer.addWidget(self.run_status)
-
-        top = QFormLayout()
-        self.plugin_combo = QComboBox(left)
-        top.addRow("Latent model type", self.plugin_combo)
-        self.model_picker = ModelPicker(left, placeholder="Model folder", folder_title="Choose a model folder")
-        self.load_button = QPushButton("Load", left)
-        self.model_picker.add_button(self.load_button)
-        top.addRow("Model", self.model_picker)
-        col.addLayout(top)
 
         self.base_box = QGroupBox("Start from", left)
         self.base_layout = QVBoxLayout(self.base_box)
@@ -148,7 +145,6 @@ class LatentPanel(LatentDialogs, QWidget):
         self.image_editor_button.setToolTip("Original, reconstruction and edit side by side: several edits "
                                             "at once, each kept to what it is about")
         dform.addRow(self.image_editor_button)
-        self.image_editor = None
         col.addWidget(self.diffusion_box)
 
         sliders_box = QGroupBox("Directions", left)
@@ -210,6 +206,7 @@ class LatentPanel(LatentDialogs, QWidget):
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setSizes([440, 900])
+        self._build_editor()
 
     @staticmethod
     def _thumb(parent: QWidget) -> QLabel:
@@ -248,6 +245,7 @@ class LatentPanel(LatentDialogs, QWidget):
         self.strength_slider.valueChanged.connect(self._strength_changed)
         self.save_pair_button.clicked.connect(self.save_pair_dialog)
         self.image_editor_button.clicked.connect(self.open_image_editor)
+        self.mode_group.idClicked.connect(lambda i: self.set_panel_mode(PANEL_MODES[i][0]))
         self.sliders.amountChanged.connect(self._amount_changed)
         self.sliders.keepChanged.connect(self._keep_changed)
         self.reset_button.clicked.connect(self.reset_sliders)
@@ -267,6 +265,7 @@ class LatentPanel(LatentDialogs, QWidget):
         elif what == "model":
             self._loaded_for = None
             self._clear_views()
+            self._sync_editor_model()
         elif what == "values":
             self._values_changed()
         elif what == "directions":
@@ -330,6 +329,10 @@ class LatentPanel(LatentDialogs, QWidget):
         self._build_form()
         self._clear_views()
         diffusion = self.session.is_diffusion
+        self.mode_switch.setVisible(diffusion)
+        if not diffusion:
+            self.set_panel_mode("explore")
+        self._sync_editor_model()
         self.diffusion_box.setVisible(diffusion)
         self.quality_box.setVisible(not diffusion)
         if diffusion:
@@ -457,22 +460,5 @@ class LatentPanel(LatentDialogs, QWidget):
     def measure_quality(self, bases: int = 6, sweep: int = 9) -> None:
         self.run_command(lambda: self.session.measure_quality(bases, sweep))
 
-    def open_image_editor(self) -> None:
-        """The diffusion image editor (its own session on the same engine and model), in a window."""
-        from studio.core.sessions.diffusion_edit import DiffusionEditSession
-        from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
-
-        if self.image_editor is None:
-            session = DiffusionEditSession(self.session.context)
-            self.bridge.event.connect(session.handle)
-            self.image_editor = DiffusionEditView(session)
-            self.image_editor.setWindowTitle("Edit your own image")
-            self.image_editor.resize(1100, 680)
-        self.image_editor.session.set_model(self.session.model)
-        self.image_editor.show()
-        self.image_editor.raise_()
-
     def shutdown(self) -> None:
         self._timer.stop()
-        if self.image_editor is not None:
-            self.image_editor.close()

@@ -75,6 +75,7 @@ class DirectionSliders(QWidget):
         self._quiet = False
         self.empty = QLabel("No directions yet: load a model.", self)
         self.empty.setObjectName("hint")
+        self.empty.setWordWrap(True)  # a long hint must not widen the column past the window
         self._column.addWidget(self.empty)
 
     def set_directions(self, views, amounts=None, keep=()) -> None:
