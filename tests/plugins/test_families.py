@@ -265,3 +265,16 @@ def test_unknown_pipeline_runs_txt2img_with_a_notice(plugin, root, tmp_path):
             run(model, request(plugin, "img2img", init_image=str(root / "init.png")))
     finally:
         model.unload()
+
+
+def test_step_distilled_flux2_klein_defaults_to_its_few_steps(plugin, load, root):
+    """The published klein 4B/9B are step-distilled (4 steps); the pipeline's own 50 is for the base ones."""
+    assert load("flux2-klein").defaults["steps"] == 50  # base checkpoint: the pipeline's default
+    folder = families.build_flux2_klein(root / "klein-distilled", distilled=True)
+    distilled = plugin.load(str(folder), LoadOptions(), lambda message: None)
+    try:
+        assert distilled.defaults["steps"] == 4
+        events = run(distilled, request(plugin, steps=None))
+        assert [e.total for e in events if isinstance(e, Progress)][-1] == 4  # what the run actually did
+    finally:
+        distilled.unload()
