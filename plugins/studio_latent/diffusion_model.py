@@ -49,16 +49,12 @@ from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.latent import directions as dirfile
 from studio.plugin_kit.latent import metrics
 
-from . import DIFFUSION_MODES, common, ddpm_edit, flow_edit, flow_model, hspace, image_modes, walks
+from . import DIFFUSION_MODES, common, cpu_threads, ddpm_edit, flow_edit, flow_model, hspace, image_modes, walks
 from .denoiser import mid_shift
 from .flow_model import FlowLatentModel
 from .image_edit import ImageEditor
 
 SPACE = "text-embedding"
-#: UNets smaller than this run on one CPU thread: their layers are too small to split, and extra
-#: threads on a busy CPU spin (measured on the tiny test pipeline, loaded 2-core machine: 1.1 s
-#: per 20-step frame on 1 thread vs 12.5 s on 2).
-SMALL_UNET_PARAMS = 20_000_000
 
 
 class DiffusionLatentModel:
@@ -72,7 +68,7 @@ class DiffusionLatentModel:
         self.notes = list(loaded.notes)
         self.memory_bytes = loading.memory_bytes(self.pipe)
         unet = getattr(self.pipe, "unet", None)
-        self.small = unet is not None and sum(p.numel() for p in unet.parameters()) < SMALL_UNET_PARAMS
+        self.small = cpu_threads.is_small(unet)
         if getattr(self.pipe, "transformer", None) is not None and unet is None:
             raise ValueError(f"{type(self.pipe).__name__} is a transformer pipeline that latent editing does not "
                              f"support; it supports SD 1.x/2.x, SDXL (UNet) and SD3 / Flux.1 (FlowEdit).")
@@ -246,13 +242,8 @@ class DiffusionLatentModel:
             handler = getattr(self, f"_run_{mode}", None)
             if handler is None:
                 raise ParamError(f"Unknown mode {mode!r}.")
-            previous = torch.get_num_threads()
-            if self.small and self.device == "cpu":
-                torch.set_num_threads(1)  # see SMALL_UNET_PARAMS
-            try:
+            with cpu_threads.one_thread_if_small(self.small, self.device):
                 yield from handler(request, cancel)
-            finally:
-                torch.set_num_threads(previous)
 
     def _art(self, image: Image.Image, seed: int | None, params: dict) -> Artifact:
         return Artifact(Kind.LATENT, image=image, seed=seed, parameters={"model": self.name, **params})

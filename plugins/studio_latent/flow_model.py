@@ -44,13 +44,11 @@ from studio.plugin_kit.diffusion import loading
 from studio.plugin_kit.diffusion.sources import Source
 from studio.plugin_kit.latent import metrics
 
-from . import DIFFUSION_MODES, common, image_modes, walks
+from . import DIFFUSION_MODES, common, cpu_threads, image_modes, walks
 from .flow_edit import SOURCE_GUIDANCE, Edit, FlowTransformer, Query, flow_edit, sample
 from .image_edit import ImageEditor
 
 METHOD = "FlowEdit"
-#: transformers smaller than this run on one CPU thread (as the UNet models do; see diffusion_model)
-SMALL_PARAMS = 20_000_000
 #: the paper's target guidance per family: the model's default CFG scale here
 TARGET_GUIDANCE = {"sd3": 13.5, "flux": 5.5}
 FAMILY_NAMES = {"sd3": "SD3", "flux": "Flux.1"}
@@ -84,7 +82,7 @@ class FlowLatentModel:
         self.flow = FlowTransformer(self.pipe)
         self.family = self.flow.family
         self.memory_bytes = loading.memory_bytes(self.pipe)
-        self.small = sum(p.numel() for p in self.pipe.transformer.parameters()) < SMALL_PARAMS
+        self.small = cpu_threads.is_small(self.pipe.transformer)
         self.vae_factor = self.flow.vae_factor
         self.xl = False
         cfg = self.pipe.transformer.config
@@ -190,13 +188,10 @@ class FlowLatentModel:
             if handler is None:
                 raise ParamError(f"Unknown mode {mode!r}.")
             self.flow.negative = str(request.get("negative_prompt") or "")
-            previous = torch.get_num_threads()
-            if self.small and self.device == "cpu":
-                torch.set_num_threads(1)
             try:
-                yield from handler(request, cancel)
+                with cpu_threads.one_thread_if_small(self.small, self.device):
+                    yield from handler(request, cancel)
             finally:
-                torch.set_num_threads(previous)
                 self.flow.blends.clear()
 
     def _art(self, image: Image.Image, seed: int | None, params: dict) -> Artifact:
