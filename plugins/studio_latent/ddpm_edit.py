@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-#: the model: (latents [B,C,H,W], timesteps [B]) -> raw output [B,C,H,W] for a batch of conditions
-Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: the model: (latents [B,C,H,W], timesteps [B]) -> raw output [B,C,H,W] for a batch of conditions; a
+#: guide with ``structure`` also passes ``reference=`` (the unedited latent) and ``keep=`` (where to share)
+Model = Callable[..., torch.Tensor]
 
 
 @dataclass
@@ -155,6 +156,13 @@ class Guide:
     reshape: float = 0.0
     #: the amount at which the residuals are fully replaced (strength 1 of a text edit)
     full: float = 1.0
+    #: latent pixels of a low-pass on the guidance difference (0: none): a kept-layout edit changes
+    #: what regions look like, and the fine part of the difference would redraw their outlines
+    smooth: float = 0.0
+    #: the model attends with the unedited picture's self-attention maps while sampling (outside any
+    #: reshaped region): the layout is the picture's, only what its regions look like changes.  Needs
+    #: a model that takes ``reference`` and ``keep`` (:class:`denoiser.Denoiser`)
+    structure: bool = False
 
 
 #: a cross-attention map is used only when its peak is this many times its mean
@@ -250,15 +258,30 @@ def sample(model: Model, schedule: Schedule, inv: Inversion, guides: Sequence[Gu
     if fresh:
         hold = (sum((w for _, w in fresh), torch.zeros_like(inv.x0[:, :1])) > 0).float()
     gen = torch.Generator("cpu").manual_seed(FRESH_SEED)
-    x = inv.start
-    for i, ((t, prev), r) in enumerate(zip(inv.steps, inv.residuals, strict=True)):
-        outs = model(x, torch.tensor([t], device=x.device)).float()
+    # where the picture keeps its layout: the rows attend with the unedited chain's own self-attention maps
+    # there (the model's idea of which pixels belong together), except where a reshaping edit is freed
+    structure = None
+    if any(g.structure for g in active):
+        structure = torch.ones_like(inv.x0[:, :1]) if hold is None else 1.0 - hold
+
+    def predict(x: torch.Tensor, i: int, t: int) -> torch.Tensor:
+        if structure is not None:
+            outs = model(x, torch.tensor([t], device=x.device), reference=inv.noisy[i], keep=structure).float()
+        else:
+            outs = model(x, torch.tensor([t], device=x.device)).float()
         out = outs[source:source + 1].clone()
         for g in active:
             delta = outs[g.plus:g.plus + 1] - outs[g.minus:g.minus + 1]
+            if g.smooth > 0:
+                delta = blur(delta, g.smooth)
             if g.mask is not None:
                 delta = delta * g.mask
             out = out + g.amount * delta
+        return out
+
+    x = inv.start
+    for i, ((t, prev), r) in enumerate(zip(inv.steps, inv.residuals, strict=True)):
+        out = predict(x, i, t)
         if fresh:
             # the noise is drawn at every step whether used or not, so the draw does not depend on the steps
             z = torch.randn(x.shape, generator=gen, dtype=torch.float32).to(x.device)

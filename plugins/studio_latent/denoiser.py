@@ -100,7 +100,19 @@ class Denoiser:
     def __init__(self, unet: Any, conds: Conditions, shifts: torch.Tensor | None = None, only: int | None = None):
         self.unet, self.conds, self.shifts, self.only = unet, conds, shifts, only
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, reference: torch.Tensor | None = None,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+        """With ``reference`` (the unedited latent at this step), every row attends with its
+        self-attention maps where ``keep`` is 1 (:func:`shared_self_attention`): the edit keeps its layout."""
+        if reference is not None and self.only is None:
+            rows = [0, *range(len(self.conds))]
+            hidden, added = self.conds.rows(rows)
+            xs = torch.cat([reference.to(x), x.expand(len(rows) - 1, *x.shape[1:])])
+            shift = None if self.shifts is None else self.shifts[rows]
+            with mid_shift(self.unet, shift), shared_self_attention(self.unet, keep):
+                out = self.unet(xs.to(self.unet.dtype), t.expand(len(rows)), encoder_hidden_states=hidden,
+                                added_cond_kwargs=added).sample
+            return out[1:].float()
         dtype = self.unet.dtype
         if self.only is not None:
             rows = [self.only] * x.shape[0]
@@ -186,3 +198,69 @@ def token_positions(tokenizer: Any, prompt: str, word: str) -> list[int]:
         if sub and ids[i:i + len(sub)] == sub:
             return list(range(i, i + len(sub)))
     return []
+
+
+#: self-attention layers with more query pixels than this keep their own maps (an N x N map per head
+#: and row would not fit at the highest resolutions of a large model; structure lives lower down too)
+SHARE_MAX_PIXELS = 1024
+
+
+class _SharedSelfAttention:
+    """Self-attention where every row but the first attends with the *first* row's attention map
+    (its own values): the first row is the unedited picture, so the edited rows keep its layout --
+    which pixel belongs with which -- while what the pixels look like may change (plug-and-play
+    feature injection).  ``keep`` ([1,1,h,w], 0..1 at latent size) says where (1: shared)."""
+
+    def __init__(self, fallback: Any, keep: torch.Tensor | None):
+        self.fallback, self.keep = fallback, keep
+
+    def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+                 attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None,
+                 *args: Any, **kwargs: Any) -> torch.Tensor:
+        plain = (encoder_hidden_states is not None or attention_mask is not None or hidden_states.ndim != 3
+                 or attn.spatial_norm is not None or attn.group_norm is not None
+                 or hidden_states.shape[1] > SHARE_MAX_PIXELS or hidden_states.shape[0] < 2)
+        if plain:
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        b, n, _ = hidden_states.shape
+        q, k, v = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        heads = attn.heads
+        q, k, v = (y.reshape(b, n, heads, -1).transpose(1, 2) for y in (q, k, v))
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
+        probs = torch.softmax((q @ k.transpose(-1, -2)).float() * attn.scale, dim=-1)
+        shared = probs[:1].expand_as(probs[1:])
+        if self.keep is not None:
+            w = self._weights(n).to(probs)
+            shared = w * shared + (1.0 - w) * probs[1:]
+        probs = torch.cat([probs[:1], shared]).to(v.dtype)
+        out = (probs @ v).transpose(1, 2).reshape(b, n, -1)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if attn.residual_connection:
+            out = out + hidden_states
+        return out / attn.rescale_output_factor
+
+    def _weights(self, pixels: int) -> torch.Tensor:
+        """``keep`` at this layer's grid, as [1,1,pixels,1] (query pixels)."""
+        assert self.keep is not None
+        h, w = self.keep.shape[-2:]
+        f = max(1, int(round((h * w / pixels) ** 0.5)))
+        grid = torch.nn.functional.adaptive_avg_pool2d(self.keep.float(), (max(1, h // f), max(1, w // f)))
+        if grid.numel() != pixels:
+            return torch.zeros((1, 1, pixels, 1))
+        return grid.reshape(1, 1, pixels, 1)
+
+
+@contextmanager
+def shared_self_attention(unet: Any, keep: torch.Tensor | None) -> Iterator[None]:
+    """Within the block, the UNet's self-attention layers (``attn1``) share the batch's first row's
+    attention maps with the other rows (:class:`_SharedSelfAttention`)."""
+    original = dict(unet.attn_processors)
+    unet.set_attn_processor({name: _SharedSelfAttention(proc, keep) if name.endswith("attn1.processor") else proc
+                             for name, proc in original.items()})
+    try:
+        yield
+    finally:
+        unet.set_attn_processor(original)

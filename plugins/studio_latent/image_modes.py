@@ -133,11 +133,13 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
               "edits": [list(e) for e in common.parse_edits(request.get("edits")).items()],
               "direction_files": [str(f) for f in request.get("direction_files") or ()],
               "encode_method": "ddpm-inversion", "draft": draft}
+    # which text edits' masks follow the image's own regions (the rest keep the model's outline)
+    masks_applied = ["implicit, image regions" if done else "implicit" for done in how["snapped"]]
     params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "ddpm-inversion",
-              "layout": layouts, "recipe": recipe}
+              "layout": layouts, "recipe": recipe, **({"edit_masks": masks_applied} if masks_applied else {})}
     info = {"applied": applied, "recipe": recipe, "psnr": enc.psnr, "original": enc.seen,
             "reconstruction": enc.reconstruction, "draft": draft, "mask_share": how["mask_share"],
-            "layout": layouts, "broad_share": how["broad_share"],
+            "layout": layouts, "broad_share": how["broad_share"], "edit_masks": masks_applied,
             "seconds": round(time.perf_counter() - started, 3), "seed": None, "saved_direction": None}
     yield Result((model._art(out, None, params),), info=info)
 
