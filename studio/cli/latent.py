@@ -218,6 +218,15 @@ def run(args: argparse.Namespace) -> int:
         if args.also and not pair:
             raise UsageError("--also adds edits to a diffusion prompt pair, e.g. --direction red->blue "
                              "--also +glasses=1")
+        if getattr(args, "recipe_edits", None):  # a recipe's further direction edits (its files are loaded)
+            if pair and _run_job(session, session.load_info) is None:
+                return EXIT_FAILED
+            known = {d.name for d in session.directions}
+            for name, value in args.recipe_edits:
+                if name not in known:
+                    raise UsageError(f"--recipe: direction {name!r} is neither this model's nor in the recipe's "
+                                     "direction files")
+                session.set_amount(name, value)
         result = _run_job(session, session.edit)
         if result is None:
             return EXIT_FAILED

@@ -61,8 +61,10 @@ def add_to_session(session: Any, edit: str, amount: float) -> None:
 
 def apply_recipe(args: Any) -> None:
     """Fill ``args`` from the ``studio-recipe`` chunk of ``args.recipe`` (a PNG an earlier diffusion
-    edit saved): prompt, steps, prompt pairs and concepts.  What the CLI cannot replay is refused
-    or reported on stderr, never silently dropped."""
+    edit saved): prompt, steps, prompt pairs, concepts and direction edits (with the direction files
+    they came from; ``args.recipe_edits`` holds them for :func:`studio.cli.latent.run`).  What the CLI
+    cannot replay is refused or reported on stderr, never silently dropped."""
+    args.recipe_edits = []
     if not getattr(args, "recipe", None):
         return
     from PIL import Image
@@ -78,18 +80,22 @@ def apply_recipe(args: Any) -> None:
         recipe = json.loads(text) if text else None
     except ValueError:
         recipe = None
-    if not isinstance(recipe, dict) or not (recipe.get("pairs") or recipe.get("concepts")):
-        raise UsageError(f"--recipe {args.recipe} holds no diffusion edit recipe with prompt pairs or concepts")
-    if recipe.get("edits"):
-        raise UsageError("--recipe: replaying direction edits is not supported yet; pass --direction NAME --amount A")
+    if not isinstance(recipe, dict) or not (recipe.get("pairs") or recipe.get("concepts") or recipe.get("edits")):
+        raise UsageError(f"--recipe {args.recipe} holds no diffusion edit recipe with prompt pairs, concepts or "
+                         "direction edits")
+    edits = _recipe_edits(recipe, args)
     if args.direction is not None or args.amount is not None or args.also:
         raise UsageError("--recipe replays the saved edits; give it without --direction, --amount or --also")
     pairs = [list(p) for p in recipe.get("pairs") or ()]
     concepts = [list(c) for c in recipe.get("concepts") or ()]
     first = pairs.pop(0) if pairs else None
-    if first is None:  # concepts only: a zero pair carries them (amount 0 of a pair is no edit)
-        first = ["_", "_", 0.0]
-    args.direction, args.amount = f"{first[0]}->{first[1]}", float(first[2])
+    if first is None and edits and not concepts:  # direction edits only: the first one leads
+        (name, value), *rest = edits
+        args.direction, args.amount, args.recipe_edits = name, value, rest
+    else:
+        if first is None:  # concepts only: a zero pair carries them (amount 0 of a pair is no edit)
+            first = ["_", "_", 0.0]
+        args.direction, args.amount, args.recipe_edits = f"{first[0]}->{first[1]}", float(first[2]), edits
     args.also = [f"{a}->{b}={float(v)}" for a, b, v in pairs]
     args.also += [f"{'+' if float(v) >= 0 else '-'}{c}={abs(float(v))}" for c, v in concepts]
     args.prompt = args.prompt or str(recipe.get("prompt") or "")
@@ -204,3 +210,27 @@ def _print_diffusion_quality(rows: dict, method: str) -> None:
             print("    layout at strength 1: " + ", ".join(f"{k} in {v}" for k, v in sorted(r["layouts"].items())))
     if method:
         print(f"({method})")
+
+
+def _recipe_edits(recipe: dict, args: Any) -> list[tuple[str, float]]:
+    """The recipe's direction edits as (name, amount); its direction files join ``args.directions``
+    (when a saved one is gone: the user's ``--directions`` stand in for it, or one clear sentence)."""
+    try:
+        edits = [(str(name), float(value)) for name, value in recipe.get("edits") or ()]
+    except (TypeError, ValueError):
+        raise UsageError(f"--recipe {args.recipe}: its direction edits are not [name, amount] pairs") from None
+    if not edits:
+        return []
+    given = {Path(f).resolve() for f in args.directions}
+    for saved in recipe.get("direction_files") or ():
+        path = Path(str(saved))
+        if path.resolve() in given:
+            continue
+        if not path.is_file() and given:  # the user points at the files; unknown names are checked later
+            continue
+        if not path.is_file():
+            raise UsageError(f"--recipe: its direction edits came from {path}, which is not here; "
+                             "pass that file (or a copy) with --directions FILE")
+        args.directions.append(str(path))
+        given.add(path.resolve())
+    return edits

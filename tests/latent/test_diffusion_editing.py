@@ -282,3 +282,38 @@ def test_cli_recipe_replays_an_edit(capsys, tiny_sd_folder, drawing, tmp_path, m
     code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(drawing), *model,
                         "--out", str(tmp_path / "x.png"))
     assert code == 2 and "no diffusion edit recipe" in err
+
+
+def test_cli_recipe_replays_direction_edits_with_their_files(capsys, tiny_sd_folder, drawing, tmp_path, monkeypatch):
+    """A found direction's edit replays from the PNG's recipe: the recipe names its direction file,
+    which is loaded again; a file that has moved is one sentence, and --directions points at it."""
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    model = ("--model", str(tiny_sd_folder))
+    found = tmp_path / "found.json"
+    code, _, err = _cli(capsys, "latent", "discover", "--source", "text", "--prompt", "a circle", "--components",
+                        "2", "--name", "warmth", *model, "--out", str(found))
+    assert code == 0, err
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--direction", "warmth", "--amount", "2",
+                        "--directions", str(found), "--prompt", "a red circle", "--steps", "4", *model,
+                        "--out", str(first))
+    assert code == 0, err
+    assert "warmth" in err  # "applied: warmth x2"
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(first), *model, "--out", str(again))
+    assert code == 0, err
+    replayed = np.asarray(Image.open(again), dtype=np.int16)
+    assert np.array_equal(np.asarray(Image.open(first), dtype=np.int16), replayed)
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--direction", "warmth", "--amount", "0",
+                        "--directions", str(found), "--prompt", "a red circle", "--steps", "4", *model,
+                        "--out", str(tmp_path / "zero.png"))
+    assert code == 0, err  # amount 0 is the reconstruction; the replayed edit is not
+    assert np.abs(replayed - np.asarray(Image.open(tmp_path / "zero.png"), dtype=np.int16)).max() > 0
+    moved = tmp_path / "elsewhere.json"
+    found.rename(moved)
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(first), *model,
+                        "--out", str(tmp_path / "x.png"))
+    assert code == 2 and str(found) in err and "--directions" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _cli(capsys, "latent", "edit", str(drawing), "--recipe", str(first), "--directions", str(moved),
+                        *model, "--out", str(tmp_path / "y.png"))
+    assert code == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "y.png"), dtype=np.int16), replayed)
