@@ -96,3 +96,31 @@ def test_view_drop_edit_save(qtbot, session, drawing, tmp_path):
     with pytest.raises(FileExistsError):  # never replaces a file
         session.save(str(tmp_path / "edited.png"))
     bridge.close()
+
+
+def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(qtbot, session, drawing):
+    """Auto guesses per edit whether it may reshape the outline; the user's choice wins, the edit on
+    show is rendered again with it, and the status line and the saved recipe say what was applied."""
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
+
+    bridge = EngineBridge(session.context.engine)
+    bridge.event.connect(session.handle)
+    view = DiffusionEditView(session)
+    qtbot.addWidget(view)
+    view.show()
+    with qtbot.waitSignal(session.changed, timeout=WAIT, check_params_cb=lambda name: name == "reconstruction"):
+        view.open_image(str(drawing))
+    view.new_edit.setText("red->blue")
+    view._add()
+    session.set_strength(0, 1.0, dragging=False)
+    qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None, timeout=WAIT)
+    for choice in ("reshape", "keep"):
+        view.layout_choice.setCurrentIndex(view.layout_choice.findData(choice))
+        qtbot.waitUntil(lambda choice=choice: not session.busy and session.edited_artifact is not None
+                        and session.edited_artifact.parameters["recipe"]["layout"] == choice, timeout=WAIT)
+        assert session.edited_artifact.parameters["layout"] == [f"red->blue: {choice}"]
+        qtbot.waitUntil(lambda choice=choice: f"Outline: red->blue: {choice}." in view.status.text(), timeout=WAIT)
+    with pytest.raises(ParamError):
+        session.set_layout("sideways")
+    bridge.close()

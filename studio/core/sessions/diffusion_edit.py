@@ -105,6 +105,10 @@ def quality_words(row: dict[str, Any], method: str = "") -> tuple[str, str]:
     return line, "\n".join(tip)
 
 
+#: the plugin's ``layout`` choices (the core does not import plugins, so they are named here too)
+LAYOUTS = ("auto", "keep", "reshape")
+
+
 class DiffusionEditSession(PanelSession):
     kind = Kind.LATENT
 
@@ -127,6 +131,9 @@ class DiffusionEditSession(PanelSession):
         self.sliders: list[EditSlider] = []
         self.direction_files: list[str] = []
         self.steps: int = 20
+        #: how text edits may change the outline: "auto" (per edit, from the model's predicted change),
+        #: "keep" or "reshape" -- the user's word wins over auto's guess
+        self.layout: str = "auto"
         #: measure each slider's quality on the image in the background (after the inversion,
         #: when a slider is added, when directions are found)
         self.auto_measure: bool = True
@@ -148,7 +155,7 @@ class DiffusionEditSession(PanelSession):
                 edits.append([s.text, s.strength])
         return {"image": self.image_path, "prompt": self.prompt, "pairs": pairs, "concepts": concepts,
                 "edits": edits, "direction_files": list(self.direction_files), "draft": draft,
-                "steps": self.steps}
+                "steps": self.steps, "layout": self.layout}
 
     def _submit(self, mode: str, request: dict[str, Any], purpose: str, index: int = -1,
                 interactive: bool = False) -> Job:
@@ -196,6 +203,17 @@ class DiffusionEditSession(PanelSession):
             return None
         self._preempt_measuring()
         return self._submit("edit", self.edit_request(draft=dragging), "edit", index, interactive=True)
+
+    def set_layout(self, layout: str) -> Job | None:
+        """How text edits may change outlines (``auto`` / ``keep`` / ``reshape``); the edit on show is
+        rendered again with it."""
+        if layout not in LAYOUTS:
+            raise ParamError(f"The outline setting is one of {', '.join(LAYOUTS)} (got {layout!r}).")
+        self.layout = layout
+        if not self.image_path or not any(s.strength for s in self.sliders):
+            return None
+        self._preempt_measuring()
+        return self._submit("edit", self.edit_request(draft=False), "edit", interactive=True)
 
     def _preempt_measuring(self) -> None:
         """A slider moved: stop a background quality sweep that is running (the engine runs one
@@ -307,7 +325,7 @@ class DiffusionEditSession(PanelSession):
         elif purpose == "edit" and event.artifacts:
             self.edited_artifact = event.artifacts[0]
             self.edited = self.edited_artifact.image
-            self.edited_info = {k: info.get(k) for k in ("seconds", "draft", "applied", "mask_share")}
+            self.edited_info = {k: info.get(k) for k in ("seconds", "draft", "applied", "mask_share", "layout")}
             self.changed.emit("edited")
         elif purpose.startswith("discover"):
             saved = info.get("saved_direction")

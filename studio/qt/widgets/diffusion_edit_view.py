@@ -16,6 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -119,6 +120,18 @@ class DiffusionEditView(QWidget):
         self.rows_box = QVBoxLayout()
         self.rows_box.setSpacing(2)
         col.addLayout(self.rows_box)
+        shaping = QHBoxLayout()
+        shaping.addWidget(QLabel("Outline", column))
+        self.layout_choice = QComboBox(column)
+        for label, value in (("auto: per edit", "auto"), ("keep the outline", "keep"), ("free to reshape", "reshape")):
+            self.layout_choice.addItem(label, value)
+        self.layout_choice.setToolTip(
+            "How the word edits may change outlines. Keep: colour, texture, background change, outlines stay. "
+            "Reshape: the edited object is redrawn in its box (a circle becomes a square). Auto guesses per "
+            "edit from the change the model predicts; the status line says what each edit got.")
+        self.layout_choice.currentIndexChanged.connect(self._layout_changed)
+        shaping.addWidget(self.layout_choice, 1)
+        col.addLayout(shaping)
         quality_hint = QLabel("Beside each slider: how cleanly it edits your image, measured in the background "
                               "(hover for what the figures mean).", column)
         quality_hint.setObjectName("hint")
@@ -205,6 +218,9 @@ class DiffusionEditView(QWidget):
         if self._guard(lambda: self.session.add_edit(self.new_edit.text())) is not None:
             self.new_edit.clear()
 
+    def _layout_changed(self, _index: int) -> None:
+        self._guard(lambda: self.session.set_layout(str(self.layout_choice.currentData())))
+
     def _save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the edited image", "edited.png", "PNG (*.png)")
         if path:
@@ -258,8 +274,9 @@ class DiffusionEditView(QWidget):
             self.captions["edited"].setText("Edited — " + (", ".join(applied) or "no edit"))
             info = s.edited_info
             if info.get("seconds") is not None:
+                got = "; ".join(info.get("layout") or [])  # e.g. "red->blue: keep"
                 self.status.setText(f"{'Draft preview' if info.get('draft') else 'Full quality'} in "
-                                    f"{float(info['seconds']):.2f} s.")
+                                    f"{float(info['seconds']):.2f} s." + (f" Outline: {got}." if got else ""))
         elif name == "sliders":
             self._rebuild_rows()
         elif name == "quality":
