@@ -8,8 +8,10 @@ Imports torch + diffusers.
 * **encode**: the VAE reconstruction and its PSNR (FlowEdit needs no inversion).
 * **walk**: seed / prompt walks sampled with flow-match Euler (slerped noise; lerped prompt and
   pooled embeddings, or mixed predictions), frames placed as in :mod:`walks`.
+* **quality**: the held-out drawn-scene figures of the UNet models (:func:`image_modes.drawn_rows`), every
+  edit a FlowEdit.
 * refused in one sentence each: h-space / text direction discovery, direction files and
-  direction sliders, the quality read-back.  The DDPM path's implicit masks do not exist here;
+  direction sliders, slider measurements.  The DDPM path's implicit masks do not exist here;
   the first job of a loaded model says so (FlowEdit keeps what the prompts agree on by itself).
 """
 
@@ -99,8 +101,8 @@ class FlowLatentModel:
         family = FAMILY_NAMES[self.family]
         self.notes = list(loaded.notes) + [
             f"{family} is a flow-matching model: your image is edited with {METHOD} (no inversion). Implicit masks "
-            f"('Edit only where it matters'), direction discovery, direction files and the quality read-back work "
-            f"on SD 1.x/2.x and SDXL only."]
+            f"('Edit only where it matters'), direction discovery, direction files and slider measurements work "
+            f"on SD 1.x/2.x and SDXL only; the quality read-back measures text edits."]
         if not self.flow.uses_guidance():
             self.notes.append(f"{type(self.pipe).__name__} has no guidance input (a schnell-style distilled "
                               f"model): the CFG scale is not used.")
@@ -211,9 +213,51 @@ class FlowLatentModel:
         yield  # pragma: no cover - a generator, like the other modes
 
     def _run_quality(self, request, cancel) -> Iterator[Event]:
-        raise ParamError(f"The edit-quality read-back is measured for SD 1.x/2.x and SDXL (DDPM inversion) only, "
-                         f"not for {FAMILY_NAMES[self.family]}.")
-        yield  # pragma: no cover
+        """Reconstruction and text-edit figures on held-out drawn scenes, as for the UNet models, with
+        every edit a FlowEdit; slider and direction measurements are UNet-only (one sentence)."""
+        from . import diffusion_quality as dq
+
+        if request.get("image") or request.get("sliders") or request.get("direction_files"):
+            raise ParamError(f"On {FAMILY_NAMES[self.family]} the quality read-back measures text edits on drawn "
+                             f"scenes (--edit FROM->TO); slider and direction measurements need SD 1.x/2.x or SDXL.")
+        for sentence in self._ignored(request):
+            yield Log(sentence, "warning")
+        steps, _ = image_modes._steps(request)
+        skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
+        count, seed = int(request.get("scenes") or 20), int(request.get("seed") or 0)
+        prompted = bool(request.get("prompted", True))
+        strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
+        source_g, target_g = self._guidance(request)
+        n_max = max(1, min(steps, round(steps * (1.0 - skip))))
+        size = self._size(request)
+        try:
+            cases = [dq.parse_case(str(c)) for c in request.get("measure") or dq.DEFAULT_CASES]
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+
+        def stop_if_cancelled(i: int, total: int) -> None:
+            if cancel.is_set:
+                raise Cancelled()
+
+        def edit(image: Image.Image, prompt: str, pairs: list) -> tuple[Image.Image, float]:
+            stop_if_cancelled(0, 0)
+            enc = self.editor.encode(image, size, refine)
+            edits = flow_edits(prompt, pairs, [])
+            if not any(e.strength for e in edits):
+                return enc.reconstruction, enc.psnr  # amount 0: FlowEdit leaves the latent where it is
+            latent = flow_edit(self.flow, enc.x0, self.flow.sigmas(steps, enc.x0.shape), n_max, prompt, edits,
+                               source_g, target_g, seed, on_step=stop_if_cancelled)
+            return self.editor.decode(latent), enc.psnr
+
+        started = time.perf_counter()
+        total = 1 + len(cases)
+        rows = yield from image_modes.drawn_rows(edit, cases, count, seed, prompted, strengths, total)
+        yield Progress(total, total, "done")
+        method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), {METHOD} over the last {n_max} of "
+                  f"{steps} steps, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
+                  f"no masks ({METHOD} has none), read back with ShapeEval")
+        yield Result((), info={"quality": rows, "sliders": {}, "method": method,
+                               "seconds": round(time.perf_counter() - started, 1)})
 
     def _run_encode(self, request, cancel) -> Iterator[Event]:
         if not request.get("image"):

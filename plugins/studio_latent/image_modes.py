@@ -4,7 +4,7 @@ direction discovery: request parsing, events and the edit recipe.  Imports torch
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +339,6 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
                  request.get("measure") or (() if sliders else dq.DEFAULT_CASES)]
     except ValueError as exc:
         raise ParamError(str(exc)) from None
-    started = time.perf_counter()
     chosen: dict[str, int] = {}  # the layout each measured edit got at strength 1 (auto decides per image)
 
     def edit(image, prompt, pairs):
@@ -351,14 +350,9 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
             chosen[how["layout"][0]] = chosen.get(how["layout"][0], 0) + 1
         return out, enc.psnr
 
+    started = time.perf_counter()
     total = 1 + len(cases) + len(sliders)
-    yield Progress(0, total, f"reconstruction of {count} drawn scenes")
-    rows = {"reconstruction": dq.measure_reconstruction(edit, dq.scenes_for(None, count, seed), prompted)}
-    for i, case in enumerate(cases, 1):
-        yield Progress(i, total, f"{case.label} on {count} drawn scenes")
-        chosen.clear()
-        rows[case.label] = dq.measure_edit(edit, case, dq.scenes_for(case, count, seed + i), strengths, prompted)
-        rows[case.label]["layouts"] = dict(chosen)
+    rows = yield from drawn_rows(edit, cases, count, seed, prompted, strengths, total, chosen)
     slider_rows: dict[str, dict[str, Any]] = {}
     if sliders:  # directions (and other sliders): the same sweep figures the panel shows, over drawn scenes
         scenes = [(sc.image, sc.prompt if prompted else "") for sc in dq.scenes_for(None, count, seed + 100)]
@@ -371,6 +365,34 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
               f"masks {'on' if masks else 'off'}, layout {layout}, read back with ShapeEval")
     yield Result((), info={"quality": rows, "sliders": slider_rows, "method": method,
                            "seconds": round(time.perf_counter() - started, 1)})
+
+
+def drawn_rows(edit: Callable, cases: Sequence[Any], count: int, seed: int, prompted: bool,
+               strengths: Sequence[float], total: int,
+               layouts: dict[str, int] | None = None) -> Generator[Event, None, dict[str, Any]]:
+    """Reconstruction and text-edit figures on held-out drawn scenes for any ``edit(image, prompt,
+    pairs) -> (image, reconstruction psnr)`` -- the DDPM editor here, FlowEdit for SD3 / Flux --
+    yielding progress; ``layouts`` (filled by ``edit``) is recorded per edit row."""
+    from PIL import Image
+
+    from . import diffusion_quality as dq
+
+    def edit_at_scene_size(image, prompt, pairs):  # ShapeEval reads pictures at the drawings' 64 px
+        out, value = edit(image, prompt, pairs)
+        return (out if out.size == image.size else out.resize(image.size, Image.Resampling.LANCZOS)), value
+
+    yield Progress(0, total, f"reconstruction of {count} drawn scenes")
+    rows: dict[str, Any] = {"reconstruction": dq.measure_reconstruction(
+        edit_at_scene_size, dq.scenes_for(None, count, seed), prompted)}
+    for i, case in enumerate(cases, 1):
+        yield Progress(i, total, f"{case.label} on {count} drawn scenes")
+        if layouts is not None:
+            layouts.clear()
+        rows[case.label] = dq.measure_edit(edit_at_scene_size, case, dq.scenes_for(case, count, seed + i), strengths,
+                                           prompted)
+        if layouts is not None:
+            rows[case.label]["layouts"] = dict(layouts)
+    return rows
 
 
 def _file_direction_names(model: Any, request: Mapping[str, Any]) -> list[str]:

@@ -164,7 +164,8 @@ def test_without_an_image_the_seed_sample_is_edited(plugin, models):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_what_flow_models_cannot_do_is_refused_in_one_sentence(plugin, models, drawing, family):
     m = models[family]
-    refusals = [("discover", {"source": "h-space"}), ("discover", {"source": "text"}), ("quality", {}),
+    refusals = [("discover", {"source": "h-space"}), ("discover", {"source": "text"}),
+                ("quality", {"image": str(drawing), "sliders": ["red->blue"]}),
                 ("edit", {"image": str(drawing), "edits": [["PC 1", 1.0]]}),
                 ("edit", {"image": str(drawing), "direction_files": ["x.json"]})]
     for mode, request in refusals:
@@ -172,6 +173,20 @@ def test_what_flow_models_cannot_do_is_refused_in_one_sentence(plugin, models, d
             run(plugin, m, mode, **request)
         message = str(caught.value)
         assert "\n" not in message and ("SD 1.x/2.x" in message or "not supported" in message), message
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_quality_read_back_measures_flowedit_text_edits(plugin, models, family):
+    """The drawn-scene figures of the UNet models, every edit a FlowEdit: amount 0 is the VAE round
+    trip, so the reconstruction row is the encoder's; the edit rows read every strength back."""
+    result, _ = run(plugin, models[family], "quality", scenes=2, steps=3, measure=["red->blue", "circle->square"],
+                    strengths=[0.0, 1.0], size=[64, 64])  # the native size by default (1024 on a real Flux)
+    rows = result.info["quality"]
+    assert set(rows) == {"reconstruction", "red->blue", "circle->square"}
+    assert rows["reconstruction"]["n"] == 2 and np.isfinite(rows["reconstruction"]["median_psnr"])
+    for label in ("red->blue", "circle->square"):
+        assert rows[label]["strengths"] == [0.0, 1.0] and 0.0 <= rows[label]["success"] <= 1.0
+    assert "FlowEdit" in result.info["method"] and "no masks" in result.info["method"]
 
 
 def test_ignored_settings_are_said(plugin, folders, drawing):
