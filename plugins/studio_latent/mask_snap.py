@@ -24,6 +24,9 @@ from PIL import Image
 VOTE = 0.5
 #: a latent pixel is inside when at least this share of its image pixels is
 COVER = 0.5
+#: a snapped mask larger than this many times the cue is not the cue's object but a region the
+#: segmentation ran together (a textured photo, an object the colour of its background): the cue stays
+MAX_GROWTH = 3.0
 #: segmentation runs on the image scaled to at most this side (speed on large pictures; edits act
 #: on latent pixels of 8 image pixels anyway)
 MAX_SIDE = 256
@@ -57,7 +60,8 @@ def segments(image: Image.Image) -> np.ndarray:
 
 def snap(cue: torch.Tensor, labels: np.ndarray) -> torch.Tensor | None:
     """``cue`` ([1,1,h,w], 0..1 at latent size) as the union of the regions of ``labels`` it points
-    at, back at latent size with a soft one-pixel border; None when the cue is empty."""
+    at, back at latent size with a soft one-pixel border; None when the cue is empty or the regions
+    are far larger than it (``MAX_GROWTH``)."""
     h, w = cue.shape[-2:]
     up = torch.nn.functional.interpolate(cue.float().cpu(), size=labels.shape, mode="bilinear", align_corners=False)
     up_np = up[0, 0].numpy()
@@ -68,7 +72,7 @@ def snap(cue: torch.Tensor, labels: np.ndarray) -> torch.Tensor | None:
     chosen = ids[means >= VOTE * means.max()]
     inside = torch.from_numpy(np.isin(labels, chosen).astype(np.float32))[None, None]
     hard = (torch.nn.functional.adaptive_avg_pool2d(inside, (h, w)) >= COVER).float()
-    if not bool(hard.any()):
+    if not bool(hard.any()) or float(hard.sum()) > MAX_GROWTH * float((cue > 0.5).sum().clamp_min(1)):
         return None
     soft = torch.nn.functional.avg_pool2d(hard, 3, stride=1, padding=1, count_include_pad=False)
     return torch.maximum(hard, soft).to(cue)

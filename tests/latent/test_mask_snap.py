@@ -69,6 +69,19 @@ def test_of_two_objects_the_cue_picks_the_one_it_points_at():
     assert float(mask[red > 0].max()) == 0.0
 
 
+def test_regions_run_together_leave_the_cue_as_it_was():
+    """A soft object on a gradient that the segmentation cannot tell apart from its background:
+    the "region" the cue points at is the whole picture, so the cue is kept instead."""
+    ramp = np.linspace(90, 160, 64)
+    arr = np.stack([np.add.outer(ramp, ramp) / 2] * 3, axis=-1)
+    yy, xx = np.mgrid[:64, :64]
+    arr[(yy - 30) ** 2 + (xx - 34) ** 2 <= 64] += 6  # a faint disc, well within the merge distance
+    image = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+    labels = mask_snap.segments(image)
+    assert len(np.unique(labels)) <= 2, "the picture is (nearly) one region"
+    assert mask_snap.snap(blob(7.5, 8.5, 2.5), labels) is None
+
+
 def test_an_empty_cue_is_left_alone():
     image = drawing()
     assert mask_snap.snap(torch.zeros((1, 1, 16, 16)), mask_snap.segments(image)) is None
