@@ -295,10 +295,21 @@ def test_a_slider_tick_stops_a_running_background_sweep(qtbot, make_panel, drawi
     editor.prompt.setText("a red circle on a black background")
     with qtbot.waitSignal(session.changed, timeout=WAIT, check_params_cb=lambda n: n == "reconstruction"):
         editor.open_image(str(drawing))
-    session.add_edit("red->blue")
-    sweep = next(j for j in session.pending.values() if j.spec.mode == "quality")
-    qtbot.waitUntil(lambda: sweep.state is not JobState.QUEUED, timeout=WAIT)
-    tick = session.set_strength(0, 1.0, dragging=True)
-    qtbot.waitUntil(lambda: tick.state.finished, timeout=WAIT)
-    assert sweep.state is JobState.CANCELLED  # a sweep takes seconds here: the tick stopped it
-    qtbot.waitUntil(lambda: session.sliders[0].figures is not None, timeout=WAIT)  # measured after all
+    # A draft sweep is only about a second of work, so on a busy machine the GUI thread can see it
+    # only once it has ended; each new slider starts another sweep to catch running (at most three).
+    stopped = None
+    for index, text in enumerate(("red->blue", "+stripes", "red->green")):
+        known = set(session.pending)
+        session.add_edit(text)
+        sweep = next(j for i, j in session.pending.items() if i not in known and j.spec.mode == "quality")
+        qtbot.waitUntil(lambda sweep=sweep: sweep.state is not JobState.QUEUED, timeout=WAIT)
+        if sweep.state is not JobState.RUNNING:
+            continue
+        tick = session.set_strength(index, 1.0, dragging=True)
+        qtbot.waitUntil(lambda tick=tick: tick.state.finished, timeout=WAIT)
+        assert sweep.cancel_token.is_set  # the tick asked the running sweep to stop
+        if sweep.state is JobState.CANCELLED:
+            stopped = index
+            break
+    assert stopped is not None, "no tick stopped a running sweep"
+    qtbot.waitUntil(lambda: session.sliders[stopped].figures is not None, timeout=WAIT)  # measured after all
