@@ -37,7 +37,6 @@ from studio.plugin_api import (
     LoadOptions,
     Log,
     ParamError,
-    Preview,
     Progress,
     Result,
 )
@@ -361,12 +360,8 @@ class FlowLatentModel:
                   f"where the change is largest), {steps} flow-match Euler steps")
         walk = walks.AdaptiveWalk(frame_at, frames, budget,
                                   lambda a, b, w: self.editor.decode(torch.lerp(a, b, w)))
-        for i, image in enumerate(walk.run(), 1):
-            yield Preview(i, image=image)
-            yield Progress(min(i, frames + budget), frames + budget, f"frame {i}")
-            if cancel.is_set:
-                break
-        keep = walk.pick(frames) if budget else list(range(len(walk.images)))
+        yield from walks.play(walk, frames, budget, cancel)
+        keep = walks.kept(walk, frames, budget)
         images, positions = [walk.images[i] for i in keep], [walk.positions[i] for i in keep]
         params = {"mode": "walk", "prompt": prompt_a, "prompt_to": prompt_b, "seed": seed_a, "seed_to": seed_b,
                   "steps": steps, "cfg_scale": cfg, "frames": len(images), "sampler": "flow-match Euler"}

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from studio.plugin_api import CancelToken, Event, Preview, Progress
 from studio.plugin_kit.latent import metrics, vectors
 
 from . import ddpm_edit
@@ -146,3 +147,18 @@ class AdaptiveWalk:
             chosen.append(min(max(i, chosen[-1] + 1), n - (count - len(chosen))))
         chosen.append(n - 1)
         return chosen
+
+
+def play(walk: AdaptiveWalk, frames: int, budget: int, cancel: CancelToken) -> Iterator[Event]:
+    """Run ``walk``, showing each frame as it comes, until done or cancelled; then the kept frames'
+    indices are ``walk.pick(frames)`` (or all of them without a budget)."""
+    for i, image in enumerate(walk.run(), 1):
+        yield Preview(i, image=image)
+        yield Progress(min(i, frames + budget), frames + budget, f"frame {i}")
+        if cancel.is_set:
+            break
+
+
+def kept(walk: AdaptiveWalk, frames: int, budget: int) -> list[int]:
+    """The frames a walk hands back: evenly spaced in perceptual change, or all without a budget."""
+    return walk.pick(frames) if budget else list(range(len(walk.images)))
