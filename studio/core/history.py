@@ -81,6 +81,36 @@ _DAMAGED = ("not a database", "malformed", "no such column", "no such table", "r
 BUSY_TIMEOUT_S = 30.0
 
 
+def _use_write_ahead_log(db: sqlite3.Connection, path: Path) -> None:
+    """Put the file in WAL mode (readers never block the writer: GUI + CLI on one history).
+
+    Converting needs the file to itself, and while another connection holds the write lock of a
+    not-yet-converted file SQLite refuses at once, without running the busy handler: studio
+    processes opening a new history together saw "database is locked" whatever the timeout (CI,
+    eight writer processes; here 9 of 960 threaded opens). WAL is a property of the file, so it is read first
+    (after the first open there is nothing to convert), and a refused conversion is retried within
+    the same busy budget, stopping as soon as another process has done it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            # A file system without shared memory answers with the old mode and no error: the
+            # history then works as before, one process at a time, rather than not at all.
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                raise
+            reason = str(exc)
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError(f"{path} stayed busy for {BUSY_TIMEOUT_S:.0f} s ({reason})")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class History:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -102,7 +132,7 @@ class History:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
                              timeout=BUSY_TIMEOUT_S)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_write_ahead_log(db, self.path)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             # Touch both tables the way the studio will (a damaged or foreign file fails here,

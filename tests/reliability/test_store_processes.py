@@ -232,3 +232,26 @@ def test_history_of_many_processes_is_one_readable_database(tmp_path):
     history.add_output("j", "image", tmp_path / "a.png", 1, {})
     history.close()
     assert len(History(tmp_path / "h.sqlite").outputs("image")) == 1
+
+
+def test_a_new_history_opened_while_another_process_writes_it_waits_instead_of_failing(tmp_path):
+    """Converting a file to WAL needs it to itself, and while another connection holds the write
+    lock of a not-yet-converted file SQLite refuses at once, without the busy handler: a second
+    studio opening a brand-new history while the first was creating it failed with "database is
+    locked" whatever the timeout (CI, eight writers). The writer here is held 0.4 s, then let go."""
+    import threading
+
+    path = tmp_path / "history.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE held (x)")  # a rollback-journal file, as before any studio converted it
+    writer.execute("BEGIN IMMEDIATE")  # the write lock another studio holds while it creates the tables
+    threading.Timer(0.4, lambda: writer.execute("COMMIT")).start()
+    started = time.monotonic()
+    history = History(path)
+    waited = time.monotonic() - started
+    try:
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert waited >= 0.3  # it waited for the writer rather than failing or converting past it
+    finally:
+        history.close()
+        writer.close()
