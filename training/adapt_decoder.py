@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor
+from shapes_common import REPO, RUNS, batch_rng, free_scene, load_ckpt, log, render_free, save_ckpt, to_tensor
+
+from studio.shapes import world
 
 RUN = Path(os.environ.get("ADAPT_DECODER_RUN", str(RUNS / "adapt_decoder")))
 LOG = RUN / "train.log"
@@ -53,7 +55,7 @@ def build_bank(args):
     from diffusers import DiffusionPipeline, StableDiffusionImg2ImgPipeline
     from PIL import Image
 
-    from studio.shapes import captions, scorer, world
+    from studio.shapes import captions, scorer
 
     torch.set_num_threads(args.threads)
     RUN.mkdir(parents=True, exist_ok=True)
@@ -68,8 +70,7 @@ def build_bank(args):
     while bank["kept"] < args.n:
         chunk = bank["chunks"]
         rng = np.random.default_rng([args.seed, 777, chunk])
-        scenes = [world.sample_scene(rng, p_pair=args.p_pair, split="train") for _ in range(args.chunk)]
-        renders = [world.render(s) for s in scenes]
+        scenes, renders = _scenes(rng, args.chunk, args)
         prompts = [captions.caption(s, rng) for s in scenes]
         strength = float(rng.uniform(args.min_strength, args.max_strength))
         gens = [torch.Generator().manual_seed(args.seed * 1_000_003 + chunk * args.chunk + j)
@@ -82,7 +83,7 @@ def build_bank(args):
         keep = [j for j in range(args.chunk) if _same_layout(scorer.read_image(decoded[j]), scenes[j])]
         bank["latents"].append(z[keep].to(torch.float16))
         bank["images"].append(torch.from_numpy(np.stack([renders[j] for j in keep])))
-        bank["backgrounds"].append(torch.tensor([world.PALETTE[scenes[j].background] for j in keep], dtype=torch.uint8))
+        bank["backgrounds"].append(torch.tensor([scenes[j].bg for j in keep], dtype=torch.uint8))
         bank["chunks"] += 1
         bank["kept"] += len(keep)
         bank["seen"] += args.chunk
@@ -91,6 +92,20 @@ def build_bank(args):
             log(f"bank: {bank['kept']}/{args.n} pairs kept of {bank['seen']} "
                 f"({100 * (1 - bank['kept'] / bank['seen']):.1f}% dropped: layout changed), "
                 f"{time.time() - t0:.0f}s", LOG)
+
+
+def _scenes(rng, n: int, args):
+    """``n`` training scenes and their renders: the world's own, and ``args.free`` of them free layouts
+    (any size and position, colours a little off, some hard-edged: what users draw)."""
+    scenes, renders = [], []
+    for _ in range(n):
+        if rng.random() < args.free:
+            scenes.append(free_scene(rng))
+            renders.append(render_free(rng, scenes[-1]))
+        else:
+            scenes.append(world.sample_scene(rng, p_pair=args.p_pair, split="train"))
+            renders.append(world.render(scenes[-1]))
+    return scenes, np.stack(renders)
 
 
 def _decoder_parameters(vae):
@@ -104,8 +119,6 @@ def _decoder_parameters(vae):
 def train(args):
     import torch
     from diffusers import AutoencoderKL
-
-    from studio.shapes import world
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -139,7 +152,7 @@ def train(args):
         rng = batch_rng(args.seed + 31, step)
         half = args.batch // 2
         idx = torch.from_numpy(rng.integers(0, n_bank, half))
-        scenes, renders = render_batch(rng, args.batch - half, p_pair=args.p_pair, split="train")
+        scenes, renders = _scenes(rng, args.batch - half, args)
         x_fresh = to_tensor(renders)
         with torch.no_grad():
             z_fresh = vae.encode(x_fresh).latent_dist.mode()
@@ -147,7 +160,7 @@ def train(args):
         z = torch.cat([bank_z[idx], z_fresh])
         x = torch.cat([to_tensor(bank_x[idx].numpy()), x_fresh])
         # object pixels weigh more: the background is most of every image and trivially easy
-        fresh_bg = torch.tensor([world.PALETTE[s.background] for s in scenes], dtype=torch.float32) / 127.5 - 1
+        fresh_bg = torch.tensor([s.bg for s in scenes], dtype=torch.float32) / 127.5 - 1
         bg = torch.cat([bank_bg[idx], fresh_bg]).view(-1, 3, 1, 1)
         wmap = 1.0 + args.fg_weight * ((x - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
         lr = args.lr * min(1.0, (step + 1) / args.warmup)
@@ -202,6 +215,8 @@ def main():
     ap.add_argument("--n", type=int, default=4000, help="bank pairs to keep")
     ap.add_argument("--chunk", type=int, default=32, help="scenes denoised together (one strength per chunk)")
     ap.add_argument("--p-pair", type=float, default=0.6, help="share of two-object scenes")
+    ap.add_argument("--free", type=float, default=0.0,
+                    help="share of free-layout scenes (any size and position) in the bank and the fresh half")
     ap.add_argument("--min-strength", type=float, default=0.08)
     ap.add_argument("--max-strength", type=float, default=0.3)
     ap.add_argument("--minutes", type=float, default=40)

@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, save_ckpt, to_tensor
+from shapes_common import REPO, RUNS, batch_rng, free_scene, load_ckpt, log, render_free, save_ckpt, to_tensor
 
 from studio.shapes import world
 
@@ -37,48 +36,8 @@ RUN = Path(os.environ.get("FREE_LAYOUT_RUN", str(RUNS / "free_layouts")))
 LOG = RUN / "train.log"
 BANK = RUN / "bank.pt"
 SOURCE = REPO / "assets" / "models" / "shapes-sd"
-HALF_RANGE = (4.5, 14.0)
 #: share of the bank drawn from the free-layout scenes (the rest: the world the UNet was trained on)
 FREE_SHARE = 0.5
-#: share of free scenes drawn with hard edges (no super-sampling), as PIL draws without anti-aliasing
-HARD_EDGES = 0.4
-
-
-def _nearest_cell(v: float) -> int:
-    return int(np.argmin([abs(v - c) for c in world.CELL_CENTERS]))
-
-
-def free_scene(rng: np.random.Generator) -> world.Scene:
-    """One object anywhere, of any size, colours a little off the palette."""
-    while True:
-        shape = world.SHAPES[int(rng.integers(len(world.SHAPES)))]
-        color = world.COLORS[int(rng.integers(len(world.COLORS)))]
-        background = world.COLORS[int(rng.integers(len(world.COLORS)))]
-        if background == color:
-            continue
-        half = float(rng.uniform(*HALF_RANGE))
-        cx, cy = (float(rng.uniform(half + 1.5, world.IMAGE_SIZE - half - 1.5)) for _ in range(2))
-        size = "small" if half < world.SIZE_THRESHOLD else "large"
-        rgb = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(world.PALETTE[color], rng.integers(-18, 19, 3),
-                                                                strict=True))
-        bg = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(world.PALETTE[background], rng.integers(-12, 13, 3),
-                                                               strict=True))
-        obj = world.Obj(shape=shape, color=color, size=size, col=_nearest_cell(cx), row=_nearest_cell(cy),
-                        cx=cx, cy=cy, half=half, rgb=rgb)
-        scene = world.Scene(background=background, objects=(obj,), bg_rgb=bg)
-        if not world.is_heldout(scene):
-            return scene
-
-
-def render_hard(scene: world.Scene) -> np.ndarray:
-    """The world's renderer without super-sampling: hard, aliased edges."""
-    img = Image.new("RGB", (world.IMAGE_SIZE, world.IMAGE_SIZE), tuple(int(c) for c in scene.bg))
-    draw = ImageDraw.Draw(img)
-    for o in scene.objects:
-        kind, geom = world._shape_outline(o.shape, o.cx, o.cy, o.half, 1)
-        fill = tuple(int(c) for c in o.fill)
-        getattr(draw, kind)(geom, fill=fill)
-    return np.asarray(img, dtype=np.uint8).copy()
 
 
 def build_bank(args):
@@ -98,7 +57,7 @@ def build_bank(args):
             for _ in range(min(250, args.n - start)):
                 if rng.random() < FREE_SHARE:
                     scene = free_scene(rng)
-                    image = render_hard(scene) if rng.random() < HARD_EDGES else world.render(scene)
+                    image = render_free(rng, scene)
                     free += 1
                 else:
                     scene = world.sample_scene(rng, p_pair=0.55, split="train")
