@@ -296,12 +296,17 @@ def test_a_slider_tick_stops_a_running_background_sweep(qtbot, make_panel, drawi
     with qtbot.waitSignal(session.changed, timeout=WAIT, check_params_cb=lambda n: n == "reconstruction"):
         editor.open_image(str(drawing))
     # A draft sweep is only about a second of work, so on a busy machine the GUI thread can see it
-    # only once it has ended; each new slider starts another sweep to catch running (at most three).
+    # only once it has ended; each new slider starts another sweep to catch running (at most five).
+    # The session measures one slider at a time, and learns that a sweep ended from the engine's
+    # events: the next slider is added once it has (else its sweep waits for them, CI: no new job).
     stopped = None
-    for index, text in enumerate(("red->blue", "+stripes", "red->green")):
+    for index, text in enumerate(("red->blue", "+stripes", "red->green", "+dots", "red->yellow")):
+        qtbot.waitUntil(lambda: not any(session.is_measuring(i) for i in range(len(session.sliders))),
+                        timeout=WAIT)
         known = set(session.pending)
         session.add_edit(text)
-        sweep = next(j for i, j in session.pending.items() if i not in known and j.spec.mode == "quality")
+        sweep = next((j for i, j in session.pending.items() if i not in known and j.spec.mode == "quality"), None)
+        assert sweep is not None, "adding a slider to an inverted image starts its quality sweep"
         qtbot.waitUntil(lambda sweep=sweep: sweep.state is not JobState.QUEUED, timeout=WAIT)
         if sweep.state is not JobState.RUNNING:
             continue
