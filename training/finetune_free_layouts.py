@@ -28,7 +28,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shapes_common import REPO, RUNS, batch_rng, free_scene, load_ckpt, log, render_free, save_ckpt, to_tensor
+from shapes_common import (
+    REPO,
+    RUNS,
+    batch_rng,
+    ema_update,
+    free_scene,
+    load_ckpt,
+    log,
+    min_snr_loss,
+    render_free,
+    save_ckpt,
+    to_tensor,
+)
 
 from studio.shapes import world
 
@@ -73,7 +85,7 @@ def build_bank(args):
 
 def train(args):
     import torch
-    from diffusers import UNet2DConditionModel
+    from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
     from studio.shapes import captions
@@ -89,7 +101,7 @@ def train(args):
     for p in list(te.parameters()) + list(ema.parameters()):
         p.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.01)
-    acp = _alphas_cumprod()
+    acp = DDPMScheduler.from_pretrained(str(SOURCE / "scheduler")).alphas_cumprod.float()  # the shipped schedule
     ck = RUN / "ckpt.pt"
     step = 0
     if ck.exists():
@@ -124,19 +136,13 @@ def train(args):
         for group in opt.param_groups:
             group["lr"] = lr
         pred = unet(xt, t, emb).sample
-        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction, as the UNet was trained
-        snr = a.view(-1) / (1 - a.view(-1))
-        weight = torch.clamp(snr, max=5.0) / (snr + 1)  # min-SNR-5, as in the original run
-        loss = (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        loss = min_snr_loss(pred, x0, noise, a)  # v-prediction, min-SNR-5: as the UNet was trained
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
         step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p, q in zip(unet.parameters(), ema.parameters(), strict=True):
-                q.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        ema_update(unet, ema, min(args.ema, (1 + step) / (10 + step)))
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 25 == 0:
             log(f"step {step} loss {avg:.4f} lr {lr:.1e} {(time.time() - t0) / 60:.1f} min", LOG)
@@ -145,14 +151,6 @@ def train(args):
             last = time.time()
     save()
     log(f"train: stopped at step {step}", LOG)
-
-
-def _alphas_cumprod():
-    import torch
-
-    # the shipped scheduler's training schedule: DDPM 1000 steps, linear betas 1e-4..0.02
-    betas = torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
-    return torch.cumprod(1 - betas, 0).float()
 
 
 def export(args):

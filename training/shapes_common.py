@@ -109,3 +109,28 @@ def render_hard(scene: world.Scene) -> np.ndarray:
 def render_free(rng: np.random.Generator, scene: world.Scene) -> np.ndarray:
     """A free scene drawn hard-edged ``HARD_EDGES`` of the time, else anti-aliased."""
     return render_hard(scene) if rng.random() < HARD_EDGES else world.render(scene)
+
+
+def min_snr_loss(pred, x0, noise, alphas, gamma: float = 5.0, prediction: str = "v_prediction"):
+    """The diffusion loss every Shapes UNet / ControlNet trained with: MSE to the v (or epsilon)
+    target, each sample weighted by min-SNR-``gamma`` (``alphas``: the cumulative alphas at its
+    timestep, shaped [B,1,1,1])."""
+    import torch
+
+    a = alphas.view(-1)
+    snr = a / (1 - a)
+    if prediction == "epsilon":
+        target, weight = noise, torch.clamp(snr, max=gamma) / snr
+    else:  # v = sqrt(a) eps - sqrt(1-a) x0
+        target = alphas.sqrt() * noise - (1 - alphas).sqrt() * x0
+        weight = torch.clamp(snr, max=gamma) / (snr + 1)
+    return (weight * ((pred.float() - target) ** 2).mean(dim=(1, 2, 3))).mean()
+
+
+def ema_update(model, ema, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter."""
+    import torch
+
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), ema.parameters(), strict=True):
+            q.mul_(decay).add_(p.detach(), alpha=1 - decay)

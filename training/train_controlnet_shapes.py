@@ -36,6 +36,7 @@ import numpy as np
 from shapes_common import (
     REPO,
     batch_rng,
+    ema_update,
     load_ckpt,
     log,
     save_ckpt,
@@ -258,10 +259,7 @@ def stage_train(args, run: Path) -> None:
         torch.nn.utils.clip_grad_norm_(cn.parameters(), 1.0)
         opt.step()
         step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p, q in zip(cn.parameters(), ema.parameters(), strict=True):
-                q.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        ema_update(cn, ema, min(args.ema, (1 + step) / (10 + step)))
         avg = loss.item() if avg is None else 0.95 * avg + 0.05 * loss.item()
         seconds = start_seconds + time.time() - t0
         if step % 10 == 0:

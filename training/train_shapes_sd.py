@@ -26,7 +26,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shapes_common import REPO, RUNS, batch_rng, load_ckpt, log, render_batch, save_ckpt, to_tensor, write_json
+from shapes_common import (
+    REPO,
+    RUNS,
+    batch_rng,
+    ema_update,
+    load_ckpt,
+    log,
+    min_snr_loss,
+    render_batch,
+    save_ckpt,
+    to_tensor,
+    write_json,
+)
 
 RUN = Path(os.environ.get("SHAPES_SD_RUN", str(RUNS / "shapes_sd")))
 LOG = RUN / "train.log"
@@ -354,24 +366,15 @@ def stage_unet(args):
             gr["lr"] = lr
         emb = te(ids)[0]
         pred = unet(xt, t, emb).sample
-        snr = a.view(-1) / (1 - a.view(-1))
-        if args.prediction == "epsilon":
-            target = noise
-            w = torch.clamp(snr, max=args.snr_gamma) / snr  # min-SNR weighting
-        else:  # v-prediction: v = sqrt(a) eps - sqrt(1-a) x0
-            target = a.sqrt() * noise - (1 - a).sqrt() * x0
-            w = torch.clamp(snr, max=args.snr_gamma) / (snr + 1)
-        loss = (w * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        loss = min_snr_loss(pred, x0, noise, a, args.snr_gamma, args.prediction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
         decay = min(args.ema, (1 + step - ema_start) / (10 + step - ema_start))
-        with torch.no_grad():
-            for m, e in ((unet, ema_unet), (te, ema_te)):
-                for p, q in zip(m.parameters(), e.parameters(), strict=False):
-                    q.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        ema_update(unet, ema_unet, decay)
+        ema_update(te, ema_te, decay)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 25 == 0:
             log(f"unet step {step} loss {avg:.4f} lr {lr:.1e} {(time.time() - t0) / 60:.1f}min", LOG)
