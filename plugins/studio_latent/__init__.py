@@ -110,6 +110,10 @@ DIFFUSION_PARAMETERS: tuple[Param, ...] = (
                "inside the old one); reshape = the edited object is redrawn in its box, its place and "
                "colour held (a shape that needs more room, e.g. circle -> square); auto = reshape an edit "
                "when the change the model predicts for your image is mostly outline."),
+    Param("zoom", ParamType.BOOL, default=True, modes=("edit", "quality"), label="Zoom in on the object",
+          help="ddpm-inversion text edits: the edited object is cut out with room around it, enlarged to the "
+               "model's working size, edited there and blended back -- a model draws a shape well only at "
+               "the sizes it learned.  Off: the whole picture at its size."),
     Param("warm_draft", ParamType.BOOL, default=True, modes=("encode",), advanced=True, label="Prepare drafts",
           help="ddpm-inversion: also invert for the quick previews shown while a slider is dragged, so the "
                "first drag needs no inversion of its own."),

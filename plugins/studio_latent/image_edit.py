@@ -21,7 +21,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,20 @@ LAYOUTS = ("auto", "keep", "reshape")
 #: either layout: the new shape fits inside the old)
 AUTO_BROAD = 0.18
 RESHAPE_GROW = 1
+#: "zoom": a text edit on one object is made on a crop centred on it, in which the object spans
+#: ``FRAME_SHARE`` of the side, resized to the working size and blended back (much as A1111's "inpaint only
+#: masked" works on the masked part at full resolution).  A model draws a shape well only at the sizes and
+#: places it learned: the built-in one squares off a circle of half-width 10.4-10.7 px in 15 of 18 edits and
+#: one of 8-9 px in none.  On 40 drawn tuning scenes (quality seeds 3+5; the reported figures use other
+#: seeds), circle->square was 42.5 % clean without the zoom; with it, at object spans of 0.31 / 0.333 /
+#: 0.355 / 0.38 of the crop, 55 / 82.5 / 87.5 / 27.5 %; red->blue (seeds 2+4) 87.5 % without, 90 % at 0.345
+FRAME_SHARE = 0.345
+#: past this the crop is mostly resampling blur
+MAX_ZOOM = 4.0
+#: a part that would need a crop this many times the picture's side (a background, most of the scene) is
+#: edited on the whole picture: shrinking it would only lose detail.  A crop past the picture's edges is
+#: filled with its edge pixels (:func:`padded_crop`); only the picture's part comes back
+MAX_SHRINK = 1.25
 
 
 @dataclass
@@ -77,6 +91,9 @@ class Encoded:
     psnr: float
     seconds: float
     inversions: dict = field(default_factory=dict)
+    #: the picture as given, before it was resized to the working size: a zoomed edit crops from it
+    source: Image.Image | None = None
+    refine: int = 0
     #: implicit masks depend on the image, the prompt and the edit's words -- not on its strength --
     #: so a slider drag computes them once
     masks: dict = field(default_factory=dict)
@@ -97,6 +114,8 @@ class EditSpec:
     layout: str = "auto"
     #: give the implicit masks the outline of the image's own regions (:mod:`mask_snap`)
     snap: bool = True
+    #: make text edits on a small object on an enlarged crop around it (``FRAME_SHARE``)
+    zoom: bool = True
 
     def applied(self) -> list[str]:
         out = [f"{a}->{b} x{s:g}" for a, b, s in self.pairs if s]
@@ -152,7 +171,8 @@ class ImageEditor:
             z = self._refine(z, x.float(), refine)
         x0 = (z - shift) * scale
         rec = self.decode(x0)
-        enc = Encoded(key, seen, x0, rec, psnr(seen, rec), time.perf_counter() - started)
+        enc = Encoded(key, seen, x0, rec, psnr(seen, rec), time.perf_counter() - started,
+                      source=image.convert("RGB"), refine=refine)
         self._cache[key] = enc
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -263,6 +283,13 @@ class ImageEditor:
                 enc.masks[mask_key] = [self._snapped(enc, c) if spec.snap else (c, False) for c in cues]
             masks = [m for m, _ in enc.masks[mask_key]]
             snapped = [done for _, done in enc.masks[mask_key]]
+            # the zoom frames one object: a direction from a file or the bottleneck acts on the whole picture
+            whole = any(w for *_, w in spec.text_directions) or any(np.any(v) for _, v in spec.h_directions)
+            if spec.zoom and not whole:
+                active = [m for i, m in zip(masked, masks, strict=True) if guides[i].amount]
+                box = self._frame(enc, active, all(snapped))
+                if box is not None:
+                    return self._edit_framed(enc, box, prompt, steps, skip, spec, on_step, masks, snapped)
             if spec.layout == "auto" and texts:
                 broad = self._broad(enc, (prompt, steps, round(float(skip), 4)), model, schedule, inv, guides[:texts])
                 layouts = ["reshape" if b < AUTO_BROAD else "keep" for b in broad]
@@ -281,6 +308,87 @@ class ImageEditor:
                 g.smooth, g.structure = KEEP_SMOOTH, True
         latent = ddpm_edit.sample(model, schedule, inv, guides, on_step=on_step)
         info = {"mask_share": mask_share, "snapped": snapped, "rows": len(conds), "steps": len(inv.steps),
-                "layout": layouts, "broad_share": [round(b, 3) for b in broad],
+                "layout": layouts, "broad_share": [round(b, 3) for b in broad], "zoom": None,
                 "masks": [guides[i].mask for i in masked if guides[i].mask is not None]}  # for slider quality
         return (enc.reconstruction if latent is inv.x0 else self.decode(latent)), info
+
+    # -------------------------------------------------------------------------- zoom
+    def _frame(self, enc: Encoded, masks: Sequence[torch.Tensor], snapped: bool) -> tuple[int, int, int, int] | None:
+        """The crop of ``enc.source`` (left, top, right, bottom pixels) a zoomed edit works on, or None
+        when the edited part is already large enough (or there is none)."""
+        if not masks or enc.source is None:
+            return None
+        union = torch.stack([m.float() for m in masks]).amax(dim=0)
+        extent = mask_snap.extent(union, enc.masks.get("segments") if snapped else None)
+        if extent is None:
+            return None
+        return frame_box(extent, enc.source.size)
+
+    def _edit_framed(self, enc: Encoded, box: tuple[int, int, int, int], prompt: str, steps: int, skip: float,
+                     spec: EditSpec, on_step: Callable[[int, int], None] | None, masks: list[torch.Tensor],
+                     snapped: list[bool]) -> tuple[Image.Image, dict]:
+        """The edit made on the crop ``box`` at the working size, blended back into the reconstruction."""
+        assert enc.source is not None
+        crop = self.encode(padded_crop(enc.source, box), enc.seen.size, enc.refine)
+        out, info = self.edit(crop, prompt, steps, skip, replace(spec, zoom=False), on_step)
+        (w, h), (sw, sh) = enc.seen.size, enc.source.size
+        left, top = round(box[0] * w / sw), round(box[1] * h / sh)
+        right, bottom = max(left + 1, round(box[2] * w / sw)), max(top + 1, round(box[3] * h / sh))
+        patch = out.resize((right - left, bottom - top), Image.Resampling.LANCZOS)
+        alpha = feather(patch.size, (left, top, w - right, h - bottom))
+        inside = (max(0, -left), max(0, -top), patch.width - max(0, right - w), patch.height - max(0, bottom - h))
+        result = enc.reconstruction.copy()
+        result.paste(patch.crop(inside), (max(0, left), max(0, top)), alpha.crop(inside))
+        zoom = round(min(sw / (box[2] - box[0]), sh / (box[3] - box[1])), 2)
+        # the masks and their shares as the whole picture has them (slider figures measure outside them)
+        info.update(masks=masks, snapped=snapped, zoom={"factor": zoom, "box": list(box)},
+                    mask_share=[round(float((m > 0.5).float().mean()), 3) for m in masks])
+        return result, info
+
+
+def frame_box(extent: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The crop, in pixels of a picture of ``size``, centred on the part at ``extent`` (fractions of the
+    picture: left, top, right, bottom), in which the part spans ``FRAME_SHARE`` of the side; the
+    picture's aspect.  It may reach past the picture's edges.  None for a part too large to frame
+    (``MAX_SHRINK``)."""
+    width, height = size
+    x0, y0, x1, y1 = extent
+    side = max(x1 - x0, y1 - y0) / FRAME_SHARE  # the crop's side as a share of the picture's
+    if side > MAX_SHRINK:
+        return None
+    side = max(side, 1.0 / MAX_ZOOM)
+    cw, ch = max(8, round(side * width)), max(8, round(side * height))
+    left, top = round((x0 + x1) / 2 * width - cw / 2), round((y0 + y1) / 2 * height - ch / 2)
+    if (left, top, cw, ch) == (0, 0, width, height):
+        return None
+    return left, top, left + cw, top + ch
+
+
+def padded_crop(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """``image`` cropped to ``box``; where the box reaches past the picture, its edge pixels repeated."""
+    left, top, right, bottom = box
+    pad = (max(0, -top), max(0, bottom - image.height)), (max(0, -left), max(0, right - image.width)), (0, 0)
+    arr = np.pad(np.asarray(image.convert("RGB")), pad, mode="edge")
+    x, y = left + pad[1][0], top + pad[0][0]
+    return Image.fromarray(arr[y:y + bottom - top, x:x + right - left])
+
+
+def feather(size: tuple[int, int], room: tuple[int, int, int, int]) -> Image.Image:
+    """An alpha ("L") of ``size`` that fades to nothing over its outer tenth on each side that has
+    picture around it (``room``: pixels beyond the left, top, right and bottom edge), so a pasted crop
+    leaves no seam; on a side at the picture's edge it stays opaque."""
+    w, h = size
+    ramp = max(1, round(0.1 * min(w, h)))
+    xs, ys = np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5
+    ax = np.ones(w, dtype=np.float32)
+    ay = np.ones(h, dtype=np.float32)
+    if room[0] > 0:
+        ax = np.minimum(ax, xs / ramp)
+    if room[2] > 0:
+        ax = np.minimum(ax, (w - xs) / ramp)
+    if room[1] > 0:
+        ay = np.minimum(ay, ys / ramp)
+    if room[3] > 0:
+        ay = np.minimum(ay, (h - ys) / ramp)
+    alpha = np.clip(np.outer(ay, ax), 0.0, 1.0)
+    return Image.fromarray((alpha * 255).round().astype(np.uint8), "L")

@@ -87,7 +87,8 @@ def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] |
                                  f"{list(d.vector.shape)}, this image {list(h_shape)}).")
             h_dirs.append((f"{name} x{float(amount):g}", d.offset(amount).astype(np.float32)))
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
-                    bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"))
+                    bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"),
+                    zoom=bool(request.get("zoom", True)))
 
 
 def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
@@ -128,18 +129,22 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
     layouts = [f"{n}: {lay}" for n, lay, s in zip(named, how["layout"], strengths, strict=True) if s]
     recipe = {"format": RECIPE_FORMAT, "version": 1, "model": model.name, "image_sha256": enc.key.rsplit(":", 1)[-1],
               "prompt": prompt, "steps": steps, "skip": skip, "refine": refine, "masks": spec.masks,
-              "layout": spec.layout,
+              "layout": spec.layout, "zoom": spec.zoom,
               "pairs": [list(p) for p in spec.pairs], "concepts": [list(c) for c in spec.concepts],
               "edits": [list(e) for e in common.parse_edits(request.get("edits")).items()],
               "direction_files": [str(f) for f in request.get("direction_files") or ()],
               "encode_method": "ddpm-inversion", "draft": draft}
     # which text edits' masks follow the image's own regions (the rest keep the model's outline)
     masks_applied = ["implicit, image regions" if done else "implicit" for done in how["snapped"]]
+    zoomed = how.get("zoom")  # what was applied: a crop (and its enlargement) or the whole picture
+    framing = (f"{zoomed['factor']:g}x, on the crop {'{},{}-{},{}'.format(*zoomed['box'])}" if zoomed else
+               ("whole picture" if spec.zoom else "off"))
     params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "ddpm-inversion",
-              "layout": layouts, "recipe": recipe, **({"edit_masks": masks_applied} if masks_applied else {})}
+              "layout": layouts, "zoom": framing, "recipe": recipe,
+              **({"edit_masks": masks_applied} if masks_applied else {})}
     info = {"applied": applied, "recipe": recipe, "psnr": enc.psnr, "original": enc.seen,
             "reconstruction": enc.reconstruction, "draft": draft, "mask_share": how["mask_share"],
-            "layout": layouts, "broad_share": how["broad_share"], "edit_masks": masks_applied,
+            "layout": layouts, "broad_share": how["broad_share"], "edit_masks": masks_applied, "zoom": framing,
             "seconds": round(time.perf_counter() - started, 3), "seed": None, "saved_direction": None}
     yield Result((model._art(out, None, params),), info=info)
 
@@ -330,6 +335,7 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     count, seed = int(request.get("scenes") or 20), int(request.get("seed") or 0)
     prompted, masks = bool(request.get("prompted", True)), bool(request.get("masks", True))
     layout = str(request.get("layout") or "auto")
+    zoom = bool(request.get("zoom", True))
     strengths = [float(s) for s in request.get("strengths") or (0.0, 0.25, 0.5, 1.0, 1.5)]
     sliders = parse_sliders(request.get("sliders"))
     if not sliders and request.get("direction_files"):
@@ -345,7 +351,8 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
         if cancel.is_set:
             raise Cancelled()
         enc = model.editor.encode(image, size, refine)
-        out, how = model.editor.edit(enc, prompt, steps, skip, EditSpec(pairs=pairs, masks=masks, layout=layout))
+        spec = EditSpec(pairs=pairs, masks=masks, layout=layout, zoom=zoom)
+        out, how = model.editor.edit(enc, prompt, steps, skip, spec)
         if pairs and pairs[0][2] == 1.0:
             chosen[how["layout"][0]] = chosen.get(how["layout"][0], 0) + 1
         return out, enc.psnr
@@ -362,7 +369,8 @@ def run_quality(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> 
     yield Progress(total, total, "done")
     method = (f"{count} held-out PIL-drawn scenes per row (seed {seed}), ddpm-inversion, {steps} steps, "
               f"skip {skip:g}, refine {refine}, prompt {'= the scene caption' if prompted else 'none'}, "
-              f"masks {'on' if masks else 'off'}, layout {layout}, read back with ShapeEval")
+              f"masks {'on' if masks else 'off'}, layout {layout}, zoom {'on' if zoom else 'off'}, "
+              "read back with ShapeEval")
     yield Result((), info={"quality": rows, "sliders": slider_rows, "method": method,
                            "seconds": round(time.perf_counter() - started, 1)})
 

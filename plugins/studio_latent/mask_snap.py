@@ -76,3 +76,25 @@ def snap(cue: torch.Tensor, labels: np.ndarray) -> torch.Tensor | None:
         return None
     soft = torch.nn.functional.avg_pool2d(hard, 3, stride=1, padding=1, count_include_pad=False)
     return torch.maximum(hard, soft).to(cue)
+
+
+def extent(mask: torch.Tensor, labels: np.ndarray | None) -> tuple[float, float, float, float] | None:
+    """The box around what ``mask`` ([1,1,h,w] at latent size) covers, as fractions of the picture
+    (left, top, right, bottom): with ``labels``, of the whole regions it was snapped to (to the
+    pixel, not the latent's coarse grid); None when it covers nothing."""
+    inside = None
+    if labels is not None:
+        up = torch.nn.functional.interpolate(mask.float().cpu(), size=labels.shape, mode="bilinear",
+                                             align_corners=False)[0, 0].numpy()
+        ids, flat = np.unique(labels, return_inverse=True)
+        means = np.bincount(flat.ravel(), weights=up.ravel()) / np.bincount(flat.ravel())
+        inside = np.isin(labels, ids[means >= COVER])
+        if not inside.any():
+            inside = None
+    if inside is None:
+        inside = (mask[0, 0] > 0.5).cpu().numpy()
+    if not inside.any():
+        return None
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    h, w = inside.shape
+    return cols[0] / w, rows[0] / h, (cols[-1] + 1) / w, (rows[-1] + 1) / h

@@ -57,6 +57,9 @@ def add_parser(sub: Any) -> None:
                    help="diffusion: keep = outlines stay (colour, background); reshape = the edited object is "
                         "redrawn in its box (a new shape); auto (default) = chosen per edit from the change "
                         "the model predicts")
+    e.add_argument("--zoom", action=argparse.BooleanOptionalAction, default=None,
+                   help="diffusion: make the text edits on a crop around the edited object, enlarged to the "
+                        "model's working size, and blend it back (default on; a recipe replays its own)")
     e.add_argument("--also", action="append", default=[], metavar="EDIT=STRENGTH",
                    help="diffusion: another edit at once: FROM->TO=1.0, +CONCEPT=1.0 (add) or -CONCEPT=1.0 "
                         "(remove); repeatable")
@@ -191,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
             given = {"prompt": args.prompt} | ({"steps": args.steps} if args.steps is not None else {})
             if args.layout:
                 given["layout"] = args.layout
+            if args.zoom is not None:
+                given["zoom"] = args.zoom
             session.set_values(given)
+        elif args.layout or args.zoom is not None:
+            print("studio: --layout and --zoom apply to diffusion models; ignored for this one", file=sys.stderr)
         pair = "->" in args.direction and diffusion
         if pair:
             a, b = (s.strip() for s in args.direction.split("->", 1))
@@ -236,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{', '.join(result.info.get('applied') or []) or 'nothing (the reconstruction)'}", file=sys.stderr)
             if result.info.get("layout"):
                 print(f"layout: {', '.join(result.info['layout'])}", file=sys.stderr)
+            if result.info.get("zoom"):
+                print(f"zoom: {result.info['zoom']}", file=sys.stderr)
         if result.info.get("method"):  # SD3 / Flux: FlowEdit over the last n_max of the steps
             print(f"method: {result.info['method']}, {result.info.get('n_max')} of {result.info.get('steps')} steps",
                   file=sys.stderr)

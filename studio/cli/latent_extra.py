@@ -3,6 +3,7 @@ once, the edit recipe in the PNG).  Kept beside :mod:`studio.cli.latent` so that
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -24,6 +25,8 @@ def add_parsers(lsub: Any, common: Callable[[Any], None]) -> None:
     q.add_argument("--no-prompt", action="store_true", help="diffusion: edit without the scenes' captions")
     q.add_argument("--layout", choices=("auto", "keep", "reshape"),
                    help="diffusion: how the measured edits may change the layout (default auto)")
+    q.add_argument("--zoom", action=argparse.BooleanOptionalAction, default=None,
+                   help="diffusion: measure the edits made on a crop around the object (default on)")
     q.add_argument("--steps", type=int, help="diffusion: denoising / inversion steps")
     q.add_argument("--seed", type=int, default=0, help="which drawn scenes (default 0)")
     q.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures as JSON")
@@ -103,6 +106,8 @@ def apply_recipe(args: Any) -> None:
         args.steps = int(recipe["steps"])
     if getattr(args, "layout", None) is None and recipe.get("layout") in ("auto", "keep", "reshape"):
         args.layout = str(recipe["layout"])
+    if getattr(args, "zoom", None) is None:  # a recipe from before the zoom was an edit of the whole picture
+        args.zoom = bool(recipe.get("zoom", False))
     defaults = {"skip": 0.2, "refine": 30, "masks": True, "draft": False}
     differ = [f"{k}={recipe[k]}" for k, v in defaults.items() if k in recipe and recipe[k] != v]
     if differ:
@@ -153,10 +158,12 @@ def run(args: Any, context: Any, plugin: Any, model: str, files: list[str], diff
             request["steps"] = args.steps
         if args.layout:
             request["layout"] = args.layout
+        if args.zoom is not None:
+            request["zoom"] = args.zoom
     else:
-        if args.edit or args.no_prompt or args.steps is not None or args.layout:
-            print("studio: --edit, --no-prompt, --steps and --layout apply to diffusion models; ignored for the "
-                  "vector VAE", file=sys.stderr)
+        if args.edit or args.no_prompt or args.steps is not None or args.layout or args.zoom is not None:
+            print("studio: --edit, --no-prompt, --steps, --layout and --zoom apply to diffusion models; ignored "
+                  "for the vector VAE", file=sys.stderr)
         request = {"bases": max(1, min(64, args.scenes)), "direction_files": files, "seed": args.seed}
     result = job(context, plugin, model, "quality", request)
     if result is None:

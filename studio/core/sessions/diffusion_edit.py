@@ -134,6 +134,8 @@ class DiffusionEditSession(PanelSession):
         #: how text edits may change the outline: "auto" (per edit, from the model's predicted change),
         #: "keep" or "reshape" -- the user's word wins over auto's guess
         self.layout: str = "auto"
+        #: make text edits on a crop around the edited object, enlarged to the model's working size
+        self.zoom: bool = True
         #: measure each slider's quality on the image in the background (after the inversion,
         #: when a slider is added, when directions are found)
         self.auto_measure: bool = True
@@ -155,7 +157,7 @@ class DiffusionEditSession(PanelSession):
                 edits.append([s.text, s.strength])
         return {"image": self.image_path, "prompt": self.prompt, "pairs": pairs, "concepts": concepts,
                 "edits": edits, "direction_files": list(self.direction_files), "draft": draft,
-                "steps": self.steps, "layout": self.layout}
+                "steps": self.steps, "layout": self.layout, "zoom": self.zoom}
 
     def _submit(self, mode: str, request: dict[str, Any], purpose: str, index: int = -1,
                 interactive: bool = False) -> Job:
@@ -210,6 +212,14 @@ class DiffusionEditSession(PanelSession):
         if layout not in LAYOUTS:
             raise ParamError(f"The outline setting is one of {', '.join(LAYOUTS)} (got {layout!r}).")
         self.layout = layout
+        return self._render_again()
+
+    def set_zoom(self, on: bool) -> Job | None:
+        """Whether text edits zoom in on the edited object; the edit on show is rendered again."""
+        self.zoom = bool(on)
+        return self._render_again()
+
+    def _render_again(self) -> Job | None:
         if not self.image_path or not any(s.strength for s in self.sliders):
             return None
         self._preempt_measuring()
@@ -283,7 +293,8 @@ class DiffusionEditSession(PanelSession):
         slider = self.sliders[index]
         if self.image_path and self.reconstruction is not None:
             request = {"image": self.image_path, "prompt": self.prompt, "steps": self.steps, "draft": True,
-                       "sliders": [[slider.kind, slider.text]], "direction_files": list(self.direction_files)}
+                       "layout": self.layout, "zoom": self.zoom, "sliders": [[slider.kind, slider.text]],
+                       "direction_files": list(self.direction_files)}
             job = self._submit("quality", request, "slider-quality", index)
             self._measuring.add(index)
             self.changed.emit("quality")
@@ -325,7 +336,8 @@ class DiffusionEditSession(PanelSession):
         elif purpose == "edit" and event.artifacts:
             self.edited_artifact = event.artifacts[0]
             self.edited = self.edited_artifact.image
-            self.edited_info = {k: info.get(k) for k in ("seconds", "draft", "applied", "mask_share", "layout")}
+            self.edited_info = {k: info.get(k) for k in ("seconds", "draft", "applied", "mask_share", "layout",
+                                                                "zoom")}
             self.changed.emit("edited")
         elif purpose.startswith("discover"):
             saved = info.get("saved_direction")

@@ -138,7 +138,8 @@ class LatentSession(PanelSession):
     def _image_values(self) -> dict[str, Any]:
         request: dict[str, Any] = {"image": self.image_path}
         if self.is_diffusion:
-            for name in ("encode_method", "img2img_strength"):
+            # how your image is edited: every one of these the user set reaches the plugin
+            for name in ("encode_method", "img2img_strength", "layout", "zoom", "masks", "skip", "refine"):
                 if name in self.values:
                     request[name] = self.values[name]
         return request

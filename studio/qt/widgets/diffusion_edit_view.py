@@ -16,6 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -132,6 +133,14 @@ class DiffusionEditView(QWidget):
         self.layout_choice.currentIndexChanged.connect(self._layout_changed)
         shaping.addWidget(self.layout_choice, 1)
         col.addLayout(shaping)
+        self.zoom_check = QCheckBox("Zoom in on the object", column)
+        self.zoom_check.setChecked(True)
+        self.zoom_check.setToolTip(
+            "Word edits are made on a crop around the edited object, enlarged to the model's working size, "
+            "then blended back: a model draws shapes best at the sizes it learned. The status line says "
+            "how far it zoomed.")
+        self.zoom_check.toggled.connect(self._zoom_changed)
+        col.addWidget(self.zoom_check)
         quality_hint = QLabel("Beside each slider: how cleanly it edits your image, measured in the background "
                               "(hover for what the figures mean).", column)
         quality_hint.setObjectName("hint")
@@ -221,6 +230,9 @@ class DiffusionEditView(QWidget):
     def _layout_changed(self, _index: int) -> None:
         self._guard(lambda: self.session.set_layout(str(self.layout_choice.currentData())))
 
+    def _zoom_changed(self, on: bool) -> None:
+        self._guard(lambda: self.session.set_zoom(on))
+
     def _save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the edited image", "edited.png", "PNG (*.png)")
         if path:
@@ -275,8 +287,10 @@ class DiffusionEditView(QWidget):
             info = s.edited_info
             if info.get("seconds") is not None:
                 got = "; ".join(info.get("layout") or [])  # e.g. "red->blue: keep"
+                zoom = str(info.get("zoom") or "")  # e.g. "x1.33 on 8,8,56,56" or "whole picture"
                 self.status.setText(f"{'Draft preview' if info.get('draft') else 'Full quality'} in "
-                                    f"{float(info['seconds']):.2f} s." + (f" Outline: {got}." if got else ""))
+                                    f"{float(info['seconds']):.2f} s." + (f" Outline: {got}." if got else "")
+                                    + (f" Zoom: {zoom}." if zoom else ""))
         elif name == "sliders":
             self._rebuild_rows()
         elif name == "quality":
