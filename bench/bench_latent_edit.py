@@ -36,11 +36,13 @@ PROMPT = "a red circle on a black background"
 
 
 def draw(path: Path, shift: int = 0) -> Path:
-    """A red circle; ``shift`` moves it, so each repeat is a new image (no cached inversion)."""
+    """A red circle; ``shift`` moves it and changes its red a little, so each repeat is a new image (no
+    cached inversion) and so is the crop a zoomed edit makes around it (a moved circle alone would crop
+    to the same pixels)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (64, 64), (8, 8, 8))
-    ImageDraw.Draw(image).ellipse((18 + shift, 20, 42 + shift, 44), fill=(220, 30, 30))
+    ImageDraw.Draw(image).ellipse((18 + shift, 20, 42 + shift, 44), fill=(220 - 2 * shift, 30, 30))
     image.save(path)
     return path
 
@@ -129,20 +131,29 @@ def main() -> None:
             d = Driver(context, args.steps)
             load_s, _ = d.job(lambda: d.session._submit("info", {}, "info"))
             d.session.add_edit("red->blue")
-            encodes, firsts = [], {True: [], False: []}
-            psnr = 0.0
+            encodes = []
+            # (drafts' chain inverted up front, zoom on): the default, then each one changed
+            kinds = [(True, True), (False, True), (True, False)]
+            firsts: dict[tuple[bool, bool], list[float]] = {k: [] for k in kinds}
+            psnr, zooms = 0.0, set()
             for r in range(args.repeats):
-                for warm in ((True, False) if r % 2 == 0 else (False, True)):
-                    image = str(draw(Path(tmp) / f"mine-{r}-{warm}.png", shift=r * 2 + int(warm)))
+                for j, (warm, zoom) in enumerate(kinds[r % 3:] + kinds[:r % 3]):  # each first, second, third
+                    image = str(draw(Path(tmp) / f"mine-{r}-{j}.png", shift=r * 3 + j))
                     seconds, result = d.encode(image, warm)
                     encodes.append(seconds)
                     psnr = result.info["psnr"]
-                    firsts[warm].append(d.tick(0.3 + 0.01 * r, draft=True))
+                    d.session.zoom = zoom
+                    firsts[(warm, zoom)].append(d.tick(0.3 + 0.01 * r, draft=True))
+                    zooms.add(str(d.session.edited_info.get("zoom")).split(", on")[0] if zoom else "off")
+            d.session.zoom = True
             print(f"load {load_s:.2f} s; encode + inversion of a new 64x64 drawing: {spread(encodes)} "
                   f"(target <= 10 s); reconstruction PSNR {psnr:.2f} dB")
-            for warm in (True, False):
-                print(f"first drag tick after the inversion, drafts {'prepared' if warm else 'not prepared'}: "
-                      f"{spread(firsts[warm])} over {len(firsts[warm])} new drawings")
+            for warm, zoom in kinds:
+                print(f"first drag tick after the inversion, drafts {'prepared' if warm else 'not prepared'}, "
+                      f"zoom {'on' if zoom else 'off'}: {spread(firsts[(warm, zoom)])} over "
+                      f"{len(firsts[(warm, zoom)])} new drawings")
+            print(f"zoom the first ticks got: {', '.join(sorted(zooms))}")
+            print(f"zoom of the ticks below: {d.session.edited_info.get('zoom')}")
             blocks: dict[bool, list[float]] = {True: [], False: []}
             ticks: dict[bool, list[float]] = {True: [], False: []}
             for r in range(args.repeats):

@@ -1,7 +1,7 @@
 """The README's screenshot of editing your own image: the main window at its default size, Latent
-tab, "Edit your own image" on the built-in Shapes SD model, a drawn red circle, red->blue at 1 (outline kept),
-black->white, and the first two directions found in the model's bottleneck, every slider's quality
-measured.
+tab, "Edit your own image" on the built-in Shapes SD model, a drawn red circle, circle->square at 1 (outline
+and zoom on auto / on, the defaults), red->blue, and the first two directions found in the model's bottleneck,
+every slider's quality measured.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshot_latent_edit.py [--out docs/latent-diffusion-edit.png]
 """
@@ -63,14 +63,11 @@ def main() -> int:
     editor.prompt.setText("a red circle on a black background")
     editor.open_image(str(drawing))
     wait(lambda: session.reconstruction is not None, "the inversion")
-    for text in ("red->blue", "black->white"):
+    for text in ("circle->square", "red->blue"):
         editor.new_edit.setText(text)
         editor._add()
     session.discover("h-space", count=16, components=2)
     wait(lambda: len(session.sliders) == 4, "the found directions")
-    # "keep the outline": on this drawing auto takes red->blue for a structural edit (broad share 0.157,
-    # under its 0.18 line -- one of the few colour edits it misjudges) and the reshaped circle stays red
-    editor.layout_choice.setCurrentIndex(editor.layout_choice.findData("keep"))
     editor.rows[0].slider.setValue(100)
     editor.rows[0].moved.emit(1.0, False)
     wait(lambda: session.edited_artifact is not None and not session.edited_artifact.parameters["recipe"]["draft"]
@@ -80,7 +77,7 @@ def main() -> int:
         time.sleep(0.02)
     out = Path(args.out)
     window.grab().save(str(out))
-    print(f"{out} ({window.width()}x{window.height()})")
+    print(f"{out} ({window.width()}x{window.height()}); status: {editor.status.text()}")
     for s in session.sliders:
         print(f"{s.label:<22} {s.quality}")
     window.close()

@@ -121,7 +121,7 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
         if cancel.is_set:
             raise Cancelled()
 
-    out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step)
+    out, how = model.editor.edit(enc, prompt, steps, skip, spec, on_step, quick=draft)
     yield Progress(3, 3, "done")
     applied = spec.applied()
     named = [f"{a}->{b}" for a, b, _ in spec.pairs] + [f"{'+' if s >= 0 else '-'}{c}" for c, s in spec.concepts]
@@ -137,7 +137,7 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
     # which text edits' masks follow the image's own regions (the rest keep the model's outline)
     masks_applied = ["implicit, image regions" if done else "implicit" for done in how["snapped"]]
     zoomed = how.get("zoom")  # what was applied: a crop (and its enlargement) or the whole picture
-    framing = (f"{zoomed['factor']:g}x, on the crop {'{},{}-{},{}'.format(*zoomed['box'])}" if zoomed else
+    framing = (f"{zoomed['factor']:g}x, on the crop ({'{}, {}) to ({}, {}'.format(*zoomed['box'])})" if zoomed else
                ("whole picture" if spec.zoom else "off"))
     params = {"mode": "edit", "prompt": prompt, "steps": steps, "edits": applied, "encode_method": "ddpm-inversion",
               "layout": layouts, "zoom": framing, "recipe": recipe,

@@ -124,3 +124,30 @@ def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(
     with pytest.raises(ParamError):
         session.set_layout("sideways")
     bridge.close()
+
+
+def test_the_zoom_checkbox_takes_effect_and_the_status_says_what_it_did(qtbot, session, drawing):
+    """Zoom is on by default; unticking it renders the edit on show again on the whole picture, and
+    the recipe, the image's parameters and the status line say so."""
+    from studio.qt.bridge import EngineBridge
+    from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
+
+    bridge = EngineBridge(session.context.engine)
+    bridge.event.connect(session.handle)
+    view = DiffusionEditView(session)
+    qtbot.addWidget(view)
+    view.show()
+    assert view.zoom_check.isChecked() and session.zoom
+    with qtbot.waitSignal(session.changed, timeout=WAIT, check_params_cb=lambda name: name == "reconstruction"):
+        view.open_image(str(drawing))
+    view.new_edit.setText("red->blue")
+    view._add()
+    session.set_strength(0, 1.0, dragging=False)
+    qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None, timeout=WAIT)
+    assert session.edited_artifact.parameters["recipe"]["zoom"] is True
+    view.zoom_check.setChecked(False)
+    qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None
+                    and session.edited_artifact.parameters["recipe"]["zoom"] is False, timeout=WAIT)
+    assert session.edited_artifact.parameters["zoom"] == "off"
+    qtbot.waitUntil(lambda: "Zoom: off." in view.status.text(), timeout=WAIT)
+    bridge.close()
