@@ -154,13 +154,25 @@ class DiffusionLatentModel:
                                     (neg_row, row, row))
         return self.editor.decode(latent)
 
-    def _size(self, request) -> tuple[int, int]:
-        size = request.get("size") or self.native_size
-        w, h = (int(v) for v in size)
+    def _size(self, request, image: Image.Image | None = None) -> tuple[int, int]:
+        """The request's size; else, for your image, its own shape at about the model's native area
+        (squashing a 4:3 photo into the model's square would edit a different picture); else the
+        native size.  Sides are multiples of the model's step."""
         m = self.vae_factor * 2 if self.vae_factor < 8 else 8
+        if request.get("size"):
+            w, h = (int(v) for v in request["size"])
+        elif image is not None and image.width * self.native_size[1] != image.height * self.native_size[0]:
+            k = (self.native_size[0] * self.native_size[1] / (image.width * image.height)) ** 0.5
+            w, h = (max(m, int(round(v * k / m)) * m) for v in image.size)
+        else:
+            w, h = self.native_size
         if w % m or h % m:
             raise ParamError(f"Size must be a multiple of {m} on both sides for this model (got {w}x{h}).")
         return w, h
+
+    def _image_size(self, request) -> tuple[int, int]:
+        """:meth:`_size` for the request's image (the older encode methods open it again later)."""
+        return self._size(request, common.open_rgb(request["image"]) if request.get("image") else None)
 
     def _image_tensor(self, image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
         if image.size != size:
@@ -392,7 +404,7 @@ class DiffusionLatentModel:
             raise ParamError("Concept edits work on your own image (ddpm-inversion); for a generated image "
                              "write the concept into the prompt.")
         started = time.perf_counter()
-        size = self._size(request)
+        size = self._image_size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         seed = seeds.pick_seed(request.get("seed"))
@@ -427,7 +439,7 @@ class DiffusionLatentModel:
         if (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
             yield from image_modes.run_encode(self, request, cancel)
             return
-        size = self._size(request)
+        size = self._image_size(request)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         seed = seeds.pick_seed(request.get("seed"))

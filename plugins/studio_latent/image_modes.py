@@ -82,13 +82,33 @@ def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] |
         if kind == "text":
             text_dirs.append((name, d.vector, float(amount) * d.scale))
         else:
-            if h_shape is not None and tuple(d.vector.shape) != tuple(h_shape):
-                raise ParamError(f"Direction {name!r} was found at another image size (bottleneck "
-                                 f"{list(d.vector.shape)}, this image {list(h_shape)}).")
-            h_dirs.append((f"{name} x{float(amount):g}", d.offset(amount).astype(np.float32)))
+            offset = d.offset(amount).astype(np.float32)
+            label = f"{name} x{float(amount):g}"
+            if h_shape is not None and tuple(offset.shape) != tuple(h_shape):
+                if offset.ndim != 3 or offset.shape[0] != h_shape[0]:
+                    raise ParamError(f"Direction {name!r} was found on another model's bottleneck "
+                                     f"({list(offset.shape)}; this one {list(h_shape)}).")
+                # found at another image shape: the same shift map, resampled to this bottleneck (said so)
+                offset = _resampled(offset, h_shape[1:])
+                label += f" (resampled from {offset_shape(d)} to {h_shape[1]}x{h_shape[2]})"
+            h_dirs.append((label, offset))
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
                     bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"),
                     zoom=bool(request.get("zoom", True)))
+
+
+def _resampled(offset: np.ndarray, hw: tuple[int, ...]) -> np.ndarray:
+    """A [C, h, w] bottleneck shift at another [h', w'] (bilinear)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(offset))[None]
+    return torch.nn.functional.interpolate(t, size=tuple(int(v) for v in hw), mode="bilinear",
+                                           align_corners=False)[0].numpy().astype(np.float32)
+
+
+def offset_shape(direction: Any) -> str:
+    shape = np.asarray(direction.vector).shape
+    return "x".join(str(v) for v in shape[1:])
 
 
 def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
@@ -100,19 +120,22 @@ def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:
 def h_shape(model: Any, size: tuple[int, int]) -> tuple[int, ...]:
     """The bottleneck's shape for one image of ``size`` (channels, h, w), from the UNet config."""
     cfg = model.pipe.unet.config
-    down = 2 ** (len(cfg.block_out_channels) - 1)
-    h, w = size[1] // model.vae_factor // down, size[0] // model.vae_factor // down
+    h, w = size[1] // model.vae_factor, size[0] // model.vae_factor
+    for _ in range(len(cfg.block_out_channels) - 1):  # each downsampler (stride 2, padding 1) rounds up
+        h, w = (h + 1) // 2, (w + 1) // 2
     return (int(cfg.block_out_channels[-1]), h, w)
 
 
 def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
     started = time.perf_counter()
-    size = model._size(request)
+    parse_pairs(request.get("pairs"))  # a malformed edit is named before the image is opened
+    parse_concepts(request.get("concepts"))
+    image = common.open_rgb(request.get("image"))
+    size = model._size(request, image)
     steps, draft = _steps(request)
     prompt = request.get("prompt") or ""
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
     spec = edit_spec(model, request, h_shape(model, size))
-    image = common.open_rgb(request.get("image"))
     yield Progress(0, 3, "encoding your image")
     enc = model.editor.encode(image, size, refine)
     yield Progress(1, 3, "inverting" if (prompt, steps, round(skip, 4)) not in enc.inversions else "editing")
@@ -150,11 +173,11 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
 
 
 def run_encode(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Iterator[Event]:
-    size = model._size(request)
+    image = common.open_rgb(request.get("image"))
+    size = model._size(request, image)
     steps, _ = _steps(request)
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
     prompt = request.get("prompt") or ""
-    image = common.open_rgb(request.get("image"))
     started = time.perf_counter()
     yield Progress(0, 2, "encoding your image")
     enc = model.editor.encode(image, size, refine)
@@ -259,14 +282,12 @@ def measure_sliders(model: Any, request: Mapping[str, Any], sliders: list[tuple[
 
     from . import slider_quality as sq
 
-    size = model._size(request)
     skip, refine = float(request.get("skip", 0.2)), int(request.get("refine", 30))
     strengths = [float(s) for s in request.get("strengths") or sq.SWEEP]
     if 0.0 not in strengths:
         strengths = [0.0, *strengths]
     scorer = _uses_shapes_scorer(model, request)
     masks_on = bool(request.get("masks", True))
-    shape = h_shape(model, size)
     rows: dict[str, dict[str, Any]] = {}
 
     def stop_if_cancelled(step: int, total: int) -> None:  # a slider tick preempts a background sweep
@@ -276,9 +297,11 @@ def measure_sliders(model: Any, request: Mapping[str, Any], sliders: list[tuple[
     for k, (kind, text) in enumerate(sliders):
         per_image = []
         for image, prompt in images:
+            size = model._size(request, image)  # each image at its own shape, as the edit makes it
+            shape = h_shape(model, size)
             enc = model.editor.encode(image, size, refine)
 
-            def edit_at(s: float, enc=enc, prompt=prompt, kind=kind, text=text):
+            def edit_at(s: float, enc=enc, prompt=prompt, kind=kind, text=text, shape=shape):
                 if cancel.is_set:
                     raise Cancelled()
                 spec = edit_spec(model, {**request, "pairs": (), "concepts": (), "edits": (),

@@ -154,6 +154,32 @@ def test_the_cli_edit_prints_the_zoom_and_a_recipe_replays_it(capsys, tiny_sd_fo
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_a_wide_image_is_edited_at_its_own_shape_and_a_found_direction_follows_it(plugin, sd, tmp_path):
+    """A 2:1 picture is worked at 2:1 at about the model's native area (not squashed into its square),
+    every step of the way: reconstruction, edit, and a bottleneck direction found at the native size,
+    resampled to this picture's bottleneck and said so."""
+    image = Image.new("RGB", (120, 60), (240, 240, 240))
+    ImageDraw.Draw(image).ellipse((20, 15, 50, 45), fill=(200, 30, 30))
+    path = tmp_path / "wide.png"
+    image.save(path)
+    native = sd.native_size
+    enc = run(plugin, sd, "encode", image=str(path))
+    w, h = enc.artifacts[0].image.size
+    assert abs(w / h - 2.0) < 0.15 and abs(w * h - native[0] * native[1]) <= 0.1 * native[0] * native[1]
+    assert enc.info["original"].size == (w, h)
+    edited = run(plugin, sd, "edit", image=str(path), prompt="a red circle", pairs=[["red", "blue", 1.0]])
+    assert edited.artifacts[0].image.size == (w, h)
+    found = run(plugin, sd, "discover", source="h-space", count=4, steps=3, components=2,
+                output=str(tmp_path / "h.safetensors"))
+    assert found.info["directions"]
+    files = {"direction_files": [str(tmp_path / "h.safetensors")]}
+    moved = run(plugin, sd, "edit", image=str(path), edits=[["pc1", 3.0]], **files)
+    (label,) = moved.info["applied"]
+    assert label.startswith("pc1 x3 (resampled from ") and moved.artifacts[0].image.size == (w, h)
+    square = run(plugin, sd, "edit", image=str(path), edits=[["pc1", 3.0]], size=list(native), **files)
+    assert square.info["applied"] == ["pc1 x3"]  # asked for the native size: the direction fits as found
+
+
 # ------------------------------------------------------------------------------ the built-in model
 def test_small_circles_become_squares_only_with_the_zoom(plugin, tmp_path):
     """circle->square on held-out drawn scenes of small circles (half-width under 9.5 px, seed 41: used
