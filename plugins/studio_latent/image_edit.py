@@ -94,6 +94,8 @@ class Encoded:
     #: the picture as given, before it was resized to the working size: a zoomed edit crops from it
     source: Image.Image | None = None
     refine: int = 0
+    #: the picture's size as given (``source`` may be smaller): what a zoom's crop is reported in
+    given: tuple[int, int] = (0, 0)
     #: implicit masks depend on the image, the prompt and the edit's words -- not on its strength --
     #: so a slider drag computes them once
     masks: dict = field(default_factory=dict)
@@ -171,8 +173,15 @@ class ImageEditor:
             z = self._refine(z, x.float(), refine)
         x0 = (z - shift) * scale
         rec = self.decode(x0)
-        enc = Encoded(key, seen, x0, rec, psnr(seen, rec), time.perf_counter() - started,
-                      source=image.convert("RGB"), refine=refine)
+        # the zoom crops from the picture as given, which need not be larger than its largest zoom needs
+        # (a 12-megapixel photo would otherwise be held in every cache entry)
+        source = image.convert("RGB")
+        factor = MAX_ZOOM * max(size[0] / source.width, size[1] / source.height)
+        if factor < 1.0:
+            source = source.resize((max(1, round(source.width * factor)), max(1, round(source.height * factor))),
+                                   Image.Resampling.LANCZOS)
+        enc = Encoded(key, seen, x0, rec, psnr(seen, rec), time.perf_counter() - started, source=source,
+                      refine=refine, given=image.size)
         self._cache[key] = enc
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -343,8 +352,10 @@ class ImageEditor:
         result = enc.reconstruction.copy()
         result.paste(patch.crop(inside), (max(0, left), max(0, top)), alpha.crop(inside))
         zoom = round(min(sw / (box[2] - box[0]), sh / (box[3] - box[1])), 2)
+        gw, gh = enc.given if enc.given[0] else (sw, sh)
+        given_box = [round(box[0] * gw / sw), round(box[1] * gh / sh), round(box[2] * gw / sw), round(box[3] * gh / sh)]
         # the masks and their shares as the whole picture has them (slider figures measure outside them)
-        info.update(masks=masks, snapped=snapped, zoom={"factor": zoom, "box": list(box)},
+        info.update(masks=masks, snapped=snapped, zoom={"factor": zoom, "box": given_box},
                     mask_share=[round(float((m > 0.5).float().mean()), 3) for m in masks])
         return result, info
 

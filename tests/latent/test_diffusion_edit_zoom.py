@@ -132,6 +132,19 @@ def test_a_zoomed_edit_changes_only_its_crop_and_says_so(plugin, sd, tmp_path):
     assert info["masks"] is masks  # slider figures measure against the whole picture's mask
 
 
+def test_a_large_picture_is_kept_only_as_large_as_the_zoom_needs_and_the_crop_is_told_in_its_pixels(sd):
+    image = Image.new("RGB", (1024, 512), (10, 10, 10))
+    ImageDraw.Draw(image).ellipse((600, 100, 700, 200), fill=(220, 30, 30))
+    editor: ImageEditor = sd.editor
+    enc = editor.encode(image, (64, 32), 0)
+    assert enc.given == (1024, 512) and enc.source.size == (256, 128)  # 4x the working size: the largest zoom
+    box = frame_box((600 / 1024, 100 / 512, 700 / 1024, 200 / 512), enc.source.size)
+    assert box is not None
+    _, info = editor._edit_framed(enc, box, "a red circle", STEPS, 0.2, EditSpec(pairs=[("red", "blue", 1.0)]),
+                                  None, [torch.zeros((1, 1, 16, 32))], [False])
+    assert info["zoom"]["box"] == [4 * v for v in box]  # in the pixels of the picture as given
+
+
 def test_the_cli_edit_prints_the_zoom_and_a_recipe_replays_it(capsys, tiny_sd_folder, tmp_path, monkeypatch):
     from studio.cli import main
 
