@@ -227,11 +227,15 @@ class ImageEditor:
 
     def _broad(self, enc: Encoded, key: Any, model: Any, schedule: ddpm_edit.Schedule, inv: ddpm_edit.Inversion,
                guides: Sequence[ddpm_edit.Guide]) -> list[float]:
-        """:func:`ddpm_edit.broad_share` of the text edits, cached like their masks (not per strength)."""
-        full = ("broad", key, tuple((model.conds.labels[g.plus], model.conds.labels[g.minus]) for g in guides))
-        if full not in enc.masks:
-            enc.masks[full] = ddpm_edit.broad_share(model, schedule, inv, [(g.plus, g.minus) for g in guides])
-        return enc.masks[full]
+        """:func:`ddpm_edit.broad_share` of the text edits, cached per edit like their masks (not per
+        strength); an edit at strength 0 is not measured (1.0: it changes nothing either way)."""
+        keys = [("broad", key, model.conds.labels[g.plus], model.conds.labels[g.minus]) for g in guides]
+        todo = [k for k, (g, full) in enumerate(zip(guides, keys, strict=True)) if g.amount and full not in enc.masks]
+        if todo:
+            shares = ddpm_edit.broad_share(model, schedule, inv, [(guides[k].plus, guides[k].minus) for k in todo])
+            for k, share in zip(todo, shares, strict=True):
+                enc.masks[keys[k]] = share
+        return [float(enc.masks.get(full, 1.0)) for full in keys]
 
     def edit(self, enc: Encoded, prompt: str, steps: int, skip: float, spec: EditSpec,
              on_step: Callable[[int, int], None] | None = None, quick: bool = False) -> tuple[Image.Image, dict]:
@@ -285,21 +289,27 @@ class ImageEditor:
         snapped: list[bool] = []
         broad: list[float] = []
         if spec.masks and masked and any(guides[i].amount for i in masked):
-            mask_key = (prompt, steps, round(float(skip), 4), spec.attention, MASK_GROW, spec.snap,
-                        tuple((conds.labels[guides[i].plus], conds.labels[guides[i].minus]) for i in masked))
-            if mask_key not in enc.masks:
+            # cached per edit, not per set of sliders: a slider added at 0 costs the others nothing, and an
+            # edit at strength 0 needs no mask (an empty one stands in: it changes nothing either way)
+            base = ("mask", prompt, steps, round(float(skip), 4), spec.attention, MASK_GROW, spec.snap)
+            keys = [(*base, conds.labels[guides[i].plus], conds.labels[guides[i].minus]) for i in masked]
+            todo = [k for k, i in enumerate(masked) if guides[i].amount and keys[k] not in enc.masks]
+            if todo:
                 cues = ddpm_edit.implicit_masks(
-                    model, schedule, inv, [(guides[i].plus, guides[i].minus) for i in masked],
-                    looks if spec.attention else (), lambda store: cross_attention_capture(self.pipe.unet, store),
-                    grow=MASK_GROW)
-                enc.masks[mask_key] = [self._snapped(enc, c) if spec.snap else (c, False) for c in cues]
-            masks = [m for m, _ in enc.masks[mask_key]]
-            snapped = [done for _, done in enc.masks[mask_key]]
+                    model, schedule, inv, [(guides[masked[k]].plus, guides[masked[k]].minus) for k in todo],
+                    [looks[k] for k in todo] if spec.attention else (),
+                    lambda store: cross_attention_capture(self.pipe.unet, store), grow=MASK_GROW)
+                for k, cue in zip(todo, cues, strict=True):
+                    enc.masks[keys[k]] = self._snapped(enc, cue) if spec.snap else (cue, False)
+            empty = (torch.zeros_like(enc.x0[:, :1]), False)
+            chosen = [enc.masks.get(key, empty) for key in keys]
+            masks = [m for m, _ in chosen]
+            snapped = [done for _, done in chosen]
             # the zoom frames one object: a direction from a file or the bottleneck acts on the whole picture
             whole = any(w for *_, w in spec.text_directions) or any(np.any(v) for _, v in spec.h_directions)
             if spec.zoom and not whole:
-                active = [m for i, m in zip(masked, masks, strict=True) if guides[i].amount]
-                box = self._frame(enc, active, all(snapped))
+                active = [k for k, i in enumerate(masked) if guides[i].amount]
+                box = self._frame(enc, [masks[k] for k in active], all(snapped[k] for k in active))
                 if box is not None:
                     return self._edit_framed(enc, box, prompt, steps, skip, spec, on_step, masks, snapped, quick)
             if spec.layout == "auto" and texts:

@@ -158,7 +158,9 @@ def run_edit(model: Any, request: Mapping[str, Any], cancel: CancelToken) -> Ite
               "direction_files": [str(f) for f in request.get("direction_files") or ()],
               "encode_method": "ddpm-inversion", "draft": draft}
     # which text edits' masks follow the image's own regions (the rest keep the model's outline)
-    masks_applied = ["implicit, image regions" if done else "implicit" for done in how["snapped"]]
+    masked_strengths = strengths + [w for *_, w in spec.text_directions]  # in the order of how["snapped"]
+    masks_applied = ["none (strength 0)" if not s else "implicit, image regions" if done else "implicit"
+                     for done, s in zip(how["snapped"], masked_strengths, strict=False)]
     zoomed = how.get("zoom")  # what was applied: a crop (and its enlargement) or the whole picture
     framing = (f"{zoomed['factor']:g}x, on the crop ({'{}, {}) to ({}, {}'.format(*zoomed['box'])})" if zoomed else
                ("whole picture" if spec.zoom else "off"))
