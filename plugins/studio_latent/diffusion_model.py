@@ -170,10 +170,6 @@ class DiffusionLatentModel:
             raise ParamError(f"Size must be a multiple of {m} on both sides for this model (got {w}x{h}).")
         return w, h
 
-    def _image_size(self, request) -> tuple[int, int]:
-        """:meth:`_size` for the request's image (the older encode methods open it again later)."""
-        return self._size(request, common.open_rgb(request["image"]) if request.get("image") else None)
-
     def _image_tensor(self, image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
         if image.size != size:
             image = image.resize(size, Image.Resampling.LANCZOS)
@@ -322,8 +318,7 @@ class DiffusionLatentModel:
                            "frames_added": walk.added, "frames_bridged": walk.bridged,
                            "interpolation": "slerp noise, " + ("mixed predictions" if mixing else "lerped embeddings")})
 
-    def _encode(self, request, size, steps, embeds_fn) -> tuple[Image.Image, torch.Tensor | None, str]:
-        image = common.open_rgb(request.get("image"))
+    def _encode(self, request, image, size, steps, embeds_fn) -> tuple[Image.Image, torch.Tensor | None, str]:
         method = request.get("encode_method") or "ddim-inversion"
         if method == "img2img":
             return image, None, method
@@ -404,13 +399,14 @@ class DiffusionLatentModel:
             raise ParamError("Concept edits work on your own image (ddpm-inversion); for a generated image "
                              "write the concept into the prompt.")
         started = time.perf_counter()
-        size = self._image_size(request)
+        given = common.open_rgb(request["image"]) if request.get("image") else None
+        size = self._size(request, given)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         seed = seeds.pick_seed(request.get("seed"))
         method = None
-        if request.get("image"):
-            image, noise, method = self._encode(request, size, steps, lambda p: self.embed(p, negative, False))
+        if given is not None:
+            image, noise, method = self._encode(request, given, size, steps, lambda p: self.embed(p, negative, False))
             if method == "ddim-inversion":
                 cfg = 1.0  # plain DDIM inversion is faithful without guidance
         else:
@@ -439,11 +435,12 @@ class DiffusionLatentModel:
         if (request.get("encode_method") or "ddpm-inversion") == "ddpm-inversion":
             yield from image_modes.run_encode(self, request, cancel)
             return
-        size = self._image_size(request)
+        given = common.open_rgb(request["image"])
+        size = self._size(request, given)
         steps, cfg = int(request.get("steps") or 20), float(request.get("cfg_scale", 7.0))
         prompt, negative = request.get("prompt") or "", request.get("negative_prompt") or ""
         seed = seeds.pick_seed(request.get("seed"))
-        image, noise, method = self._encode(request, size, steps, lambda p: self.embed(p, negative, False))
+        image, noise, method = self._encode(request, given, size, steps, lambda p: self.embed(p, negative, False))
         seen = image.resize(size, Image.Resampling.LANCZOS) if image.size != size else image
         if method == "img2img":
             embeds = self.embed(prompt, negative, cfg > 1.0)

@@ -89,8 +89,8 @@ def edit_spec(model: Any, request: Mapping[str, Any], h_shape: tuple[int, ...] |
                     raise ParamError(f"Direction {name!r} was found on another model's bottleneck "
                                      f"({list(offset.shape)}; this one {list(h_shape)}).")
                 # found at another image shape: the same shift map, resampled to this bottleneck (said so)
+                label += f" (resampled from {offset.shape[1]}x{offset.shape[2]} to {h_shape[1]}x{h_shape[2]})"
                 offset = _resampled(offset, h_shape[1:])
-                label += f" (resampled from {offset_shape(d)} to {h_shape[1]}x{h_shape[2]})"
             h_dirs.append((label, offset))
     return EditSpec(parse_pairs(request.get("pairs")), parse_concepts(request.get("concepts")), text_dirs, h_dirs,
                     bool(request.get("masks", True)), layout=str(request.get("layout") or "auto"),
@@ -104,11 +104,6 @@ def _resampled(offset: np.ndarray, hw: tuple[int, ...]) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(offset))[None]
     return torch.nn.functional.interpolate(t, size=tuple(int(v) for v in hw), mode="bilinear",
                                            align_corners=False)[0].numpy().astype(np.float32)
-
-
-def offset_shape(direction: Any) -> str:
-    shape = np.asarray(direction.vector).shape
-    return "x".join(str(v) for v in shape[1:])
 
 
 def _steps(request: Mapping[str, Any]) -> tuple[int, bool]:

@@ -47,6 +47,24 @@ def tiny_sdxl_folder(tmp_path_factory, one_thread) -> Path:
     return tiny_diffusers.build_sdxl(tmp_path_factory.mktemp("sdxl") / "tiny-sdxl")
 
 
+@pytest.fixture(scope="module")
+def plugin():
+    """The diffusion latent plugin (modules that test another plugin define their own ``plugin``)."""
+    from studio_latent import DiffusionLatentPlugin
+
+    return DiffusionLatentPlugin()
+
+
+@pytest.fixture(scope="module")
+def sd(plugin, tiny_sd_folder):
+    """The tiny random SD 1.5 pipeline, loaded through the plugin."""
+    from studio.plugin_api import LoadOptions
+
+    m = plugin.load(str(tiny_sd_folder), LoadOptions(), lambda s: None)
+    yield m
+    m.unload()
+
+
 @pytest.fixture(scope="session")
 def shipped_vae_folder() -> Path:
     if not (SHIPPED_VAE / "model.safetensors").is_file():

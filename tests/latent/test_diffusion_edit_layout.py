@@ -16,22 +16,10 @@ pytest.importorskip("diffusers")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result, validate_request  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, ddpm_edit, image_edit  # noqa: E402
+from studio_latent import ddpm_edit, image_edit  # noqa: E402
 from studio_latent import diffusion_quality as dq  # noqa: E402
 
 STEPS = 6
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return DiffusionLatentPlugin()
-
-
-@pytest.fixture(scope="module")
-def sd(plugin, tiny_sd_folder):
-    m = plugin.load(str(tiny_sd_folder), LoadOptions(), lambda s: None)
-    yield m
-    m.unload()
 
 
 @pytest.fixture

@@ -98,9 +98,8 @@ def test_view_drop_edit_save(qtbot, session, drawing, tmp_path):
     bridge.close()
 
 
-def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(qtbot, session, drawing):
-    """Auto guesses per edit whether it may reshape the outline; the user's choice wins, the edit on
-    show is rendered again with it, and the status line and the saved recipe say what was applied."""
+def _red_to_blue_shown(qtbot, session, drawing):
+    """The editor view on the real engine, ``drawing`` inverted and red->blue shown at 1 at full quality."""
     from studio.qt.bridge import EngineBridge
     from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
 
@@ -115,6 +114,13 @@ def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(
     view._add()
     session.set_strength(0, 1.0, dragging=False)
     qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None, timeout=WAIT)
+    return bridge, view
+
+
+def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(qtbot, session, drawing):
+    """Auto guesses per edit whether it may reshape the outline; the user's choice wins, the edit on
+    show is rendered again with it, and the status line and the saved recipe say what was applied."""
+    bridge, view = _red_to_blue_shown(qtbot, session, drawing)
     for choice in ("reshape", "keep"):
         view.layout_choice.setCurrentIndex(view.layout_choice.findData(choice))
         qtbot.waitUntil(lambda choice=choice: not session.busy and session.edited_artifact is not None
@@ -129,21 +135,8 @@ def test_the_outline_choice_takes_effect_and_the_status_says_what_each_edit_got(
 def test_the_zoom_checkbox_takes_effect_and_the_status_says_what_it_did(qtbot, session, drawing):
     """Zoom is on by default; unticking it renders the edit on show again on the whole picture, and
     the recipe, the image's parameters and the status line say so."""
-    from studio.qt.bridge import EngineBridge
-    from studio.qt.widgets.diffusion_edit_view import DiffusionEditView
-
-    bridge = EngineBridge(session.context.engine)
-    bridge.event.connect(session.handle)
-    view = DiffusionEditView(session)
-    qtbot.addWidget(view)
-    view.show()
+    bridge, view = _red_to_blue_shown(qtbot, session, drawing)
     assert view.zoom_check.isChecked() and session.zoom
-    with qtbot.waitSignal(session.changed, timeout=WAIT, check_params_cb=lambda name: name == "reconstruction"):
-        view.open_image(str(drawing))
-    view.new_edit.setText("red->blue")
-    view._add()
-    session.set_strength(0, 1.0, dragging=False)
-    qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None, timeout=WAIT)
     assert session.edited_artifact.parameters["recipe"]["zoom"] is True
     view.zoom_check.setChecked(False)
     qtbot.waitUntil(lambda: not session.busy and session.edited_artifact is not None

@@ -17,8 +17,8 @@ pytest.importorskip("diffusers")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from studio.plugin_api import CancelToken, LoadOptions, Result, validate_request  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, image_edit, mask_snap  # noqa: E402
 from studio_latent import diffusion_quality as dq  # noqa: E402
+from studio_latent import image_edit, mask_snap  # noqa: E402
 from studio_latent.image_edit import FRAME_SHARE, EditSpec, ImageEditor, frame_box  # noqa: E402
 
 
@@ -77,18 +77,6 @@ def test_extent_follows_the_snapped_regions_to_the_pixel():
 
 # ------------------------------------------------------------------------------ through the plugin
 STEPS = 5
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return DiffusionLatentPlugin()
-
-
-@pytest.fixture(scope="module")
-def sd(plugin, tiny_sd_folder):
-    m = plugin.load(str(tiny_sd_folder), LoadOptions(), lambda s: None)
-    yield m
-    m.unload()
 
 
 def run(plugin, model, mode, **values) -> Result:

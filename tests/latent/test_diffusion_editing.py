@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from studio.plugin_api import CancelToken, LoadOptions, ParamError, Result, validate_request  # noqa: E402
 from studio.plugin_kit.latent import directions as dirfile  # noqa: E402
-from studio_latent import DiffusionLatentPlugin, ddpm_edit  # noqa: E402
+from studio_latent import ddpm_edit  # noqa: E402
 
 STEPS = 6
 
@@ -30,18 +30,6 @@ def draw(path, shape="circle", fill=(220, 30, 30), background=(10, 10, 10), box=
         d.rectangle(box, fill=fill)
     image.save(path)
     return path
-
-
-@pytest.fixture(scope="module")
-def plugin():
-    return DiffusionLatentPlugin()
-
-
-@pytest.fixture(scope="module")
-def sd(plugin, tiny_sd_folder):
-    m = plugin.load(str(tiny_sd_folder), LoadOptions(), lambda s: None)
-    yield m
-    m.unload()
 
 
 @pytest.fixture(scope="module")
